@@ -1,0 +1,1 @@
+"""Qt-free core: data I/O, physics, simulation, models, training, evaluation, latent analysis."""
