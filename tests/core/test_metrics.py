@@ -1,0 +1,74 @@
+"""Map metrics on cases with known answers."""
+
+import numpy as np
+import pytest
+
+from napari_cryohype.core import metrics
+from tests.conftest import asymmetric_volume
+
+D = 24
+
+
+@pytest.fixture
+def blobs() -> np.ndarray:
+    return asymmetric_volume(D).numpy()
+
+
+def cube(shift: int = 0, L: int = 6) -> np.ndarray:
+    vol = np.zeros((D, D, D))
+    vol[8:8 + L, 8:8 + L, 8 + shift:8 + L + shift] = 1.0
+    return vol
+
+
+def test_identical_maps_score_perfectly(blobs):
+    freq, curve = metrics.fsc(blobs, blobs)
+    assert freq.shape == curve.shape == (D // 2 + 1,)
+    assert freq[0] == 0 and freq[-1] == pytest.approx(0.5)
+    np.testing.assert_allclose(curve, 1.0, atol=1e-9)
+    assert metrics.fsc_auc(blobs, blobs) == pytest.approx(1.0)
+    assert metrics.chamfer_distance(blobs, blobs, apix=3.0) == 0.0
+    assert metrics.volume_iou(blobs, blobs) == 1.0
+
+
+def test_scale_and_offset_do_not_matter(blobs):
+    other = 2.5 * blobs + 0.3
+    assert metrics.fsc_auc(blobs, other) == pytest.approx(1.0)
+    assert metrics.volume_iou(blobs, other) == 1.0
+
+
+def test_noise_has_low_auc(blobs, rng):
+    noise = rng.standard_normal(blobs.shape)
+    assert abs(metrics.fsc_auc(blobs, noise)) < 0.15
+    # a noisy copy is correlated at low frequency and not at high: the curve falls
+    _, curve = metrics.fsc(blobs, blobs + 0.05 * noise)
+    assert curve[1] > 0.9 and curve[-1] < 0.5
+
+
+def test_shifted_cube_matches_hand_computed_chamfer_and_iou():
+    """A cube of side L moved by s voxels along x: the s uncovered layers of each cube sit 1..s voxels
+    from the other, so the mean distance is s (s + 1) / (2 L) voxels both ways; IoU = (L - s) / (L + s)."""
+    L, s, apix = 6, 2, 1.5
+    a, b = cube(0, L), cube(s, L)
+    assert metrics.chamfer_distance(a, b, apix) == pytest.approx(s * (s + 1) / (2 * L) * apix)
+    assert metrics.volume_iou(a, b) == pytest.approx((L - s) / (L + s))
+
+
+def test_masks_match_the_reference_volume(blobs):
+    ref, other = metrics.surface_masks(blobs, 10 * blobs[::-1])
+    assert ref.sum() == other.sum() > 0
+    assert not np.array_equal(ref, other)
+
+
+def test_resolution_at_interpolates_the_crossing():
+    freq = np.array([0.0, 0.1, 0.2, 0.3])
+    curve = np.array([1.0, 0.9, 0.3, 0.1])
+    # crosses 0.5 a third of the way from 0.1 to 0.2 -> f = 0.1 + (0.4 / 0.6) * 0.1
+    assert metrics.resolution_at(freq, curve, apix=2.0) == pytest.approx(2.0 / (0.1 + 0.4 / 0.6 * 0.1))
+    assert metrics.resolution_at(freq, np.ones(4), apix=2.0) == 4.0
+
+
+def test_bad_shapes_and_empty_reference_are_refused(blobs):
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.fsc(blobs, blobs[:-1])
+    with pytest.raises(ValueError, match="positive density"):
+        metrics.volume_iou(-blobs, blobs)
