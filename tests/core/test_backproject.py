@@ -1,0 +1,118 @@
+"""Backprojection reproduces a map from its noise-free projections (shifted, with CTF)."""
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from napari_cryohype.core import fourier, lattice, metrics
+from napari_cryohype.core.backproject import Backprojector, backproject, backproject_labels
+from napari_cryohype.core.ctf import ctf_from_table
+from napari_cryohype.core.io.types import Poses
+from napari_cryohype.core.rotation import random_rotations
+from tests.conftest import asymmetric_volume
+
+D, N = 24, 120
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def ctf_table(n: int, rng: np.random.Generator) -> np.ndarray:
+    ctf = np.zeros((n, 9), np.float32)
+    ctf[:, 0], ctf[:, 1] = D, 3.0
+    ctf[:, 2] = rng.uniform(10000, 25000, n)
+    ctf[:, 3] = ctf[:, 2] + rng.uniform(-500, 500, n)
+    ctf[:, 4] = rng.uniform(0, 180, n)
+    ctf[:, 5], ctf[:, 6], ctf[:, 7] = 300, 2.7, 0.1
+    return ctf
+
+
+def simulate(vol: torch.Tensor, rots: torch.Tensor, shifts: torch.Tensor, ctf: np.ndarray) -> np.ndarray:
+    """Positive-contrast images: projection moved by ``shifts`` pixels, times the CTF."""
+    freqs = lattice.slice_coords(D)[:, :2]
+    ht = fourier.symmetrize_ht(fourier.ht2_center(lattice.project_volume(vol, rots))).reshape(len(rots), -1)
+    ht = lattice.translate_ht(ht, freqs, shifts) * ctf_from_table(torch.from_numpy(ctf), freqs)
+    return fourier.iht2_center(ht.reshape(-1, D + 1, D + 1)[:, :-1, :-1]).numpy()
+
+
+@dataclass
+class ArrayDataset:
+    """In-memory stand-in with the attributes of a ParticleDataset that backproject() reads."""
+
+    particles: np.ndarray
+    poses: Poses
+    ctf: np.ndarray
+    has_ctf: bool = True
+
+    D = D
+
+    def __len__(self) -> int:
+        return len(self.particles)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """Two maps, N images each, moved by up to 4 pixels and multiplied by their CTF."""
+    rng = np.random.default_rng(1)
+    maps = [asymmetric_volume(D, sigma=2.0).float(), asymmetric_volume(D, sigma=2.0).flip(0, 2).float()]
+    rots = random_rotations(2 * N, rng).astype(np.float32)
+    shifts = rng.uniform(-4, 4, (2 * N, 2)).astype(np.float32)
+    ctf = ctf_table(2 * N, rng)
+    images = np.concatenate([simulate(m, torch.from_numpy(rots[i * N:(i + 1) * N]),
+                                      torch.from_numpy(shifts[i * N:(i + 1) * N]), ctf[i * N:(i + 1) * N])
+                             for i, m in enumerate(maps)])
+    dataset = ArrayDataset(images, Poses(rots=rots, trans=-shifts / D), ctf)
+    return SimpleNamespace(maps=[m.numpy() for m in maps], dataset=dataset, labels=np.repeat([0, 1], N))
+
+
+def test_noise_free_projections_give_back_the_map():
+    rng = np.random.default_rng(0)
+    vol = asymmetric_volume(D, sigma=2.0).float()
+    rots = torch.from_numpy(random_rotations(N, rng)).float()
+    for interpolation in ("trilinear", "nearest"):
+        bp = Backprojector(D, interpolation=interpolation)
+        bp.add(lattice.project_volume(vol, rots), rots)
+        out = bp.volume()
+        assert out.shape == (D, D, D) and out.dtype == np.float32
+        assert correlation(out, vol.numpy()) > 0.98
+        assert metrics.fsc_auc(vol.numpy(), out) > 0.6
+        assert out.sum() == pytest.approx(vol.sum().item(), rel=0.1)  # the projections' scale is kept
+
+
+def test_shifts_and_ctf_are_undone_per_label(stack):
+    vols = backproject_labels(stack.dataset, stack.labels)
+    assert sorted(vols) == [0, 1]
+    for label, truth in enumerate(stack.maps):
+        assert correlation(vols[label], truth) > 0.95
+        assert correlation(vols[label], stack.maps[1 - label]) < 0.8  # the labels were kept apart
+    # ignoring the shifts or the CTF breaks it: the test can tell
+    trans = stack.dataset.poses.trans.copy()
+    stack.dataset.poses.trans[:] = 0
+    try:
+        assert correlation(backproject(stack.dataset, np.arange(N)), stack.maps[0]) < 0.95
+    finally:
+        stack.dataset.poses.trans[:] = trans
+    stack.dataset.has_ctf = False
+    try:
+        assert correlation(backproject(stack.dataset, np.arange(N)), stack.maps[0]) < 0.95
+    finally:
+        stack.dataset.has_ctf = True
+
+
+def test_progress_counts_images_and_batches_do_not_matter(stack):
+    seen = []
+    whole = backproject(stack.dataset, np.arange(N), batch_size=N)
+    batched = backproject(stack.dataset, np.arange(N), batch_size=7, progress=lambda k, n: seen.append((k, n)))
+    np.testing.assert_allclose(batched, whole, atol=1e-5 * np.abs(whole).max())
+    assert seen[-1] == (N, N) and len(seen) == -(-N // 7)
+
+
+def test_bad_input_is_refused(stack):
+    with pytest.raises(ValueError, match="one label per image"):
+        backproject_labels(stack.dataset, stack.labels[:-1])
+    with pytest.raises(ValueError, match="images"):
+        Backprojector(D).add(np.zeros((2, D + 2, D + 2)), np.eye(3)[None].repeat(2, 0))
