@@ -1,0 +1,167 @@
+"""Load particles, poses and CTF from any supported format, and pair them as a validated torch Dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import InputError
+from .cs import cs_ctf, cs_particles, cs_poses
+from .particles import ParticleStack
+from .pkl import load_ctf_pkl, load_poses_pkl
+from .star import star_ctf, star_particles, star_poses
+from .types import Poses
+
+PathLike = str | os.PathLike
+PARTICLE_FORMATS = (".mrcs", ".mrc", ".star", ".cs", ".txt")
+POSE_FORMATS = (".pkl", ".star", ".cs")
+CTF_FORMATS = (".pkl", ".star", ".cs")
+_UNSET_APIX = (0.0, 1.0)  # header pixel sizes that usually mean "not set" (cryoDRGN writes 1.0 by default)
+
+
+def _suffix(path: PathLike, formats: tuple[str, ...], what: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in formats:
+        raise InputError(f"unsupported {what} format {suffix or '(no suffix)'!r}; supported: {', '.join(formats)}",
+                         path)
+    return suffix
+
+
+def load_particles(path: PathLike, datadir: PathLike | None = None) -> ParticleStack:
+    """Particle images, lazily memory-mapped, from .mrcs/.mrc, .star, .cs or .txt (a list of .mrcs).
+
+    Stacks named inside .star/.cs/.txt files resolve against ``datadir`` if given, else the file's folder.
+    """
+    suffix = _suffix(path, PARTICLE_FORMATS, "particle")
+    if suffix in (".mrcs", ".mrc"):
+        return ParticleStack.from_mrc(path)
+    if suffix == ".star":
+        return star_particles(path, datadir)
+    if suffix == ".cs":
+        return cs_particles(path, datadir)
+    return ParticleStack.from_txt(path, datadir)
+
+
+def load_poses(path: PathLike, D: int | None = None, *, datadir: PathLike | None = None) -> Poses:
+    """Poses (rots, trans as fractions of the box) from cryoDRGN .pkl, RELION .star or cryoSPARC .cs.
+
+    ``D`` is the box size to use when the file does not say it (needed to turn pixel shifts into
+    fractions)."""
+    suffix = _suffix(path, POSE_FORMATS, "pose")
+    if suffix == ".pkl":
+        return load_poses_pkl(path)
+    if suffix == ".star":
+        return star_poses(path, D, datadir=datadir)
+    return cs_poses(path, D, datadir=datadir)
+
+
+def load_ctf(path: PathLike, D: int | None = None, *, apix: float | None = None,
+             datadir: PathLike | None = None) -> np.ndarray:
+    """CTF table (N, 9) float32 from cryoDRGN .pkl, RELION .star or cryoSPARC .cs; ``D`` and ``apix``
+    are used when the file does not say them."""
+    suffix = _suffix(path, CTF_FORMATS, "CTF")
+    if suffix == ".pkl":
+        return load_ctf_pkl(path)
+    if suffix == ".star":
+        return star_ctf(path, D, apix, datadir=datadir)
+    return cs_ctf(path, D, apix, datadir=datadir)
+
+
+def _name(x) -> str:
+    return str(x) if isinstance(x, (str, os.PathLike)) else f"the given {type(x).__name__}"
+
+
+def check_rotations(rots: np.ndarray, source: str, tol: float = 1e-3) -> None:
+    """Raise InputError unless every (3, 3) matrix is a proper rotation (orthonormal, det +1)."""
+    r = rots.astype(np.float64)
+    err = np.abs(r @ r.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
+    det = np.linalg.det(r)
+    bad = (err > tol) | (np.abs(det - 1) > tol)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        kind = "a reflection (determinant -1)" if abs(det[i] + 1) < tol else "not orthonormal"
+        raise InputError(f"{int(bad.sum())} pose matrices are not rotations; the first, pose {i}, is {kind}",
+                         source)
+
+
+class ParticleDataset(Dataset):
+    """Particle images paired with their poses and (optionally) CTF, validated on construction.
+
+    ``particles``, ``poses``, ``ctf``: paths (any supported format) or loaded objects (ParticleStack,
+    Poses, (N, 9) array). Item ``i`` is a dict: ``image`` (D, D) float32, ``rot`` (3, 3) float32,
+    ``trans`` (2,) float32 in PIXELS (fraction * D), ``ctf`` (9,) float32 (zeros without CTF), ``index``
+    int64. A CTF table made for another box size (e.g. before downsampling) is rescaled as cryoDRGN does:
+    D becomes the stack's D and the pixel size ``apix * D_ctf / D``.
+    Attributes: ``D``, ``apix`` (Å/pixel: the CTF's, else the stack header's, else 1.0), ``has_ctf``,
+    ``particles``, ``poses``, ``ctf`` ((N, 9) float32 or None). Picklable for DataLoader workers.
+    """
+
+    def __init__(self, particles: PathLike | ParticleStack, poses: PathLike | Poses,
+                 ctf: PathLike | np.ndarray | None = None, *, datadir: PathLike | None = None):
+        self.particles = particles if isinstance(particles, ParticleStack) else load_particles(particles, datadir)
+        D, n = self.particles.D, len(self.particles)
+        header_apix = self.particles.apix or None
+        images = str(self.particles.path)
+        if D % 2:
+            raise InputError(f"box size must be even, got {D} pixels", images)
+        self.poses = poses if isinstance(poses, Poses) else load_poses(poses, D, datadir=datadir)
+        if len(self.poses) != n:
+            raise InputError(f"{len(self.poses)} poses in {_name(poses)} but {n} images in {images}", _name(poses))
+        for name, arr in (("rotations", self.poses.rots), ("translations", self.poses.trans)):
+            if not np.isfinite(arr).all():
+                i = int(np.flatnonzero(~np.isfinite(arr.reshape(n, -1)).all(-1))[0])
+                raise InputError(f"{name} of pose {i} contain NaN or infinite values", _name(poses))
+        check_rotations(self.poses.rots, _name(poses))
+
+        self.ctf = None
+        self.apix = float(header_apix or 1.0)
+        if ctf is not None:
+            table = (np.array(ctf, dtype=np.float32) if not isinstance(ctf, (str, os.PathLike))
+                     else load_ctf(ctf, D, apix=header_apix, datadir=datadir))
+            self.ctf = self._check_ctf(table, _name(ctf), images, header_apix)
+            self.apix = float(self.ctf[0, 1])
+        self.has_ctf = self.ctf is not None
+        self.D = D
+
+    def _check_ctf(self, table: np.ndarray, source: str, images: str, header_apix: float | None) -> np.ndarray:
+        n, D = len(self.particles), self.particles.D
+        if table.ndim != 2 or table.shape[1] != 9:
+            raise InputError(f"CTF table must be (N, 9), got {table.shape}", source)
+        if len(table) != n:
+            raise InputError(f"{len(table)} CTF rows in {source} but {n} images in {images}", source)
+        if not np.isfinite(table).all():
+            i = int(np.flatnonzero(~np.isfinite(table).all(-1))[0])
+            raise InputError(f"CTF parameters of particle {i} contain NaN or infinite values", source)
+        if (table[:, :2] <= 0).any():
+            i = int(np.flatnonzero((table[:, :2] <= 0).any(-1))[0])
+            raise InputError(f"CTF row {i} has box size {table[i, 0]:g} and pixel size {table[i, 1]:g}: "
+                             "both must be positive", source)
+        table = table.copy()
+        table[:, 1] = table[:, 1] * table[:, 0] / D
+        table[:, 0] = D
+        apix = table[:, 1]
+        if np.abs(apix / apix[0] - 1).max() > 0.01:
+            raise InputError(f"particles have different pixel sizes ({apix.min():g} to {apix.max():g} Å after "
+                             f"scaling to the {D} px box); use one optics group at a time", source)
+        if header_apix is not None and header_apix not in _UNSET_APIX and abs(apix[0] / header_apix - 1) > 0.01:
+            raise InputError(f"pixel size disagrees: the CTF gives {apix[0]:g} Å/px for {D} px images but the "
+                             f"header of {images} says {header_apix:g} Å/px", source)
+        return table
+
+    def __len__(self) -> int:
+        return len(self.particles)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        i = int(i)
+        ctf = self.ctf[i] if self.ctf is not None else np.zeros(9, dtype=np.float32)
+        return {
+            "image": torch.from_numpy(self.particles[i]),
+            "rot": torch.from_numpy(self.poses.rots[i].copy()),
+            "trans": torch.from_numpy(self.poses.trans[i] * np.float32(self.D)),
+            "ctf": torch.from_numpy(np.array(ctf, dtype=np.float32)),
+            "index": torch.tensor(i, dtype=torch.int64),
+        }

@@ -1,0 +1,222 @@
+"""Lazy, memory-mapped particle image stacks.
+
+A :class:`ParticleStack` is a list of MRC files plus, for each particle, which file and which image in it.
+Images are read on demand through read-only memory maps, so a stack larger than RAM is usable; the maps
+are reopened lazily after pickling (DataLoader workers). Sources: one .mrcs/.mrc, a list of
+(file, index) references (RELION .star, cryoSPARC .cs) or a .txt listing .mrcs files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import mrcfile
+import mrcfile.utils
+import numpy as np
+
+from ..errors import InputError
+
+_MAX_OPEN = 64  # memory maps kept open at once (a .star may reference thousands of stacks)
+
+
+@dataclass(frozen=True)
+class StackHeader:
+    """What an MRC header says about a stack: image count, box size D, voxel size (Å, 0 if unset)."""
+
+    path: Path
+    n: int
+    D: int
+    apix: float
+
+
+def read_stack_header(path: str | os.PathLike) -> StackHeader:
+    """Read and check an MRC stack's header without reading its data.
+
+    Raises InputError if the file is missing, not MRC, truncated, or its images are not square.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("image stack not found", path)
+    try:
+        with mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
+            h = mrc.header
+            nx, ny, nz = int(h.nx), int(h.ny), int(h.nz)
+            dtype = mrcfile.utils.data_dtype_from_header(h)
+            ext = int(h.nsymbt)
+            apix = float(mrc.voxel_size.x)
+    except (ValueError, OSError) as e:
+        raise InputError(f"not a readable MRC file ({e})", path) from None
+    if nx <= 0 or ny <= 0 or nz <= 0:
+        raise InputError(f"MRC header gives an empty stack ({nz} x {ny} x {nx})", path)
+    expected = 1024 + ext + nx * ny * nz * dtype.itemsize
+    size = path.stat().st_size
+    if size < expected:
+        raise InputError(f"file is truncated: the header describes {nz} images of {ny} x {nx} "
+                         f"({expected} bytes) but the file has {size} bytes", path)
+    if nx != ny:
+        raise InputError(f"images must be square, got {ny} x {nx} pixels", path)
+    return StackHeader(path, nz, nx, apix if np.isfinite(apix) and apix > 0 else 0.0)
+
+
+class ParticleStack:
+    """N particle images of D x D pixels, read lazily from memory-mapped MRC files.
+
+    ``stack[i]`` -> (D, D) float32; ``stack[slice]`` / ``stack[index array]`` -> (k, D, D) float32.
+    Attributes: ``D`` (pixels), ``apix`` (Å/pixel from the first file's header, 0 if unset), ``path``
+    (the file the stack was loaded from), ``files`` (the MRC files), ``file_index`` and ``image_index``
+    ((N,) int arrays: which file and which 0-based image in it).
+    Images with NaN or infinite values raise InputError when read.
+    """
+
+    def __init__(self, path: str | os.PathLike, files: Sequence[str | os.PathLike],
+                 file_index: np.ndarray | None = None, image_index: np.ndarray | None = None):
+        self.path = Path(path)
+        headers = [read_stack_header(f) for f in files]
+        if not headers:
+            raise InputError("no image stacks given", self.path)
+        for h in headers[1:]:
+            if h.D != headers[0].D:
+                raise InputError(f"box sizes disagree: {headers[0].path} has {headers[0].D} px images, "
+                                 f"{h.path} has {h.D} px", self.path)
+        self.files = [h.path for h in headers]
+        self.D = headers[0].D
+        self.apix = headers[0].apix
+        counts = np.array([h.n for h in headers])
+        if file_index is None:  # every image of every file, in order
+            file_index = np.repeat(np.arange(len(headers)), counts)
+            image_index = np.concatenate([np.arange(c) for c in counts])
+        self.file_index = np.asarray(file_index, dtype=np.int64)
+        self.image_index = np.asarray(image_index, dtype=np.int64)
+        if self.file_index.shape != self.image_index.shape or self.file_index.ndim != 1:
+            raise ValueError("file_index and image_index must be 1D arrays of equal length")
+        bad = (self.image_index < 0) | (self.image_index >= counts[self.file_index])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            f = self.files[self.file_index[i]]
+            raise InputError(f"particle {i} refers to image {self.image_index[i] + 1} (1-based) of {f}, "
+                             f"which has {counts[self.file_index[i]]} images", self.path)
+        self._maps: OrderedDict[int, mrcfile.mrcmemmap.MrcMemmap] = OrderedDict()
+
+    @classmethod
+    def from_mrc(cls, path: str | os.PathLike) -> "ParticleStack":
+        """Every image of one .mrcs/.mrc file."""
+        return cls(path, [path])
+
+    @classmethod
+    def from_txt(cls, path: str | os.PathLike, datadir: str | os.PathLike | None = None) -> "ParticleStack":
+        """Every image of the .mrcs files listed one per line in a .txt file (paths relative to the
+        .txt file's folder, or to ``datadir``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError("file not found", path)
+        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if not names:
+            raise InputError("lists no image stacks", path)
+        base = [Path(datadir)] if datadir is not None else [path.parent]
+        return cls(path, [resolve_stack(n, base, path) for n in names])
+
+    @classmethod
+    def from_refs(cls, path: str | os.PathLike, refs: Sequence[tuple[str | os.PathLike, int]]) -> "ParticleStack":
+        """Images given as (file, 0-based image index) pairs, e.g. from a .star or .cs file at ``path``."""
+        names: dict[Path, int] = {}
+        file_index = np.empty(len(refs), dtype=np.int64)
+        image_index = np.empty(len(refs), dtype=np.int64)
+        for i, (f, j) in enumerate(refs):
+            file_index[i] = names.setdefault(Path(f), len(names))
+            image_index[i] = j
+        if not refs:
+            raise InputError("lists no particles", path)
+        return cls(path, list(names), file_index, image_index)
+
+    def __len__(self) -> int:
+        return len(self.file_index)
+
+    def __getitem__(self, key: int | slice | np.ndarray | Sequence[int]) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            i = int(key)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"particle {i} out of range for {len(self)} particles")
+            return self._read(np.array([i % len(self)]))[0]
+        if isinstance(key, slice):
+            return self._read(np.arange(len(self))[key])
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            raise IndexError(f"cannot index a particle stack with {key!r}")
+        if idx.size and (idx.max() >= len(self) or idx.min() < -len(self)):
+            raise IndexError(f"particle index out of range for {len(self)} particles")
+        return self._read(idx % len(self) if idx.size else idx.astype(np.int64))
+
+    def _read(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), self.D, self.D), dtype=np.float32)
+        files = self.file_index[idx]
+        for f in np.unique(files):
+            rows = np.flatnonzero(files == f)
+            images = self.image_index[idx[rows]]
+            data = self._map(int(f))
+            out[rows] = data[images] if data.ndim == 3 else data[None][images]
+            finite = np.isfinite(out[rows]).all(axis=(1, 2))
+            if not finite.all():
+                k = int(np.flatnonzero(~finite)[0])
+                raise InputError(f"image {int(images[k]) + 1} (1-based; particle {int(idx[rows[k]])}) "
+                                 "contains NaN or infinite values", self.files[f])
+        return out
+
+    def _map(self, f: int) -> np.ndarray:
+        mrc = self._maps.get(f)
+        if mrc is None:
+            if len(self._maps) >= _MAX_OPEN:
+                self._maps.popitem(last=False)[1].close()
+            try:
+                mrc = mrcfile.mmap(self.files[f], mode="r", permissive=True)
+            except (ValueError, OSError) as e:
+                raise InputError(f"cannot memory-map the stack ({e})", self.files[f]) from None
+            if mrc.data is None:
+                raise InputError("MRC file has no readable data", self.files[f])
+            self._maps[f] = mrc
+        else:
+            self._maps.move_to_end(f)
+        return mrc.data
+
+    def memmap(self, f: int = 0) -> np.ndarray:
+        """The read-only memory map of file ``f`` (for inspection; indexing the stack is preferred)."""
+        return self._map(f)
+
+    def close(self) -> None:
+        """Close every open memory map (they reopen on the next read)."""
+        while self._maps:
+            self._maps.popitem()[1].close()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_maps"] = OrderedDict()  # memory maps do not pickle; each process reopens its own
+        return state
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"ParticleStack({self.path.name!r}, N={len(self)}, D={self.D}, apix={self.apix:g}, files={len(self.files)})"
+
+
+def resolve_stack(name: str | os.PathLike, bases: Sequence[Path], referrer: Path) -> Path:
+    """Find an image stack named in ``referrer``: absolute, else relative to each of ``bases``, else
+    by its file name alone in each of ``bases``. Raises InputError listing where it looked."""
+    name = Path(name)
+    candidates = [name] if name.is_absolute() else []
+    candidates += [b / name for b in bases if not name.is_absolute()]
+    candidates += [b / name.name for b in bases]
+    for c in candidates:
+        if c.is_file():
+            return c
+    looked = ", ".join(dict.fromkeys(str(c) for c in candidates))
+    raise InputError(f"image stack {name} not found (looked for {looked}); "
+                     "give the folder holding the stacks as datadir", referrer)
