@@ -3,7 +3,8 @@
 RELION 3.0 files have one particle table; 3.1+ files have ``data_optics`` and ``data_particles``, and the
 optics columns are merged into each particle row through ``rlnOpticsGroup``. Poses follow cryoDRGN's
 ``parse_pose_star``: Euler angles (rot, tilt, psi) in degrees become ``R = F * (Rz(psi) Ry(tilt) Rz(rot))``
-(``F`` flips the sign of the elements (0,1), (1,0), (1,2), (2,1)), and origins become translations
+(``F`` flips the sign of the elements (0,1), (1,0), (1,2), (2,1)) — the same matrix as RELION's own
+``Euler_angles2matrix`` — and origins become translations
 ``+origin / D`` (pixels; Å origins divided by the pixel size first).
 """
 
