@@ -1,0 +1,163 @@
+"""Latent-space analysis of a trained run: PCA, UMAP and k-means, written to ``RUN/analysis/``.
+
+``analyze_run`` computes the per-image latents (the encoder's weight tokens, flattened), reduces them
+with PCA to at most 100 dimensions (as the paper does before UMAP), embeds the PCA coordinates in 2D
+with UMAP, and clusters the PCA coordinates with k-means. Every step is seeded.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy.linalg import orthogonal_procrustes
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score
+
+from napari_cryohype.core.errors import InputError
+from napari_cryohype.core.io.atomic import atomic_path
+
+#: progress(stage, fraction): stage is "latents", "pca", "umap" or "kmeans"; fraction in [0, 1].
+Progress = Callable[[str, float], None]
+
+#: Above this many matrix entries PCA uses a randomized SVD instead of a full one.
+_RANDOMIZED_ABOVE = 10_000_000
+
+
+def pca(latents: np.ndarray, n_components: int = 100, seed: int = 0) -> np.ndarray:
+    """Principal components of latents (N, d): (N, min(n_components, N, d)) float32, by decreasing
+    variance. A randomized SVD is used when N * d is large."""
+    x = np.asarray(latents, dtype=np.float32)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"need latents (N >= 2, d), got shape {x.shape}")
+    n = min(n_components, *x.shape)
+    solver = "randomized" if x.size > _RANDOMIZED_ABOVE else "full"
+    return PCA(n_components=n, svd_solver=solver, random_state=seed).fit_transform(x).astype(np.float32)
+
+
+def umap_embedding(x: np.ndarray, *, init: np.ndarray | None = None, seed: int = 0,
+                   n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+    """2D UMAP embedding of x (N, d): (N, 2) float32, reproducible for a given ``seed``.
+
+    ``init`` (N, 2), e.g. the previous embedding of the same images, starts the layout there and the
+    result is then rotated, scaled and moved onto it (:func:`align_similarity`), so that points keep their
+    place when the latents change a little; otherwise UMAP's spectral start is used.
+    """
+    import umap  # imported here: numba compiles it on first import (tens of seconds)
+
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or len(x) < 4:
+        raise ValueError(f"UMAP needs at least 4 points (N, d), got shape {x.shape}")
+    if init is not None:
+        init = np.asarray(init, dtype=np.float32)
+        if init.shape != (len(x), 2):
+            raise ValueError(f"init must be ({len(x)}, 2), got {init.shape}")
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist,
+                        init="spectral" if init is None else init, random_state=seed)
+    with warnings.catch_warnings():  # a seed makes UMAP single-threaded, and it says so every time
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        emb = reducer.fit_transform(x)
+    if init is not None:  # UMAP rescales its start and lets clusters drift: bring the result back onto init
+        emb = align_similarity(emb, init)
+    return emb.astype(np.float32)
+
+
+def align_similarity(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Rotate (or reflect), scale uniformly and translate points x (N, 2) onto reference (N, 2) in the least
+    squares sense (orthogonal Procrustes): the layout is unchanged, only its placement."""
+    x, reference = np.asarray(x, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    a, b = x - x.mean(0), reference - reference.mean(0)
+    rot, s = orthogonal_procrustes(a, b)
+    return a @ rot * (s / max((a**2).sum(), 1e-30)) + reference.mean(0)
+
+
+def default_k(n: int, labels: np.ndarray | None = None) -> int:
+    """Number of k-means clusters when none is given: the number of distinct labels when labels are
+    known, else the rule of thumb ``round(sqrt(n / 2))``, at least 2 and at most ``n``."""
+    if labels is not None:
+        return int(np.unique(labels).size)
+    return int(min(n, max(2, round(np.sqrt(n / 2)))))
+
+
+def kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """k-means cluster of each row of x (N, d): (N,) int64 in [0, k). Seeded, 4 restarts of k-means++."""
+    x = np.asarray(x, dtype=np.float32)
+    if not 1 <= k <= len(x):
+        raise ValueError(f"k must be between 1 and the number of points ({len(x)}), got {k}")
+    return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x).astype(np.int64)
+
+
+def adjusted_rand_index(clusters: np.ndarray, labels: np.ndarray) -> float:
+    """Adjusted Rand index between a clustering and the true labels (1 = identical partitions, ~0 = chance)."""
+    return float(adjusted_rand_score(np.asarray(labels), np.asarray(clusters)))
+
+
+def load_labels(path: str | os.PathLike, n: int | None = None) -> np.ndarray:
+    """Read labels.npy: (N,) integers, one per image (``n`` images when given). InputError if malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("labels file not found", path)
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputError(f"not a readable .npy array ({err})", path) from None
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"labels must be a 1D integer array, got {labels.dtype} of shape {labels.shape}", path)
+    if n is not None and labels.size != n:
+        raise InputError(f"has {labels.size} labels but the particle stack has {n} images", path)
+    return labels.astype(np.int64)
+
+
+def save_array(path: Path, array: np.ndarray) -> Path:
+    """Write one .npy file atomically."""
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
+    return path
+
+
+def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, umap: bool = True,
+                seed: int = 0, device: str = "cpu", progress: Progress | None = None) -> dict[str, Path]:
+    """Latents, PCA, UMAP and k-means of every image of a :class:`~napari_cryohype.core.run.Run`.
+
+    Writes RUN/analysis/latents.npy (N, d), pca.npy (N, <=100), umap.npy (N, 2) (unless ``umap`` is
+    False) and kmeans.npy (N,), each atomically. An existing umap.npy of the same N seeds the new layout,
+    so that re-analysing after more training keeps points in place. ``k`` defaults to :func:`default_k`
+    (``labels``, one per image, give the number of structures). Returns {name: path}.
+    """
+    from napari_cryohype.core.latents import compute_latents
+
+    report = progress or (lambda stage, fraction: None)
+    out_dir = Path(run.analysis_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+
+    report("latents", 0.0)
+    latents = compute_latents(run, device=device)
+    paths["latents"] = save_array(out_dir / "latents.npy", latents)
+    report("latents", 1.0)
+
+    report("pca", 0.0)
+    pcs = pca(latents, seed=seed)
+    paths["pca"] = save_array(out_dir / "pca.npy", pcs)
+    report("pca", 1.0)
+
+    if umap:
+        report("umap", 0.0)
+        previous = out_dir / "umap.npy"
+        init = np.load(previous) if previous.is_file() else None
+        if init is not None and init.shape != (len(pcs), 2):
+            init = None
+        paths["umap"] = save_array(previous, umap_embedding(pcs, init=init, seed=seed))
+        report("umap", 1.0)
+
+    report("kmeans", 0.0)
+    if labels is not None and len(labels) != len(pcs):
+        raise ValueError(f"need one label per image ({len(pcs)}), got {len(labels)}")
+    k = default_k(len(pcs), labels) if k is None else k
+    paths["kmeans"] = save_array(out_dir / "kmeans.npy", kmeans(pcs, k, seed=seed))
+    report("kmeans", 1.0)
+    return paths

@@ -1,0 +1,89 @@
+"""Latent analysis: PCA, k-means, UMAP and the labels file."""
+
+import numpy as np
+import pytest
+
+from napari_cryohype.core import analysis
+from napari_cryohype.core.errors import InputError
+
+
+def clusters(rng: np.random.Generator, n_per: int = 60, k: int = 3, d: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """k well-separated Gaussian clusters in d dimensions, and their labels."""
+    centres = rng.standard_normal((k, d)) * 10
+    labels = np.repeat(np.arange(k), n_per)
+    return (centres[labels] + rng.standard_normal((k * n_per, d))).astype(np.float32), labels
+
+
+def test_pca_orders_components_and_caps_dimension(rng):
+    x = rng.standard_normal((300, 150)) * np.linspace(10, 0.1, 150)
+    pcs = analysis.pca(x)
+    assert pcs.shape == (300, 100) and pcs.dtype == np.float32
+    var = pcs.var(0)
+    assert np.all(np.diff(var) <= 1e-3 * var[0]) and var[0] > 10 * var[-1]
+    assert analysis.pca(x[:, :5]).shape == (300, 5)  # never more than d
+    assert analysis.pca(x[:8]).shape == (8, 8)  # never more than N
+
+
+def test_randomized_pca_agrees_with_full_on_the_leading_components(rng, monkeypatch):
+    x = rng.standard_normal((400, 60)) * np.linspace(10, 0.1, 60)
+    full = analysis.pca(x, n_components=3)
+    monkeypatch.setattr(analysis, "_RANDOMIZED_ABOVE", 0)
+    fast = analysis.pca(x, n_components=3)
+    for a, b in zip(full.T, fast.T):
+        assert abs(np.corrcoef(a, b)[0, 1]) > 0.999  # same axes up to sign
+
+
+def test_kmeans_recovers_separated_clusters_reproducibly(rng):
+    x, labels = clusters(rng)
+    found = analysis.kmeans(x, 3, seed=0)
+    assert found.shape == labels.shape and found.dtype == np.int64
+    assert analysis.adjusted_rand_index(found, labels) == pytest.approx(1.0)
+    np.testing.assert_array_equal(found, analysis.kmeans(x, 3, seed=0))
+    assert analysis.adjusted_rand_index(rng.permutation(found), labels) < 0.1
+    with pytest.raises(ValueError, match="k must be"):
+        analysis.kmeans(x, 0)
+
+
+def test_default_k_uses_labels_or_rule_of_thumb():
+    assert analysis.default_k(1000, np.array([0, 3, 3, 7])) == 3
+    assert analysis.default_k(5000) == 50
+    assert analysis.default_k(3) == 2
+
+
+def test_load_labels_checks_the_file(tmp_path):
+    good = tmp_path / "labels.npy"
+    np.save(good, np.array([0, 1, 1], dtype=np.int32))
+    np.testing.assert_array_equal(analysis.load_labels(good, 3), [0, 1, 1])
+    with pytest.raises(InputError, match="3 labels but the particle stack has 4"):
+        analysis.load_labels(good, 4)
+    floats = tmp_path / "floats.npy"
+    np.save(floats, np.zeros(3))
+    with pytest.raises(InputError, match="integer"):
+        analysis.load_labels(floats)
+    (tmp_path / "junk.npy").write_text("not numpy")
+    with pytest.raises(InputError, match="junk.npy"):
+        analysis.load_labels(tmp_path / "junk.npy")
+    with pytest.raises(InputError, match="not found"):
+        analysis.load_labels(tmp_path / "missing.npy")
+
+
+def test_similarity_alignment_undoes_rotation_scale_and_shift(rng):
+    ref = rng.standard_normal((30, 2))
+    c, s = np.cos(0.7), np.sin(0.7)
+    moved = 3.0 * ref @ np.array([[c, s], [-s, c]]) + np.array([5.0, -2.0])
+    np.testing.assert_allclose(analysis.align_similarity(moved, ref), ref, atol=1e-9)
+
+
+def test_umap_separates_clusters_is_seeded_and_warm_starts(rng):
+    """One test for UMAP: numba compiles it on first use (tens of seconds)."""
+    x, labels = clusters(rng, n_per=50)
+    emb = analysis.umap_embedding(x, seed=0)
+    assert emb.shape == (150, 2) and emb.dtype == np.float32
+    assert analysis.adjusted_rand_index(analysis.kmeans(emb, 3), labels) == pytest.approx(1.0)
+    np.testing.assert_allclose(analysis.umap_embedding(x, seed=0), emb)
+    # slightly changed latents, started from the previous layout: points stay near their old place
+    moved = analysis.umap_embedding(x + 0.05 * rng.standard_normal(x.shape).astype(np.float32), init=emb, seed=1)
+    spread = np.linalg.norm(emb - emb.mean(0), axis=1).mean()
+    assert np.linalg.norm(moved - emb, axis=1).mean() < 0.35 * spread
+    with pytest.raises(ValueError, match="init must be"):
+        analysis.umap_embedding(x, init=emb[:10])
