@@ -1,0 +1,304 @@
+"""CryoHype against its baselines, ablations, the real cryoDRGN and the backprojection upper bound.
+
+For every mixture size: select that many distinct atomic models (``benchmarks/mixtures.py``), simulate them
+with ``cryohype simulate``, train every method on the same files for the same number of epochs, decode the
+same K images per structure with every method, average them per structure into ``NNN.mrc``, and score
+everything with the same ``cryohype eval``. Latents are clustered with k-means (k = number of structures)
+and compared with the true labels (adjusted Rand index). See ``benchmarks/README.md``.
+
+Every step writes its outputs under ``--workdir`` and a small ``steps/NAME.json`` record last; a step whose
+record exists is skipped, so an interrupted benchmark resumes where it stopped. The tables, plots and the
+record of every run (machine, versions, seeds, commands, wall times, peak memory) go to ``--out``.
+
+Example (reduced CPU size, well under an hour on 2 cores):
+    python benchmarks/compare.py --sizes 10 --images-per-structure 100 --epochs 5 --box 32 --apix 6 \
+        --out benchmarks/results/cpu-small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import mixtures  # noqa: E402
+import report  # noqa: E402
+from measure import machine_info, run_measured  # noqa: E402
+from peers import cryodrgn  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_STRUCTURES = REPO.parent / "shared" / "data" / "structures"
+
+#: Our methods: name -> (conditioning, encoder).
+OURS = {"hyper": ("hyper", "vit"), "concat": ("concat", "vit"), "mlp": ("hyper", "mlp"),
+        "unet": ("hyper", "unet")}
+PEERS = ("cryodrgn_vae", "cryodrgn_dec")
+ALL_METHODS = (*OURS, *PEERS, "backproject")
+
+
+class StepFailed(RuntimeError):
+    """A child command exited with an error; the message names its log."""
+
+
+def cryohype() -> list[str]:
+    """argv prefix that runs our CLI with this interpreter (the package must be installed)."""
+    return [sys.executable, "-m", "napari_cryohype.cli"]
+
+
+def write_json(path: Path, data) -> None:
+    """Write ``data`` as JSON atomically (temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+class Bench:
+    """One benchmark: its settings, folders and the record of its steps."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.out = Path(args.out)
+        self.work = Path(args.workdir) if args.workdir else REPO / "benchmarks" / "work" / self.out.name
+        self.env = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+        if args.device == "cpu":
+            self.env["CUDA_VISIBLE_DEVICES"] = ""
+
+    # -- steps -------------------------------------------------------------------------------------------
+    def step(self, record: Path, label: str, fn) -> dict:
+        """Run ``fn() -> dict`` unless ``record`` exists; store its result (plus the time) in ``record``."""
+        if record.is_file():
+            print(f"  skip  {label} (done: {record})", flush=True)
+            return json.loads(record.read_text())
+        print(f"  run   {label}", flush=True)
+        t0 = time.perf_counter()
+        result = fn() or {}
+        result.setdefault("step_wall_s", round(time.perf_counter() - t0, 2))
+        result["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(record, result)
+        print(f"  done  {label} in {result['step_wall_s']:.0f} s", flush=True)
+        return result
+
+    def command(self, cmd: list[str], log: Path, label: str, *, fresh: Path | None = None) -> dict:
+        """Run one child command, measured; ``fresh`` (a folder) is removed first (a half-written output of
+        an interrupted earlier attempt). Raises :class:`StepFailed` when it fails."""
+        if fresh is not None and fresh.exists():
+            shutil.rmtree(fresh)
+        m = run_measured(cmd, log, label=label, env=self.env, nice=self.args.nice)
+        if m.returncode != 0:
+            raise StepFailed(f"{label} failed (exit {m.returncode}); see {log}")
+        return {"command": [str(c) for c in cmd], "wall_s": round(m.wall_s, 2),
+                "peak_rss_mb": round(m.peak_rss_mb, 1), "log": str(log)}
+
+    # -- data --------------------------------------------------------------------------------------------
+    def mixture(self, n: int, corpus: list[mixtures.Structure]) -> dict:
+        """Select and simulate the mixture of ``n`` structures; returns its description."""
+        a, d = self.args, self.work / f"mix{n:04d}"
+        chosen = mixtures.select_mixture(corpus, n, a.box * a.apix, seed=a.seed)
+        data = d / "data"
+        cmd = [*cryohype(), "simulate", str(data), "--structures", *[str(s.path) for s in chosen],
+               "--images-per-structure", str(a.images_per_structure), "--box", str(a.box),
+               "--apix", str(a.apix), "--snr", str(a.snr), "--seed", str(a.seed), "--skip-oversized"]
+        rec = self.step(d / "steps" / "simulate.json", f"simulate {n} structures",
+                        lambda: {**self.command(cmd, d / "logs" / "simulate.log", "simulate", fresh=data),
+                                 "structures": [s.as_json() for s in chosen]})
+        labels = np.load(data / "labels.npy")
+        summary = json.loads((data / "simulation.json").read_text())
+        if summary["n_structures"] != n:
+            print(f"  warning: {n - summary['n_structures']} model(s) did not fit the box and were left out: "
+                  f"the mixture has {summary['n_structures']} structures", flush=True)
+        return {"n": summary["n_structures"], "dir": d, "data": data, "labels": labels, "summary": summary, "record": rec,
+                "eval_indices": self.eval_indices(d, labels)}
+
+    def eval_indices(self, d: Path, labels: np.ndarray) -> np.ndarray:
+        """(n_structures, K) image indices decoded for every method: K images of each label, seeded."""
+        path = d / "eval_indices.npy"
+        if path.is_file():
+            return np.load(path)
+        rng = np.random.default_rng(self.args.seed)
+        k = min(self.args.per_structure, int(np.bincount(labels).min()))
+        idx = np.stack([np.sort(rng.choice(np.flatnonzero(labels == lab), k, replace=False))
+                        for lab in range(int(labels.max()) + 1)])
+        np.save(path, idx)
+        return idx
+
+    # -- methods -----------------------------------------------------------------------------------------
+    def run_ours(self, mix: dict, method: str) -> dict:
+        """Train, analyse, decode and score one of our models."""
+        a, d, data = self.args, mix["dir"] / method, mix["data"]
+        run = d / "run"
+        conditioning, encoder = OURS[method]
+        train_cmd = [*cryohype(), "train", str(run), "--particles", str(data / "particles.mrcs"),
+                     "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"),
+                     "--epochs", str(a.epochs), "--conditioning", conditioning, "--encoder", encoder,
+                     "--seed", str(a.seed), "--device", a.device, *a.train_args]
+        train = self.step(d / "steps" / "train.json", f"{method}: train",
+                          lambda: self.command(train_cmd, d / "logs" / "train.log", f"{method} train",
+                                               fresh=run))
+        analyze_cmd = [*cryohype(), "analyze", str(run), "--k", str(mix["n"]), "--device", a.device]
+        self.step(d / "steps" / "analyze.json", f"{method}: latents, UMAP, k-means",
+                  lambda: self.command(analyze_cmd, d / "logs" / "analyze.log", f"{method} analyze"))
+        latents_dir = run / "analysis"
+        volumes = d / "volumes"
+        self.step(d / "steps" / "decode.json", f"{method}: decode {mix['eval_indices'].shape[1]} images per "
+                  "structure", lambda: self.decode_ours(run, mix, volumes, d))
+        return {"train": train, "latents": latents_dir / "latents.npy", "umap": latents_dir / "umap.npy",
+                "volumes": volumes}
+
+    def decode_ours(self, run: Path, mix: dict, volumes: Path, d: Path) -> dict:
+        """One averaged volume per structure, ``volumes/NNN.mrc``, from that structure's eval images."""
+        idx_file = d / "eval_indices.npy"
+        np.save(idx_file, mix["eval_indices"])
+        cmd = [sys.executable, str(Path(__file__).with_name("decode_groups.py")), str(run), str(idx_file),
+               str(volumes), "--device", self.args.device]
+        return self.command(cmd, d / "logs" / "decode.log", "decode", fresh=volumes)
+
+    def run_cryodrgn(self, mix: dict, method: str) -> dict:
+        """Train cryoDRGN (train_vae or train_dec), then decode and average the eval images' volumes."""
+        a, d, data = self.args, mix["dir"] / method, mix["data"]
+        out = d / "run"
+        make = cryodrgn.train_vae_command if method == "cryodrgn_vae" else cryodrgn.train_dec_command
+        cmd = make(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", out, epochs=a.epochs,
+                   seed=a.seed, arch=cryodrgn.Architecture(zdim=a.zdim, enc_dim=a.cryodrgn_dim,
+                                                           dec_dim=a.cryodrgn_dim))
+        train = self.step(d / "steps" / "train.json", f"{method}: train",
+                          lambda: self.command(cmd, d / "logs" / "train.log", f"{method} train", fresh=out))
+        weights, config, zpkl = cryodrgn.final_outputs(out)
+        latents = d / "latents.npy"
+        if not latents.is_file():
+            np.save(latents, cryodrgn.load_z(zpkl))
+        volumes = d / "volumes"
+        self.step(d / "steps" / "decode.json", f"{method}: eval_vol",
+                  lambda: self.decode_cryodrgn(weights, config, np.load(latents), mix, volumes, d))
+        return {"train": train, "latents": latents, "umap": None, "volumes": volumes}
+
+    def decode_cryodrgn(self, weights: Path, config: Path, z: np.ndarray, mix: dict, volumes: Path,
+                        d: Path) -> dict:
+        idx = mix["eval_indices"]
+        zfile = d / "eval_z.txt"
+        np.savetxt(zfile, z[idx.ravel()])
+        raw = d / "eval_vol"
+        rec = self.command(cryodrgn.eval_vol_command(weights, config, zfile, raw, self.args.apix),
+                           d / "logs" / "eval_vol.log", "eval_vol", fresh=raw)
+        if volumes.exists():
+            shutil.rmtree(volumes)
+        volumes.mkdir(parents=True)
+        k = idx.shape[1]
+        for label in range(idx.shape[0]):
+            vols = [mrcfile.read(raw / f"vol_{label * k + j:03d}.mrc") for j in range(k)]
+            with mrcfile.new(volumes / f"{label:03d}.mrc") as m:
+                m.set_data(np.mean(vols, axis=0).astype(np.float32))
+                m.voxel_size = self.args.apix
+        shutil.rmtree(raw)
+        return rec
+
+    def run_backproject(self, mix: dict) -> dict:
+        """Backprojection of all of each structure's images with the true labels (the upper bound)."""
+        d, data = mix["dir"] / "backproject", mix["data"]
+        volumes = d / "volumes"
+        cmd = [*cryohype(), "backproject", str(volumes), "--particles", str(data / "particles.mrcs"),
+               "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"),
+               "--labels", str(data / "labels.npy"), "--device", self.args.device]
+        rec = self.step(d / "steps" / "backproject.json", "backproject with true labels",
+                        lambda: self.command(cmd, d / "logs" / "backproject.log", "backproject", fresh=volumes))
+        return {"train": rec, "latents": None, "umap": None, "volumes": volumes}
+
+    def score(self, mix: dict, method: str, volumes: Path) -> dict:
+        """``cryohype eval`` of a method's per-structure volumes against the true maps."""
+        d = mix["dir"] / method
+        metrics = d / "eval" / "metrics.json"
+        cmd = [*cryohype(), "eval", "--method-volumes", str(volumes), "--volumes",
+               str(mix["data"] / "volumes"), "-o", str(metrics.parent)]
+        self.step(d / "steps" / "eval.json", f"{method}: cryohype eval",
+                  lambda: self.command(cmd, d / "logs" / "eval.log", "eval", fresh=metrics.parent))
+        return json.loads(metrics.read_text())
+
+    # -- the whole benchmark -----------------------------------------------------------------------------
+    def run(self) -> int:
+        a = self.args
+        t_start = time.perf_counter()
+        corpus = mixtures.load_corpus(Path(a.structures_dir))
+        print(f"corpus: {len(corpus)} distinct models in {a.structures_dir}", flush=True)
+        methods = list(a.methods)
+        if any(m in PEERS for m in methods):
+            print(f"peer: {cryodrgn.version()}", flush=True)
+            if "cryodrgn_dec" in methods and not cryodrgn.has_command("train_dec"):
+                print("cryodrgn train_dec does not exist in this cryoDRGN: dropped", flush=True)
+                methods.remove("cryodrgn_dec")
+        rows = []
+        for n in a.sizes:
+            print(f"== mixture of {n} structures ==", flush=True)
+            mix = self.mixture(n, corpus)
+            for method in methods:
+                if method in OURS:
+                    res = self.run_ours(mix, method)
+                elif method in PEERS:
+                    res = self.run_cryodrgn(mix, method)
+                else:
+                    res = self.run_backproject(mix)
+                metrics = self.score(mix, method, res["volumes"])
+                rows.append(report.method_row(n, method, res, metrics, mix, a))
+            write_json(self.out / "results.json", {"rows": rows})
+        runs = {"settings": {k: (v if not isinstance(v, Path) else str(v)) for k, v in vars(a).items()},
+                "machine": machine_info(REPO),
+                "cryodrgn": cryodrgn.version() if any(m in PEERS for m in methods) else None,
+                "total_wall_s_this_invocation": round(time.perf_counter() - t_start, 1),
+                "steps": report.collect_steps(self.work)}
+        write_json(self.out / "runs.json", runs)
+        report.write_report(self.out, rows, runs)
+        print(f"results: {self.out / 'results.md'}", flush=True)
+        return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, help="results folder (tables, plots, JSON records)")
+    p.add_argument("--workdir", help="data and runs (default benchmarks/work/<name of --out>)")
+    p.add_argument("--structures-dir", default=str(DEFAULT_STRUCTURES),
+                   help="atomic models with an index.csv")
+    p.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 100], help="structures per mixture")
+    p.add_argument("--box", type=int, default=64, help="box size D in pixels")
+    p.add_argument("--apix", type=float, default=4.0, help="pixel size in Å")
+    p.add_argument("--snr", type=float, default=0.1)
+    p.add_argument("--images-per-structure", type=int, default=1000)
+    p.add_argument("--epochs", type=int, default=20, help="training epochs, the same for every method")
+    p.add_argument("--methods", type=lambda s: s.split(","), default=list(ALL_METHODS),
+                   help=f"comma-separated, from {','.join(ALL_METHODS)}")
+    p.add_argument("--per-structure", type=int, default=20, help="images decoded and averaged per structure")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (ours; cryoDRGN uses CUDA when visible)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the selection, simulation and training")
+    p.add_argument("--zdim", type=int, default=8, help="cryoDRGN latent dimension")
+    p.add_argument("--cryodrgn-dim", type=int, default=256, help="cryoDRGN encoder and decoder width (3 layers)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of each child")
+    p.add_argument("--nice", type=int, default=0, help="run the children at this nice level")
+    p.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
+                   help="extra arguments passed to `cryohype train` (put last)")
+    args = p.parse_args(argv)
+    bad = [m for m in args.methods if m not in ALL_METHODS]
+    if bad:
+        p.error(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(ALL_METHODS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return Bench(args).run()
+    except (mixtures.CorpusError, cryodrgn.CryoDRGNMissing, StepFailed) as err:
+        print(f"compare.py: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Tables and plots of a benchmark: one row per (mixture size, method), the paper's numbers beside ours.
+
+Latent-space scores are computed the same way for every method that has latents: PCA (at most 100
+components, :func:`napari_cryohype.core.analysis.pca`), k-means with k = number of structures
+(:func:`napari_cryohype.core.analysis.kmeans`), adjusted Rand index against the true labels.
+UMAPs of our models are the ones ``cryohype analyze`` wrote; cryoDRGN's are computed here with the same
+:func:`napari_cryohype.core.analysis.umap_embedding`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from napari_cryohype.core.analysis import adjusted_rand_index, kmeans, pca, umap_embedding  # noqa: E402
+
+LABELS = {
+    "hyper": "CryoHype (hyper, ViT)",
+    "concat": "concat baseline (ViT)",
+    "mlp": "ablation: hyper, MLP encoder",
+    "unet": "ablation: hyper, U-Net encoder",
+    "cryodrgn_vae": "cryoDRGN 4.3.1 train_vae",
+    "cryodrgn_dec": "cryoDRGN 4.3.1 train_dec (autodecoder)",
+    "backproject": "backprojection, true labels (upper bound)",
+}
+
+#: arXiv 2512.06332 (theirs): FSC_AUC on Tomotwin-100 (D=128, 4.5 Å/px, ~1,000 images per structure) and
+#: on Sim2Struct with 100 structures; their FSC_AUC is the unnormalised area (at most 0.5), ours is divided
+#: by 0.5 (at most 1), so theirs x2 is on our scale. cryodrgn_dec stands beside their "DRGN-AI-fixed", the
+#: closest relative, not the same method. Transcribed from a third-party summary of the paper (see README).
+PAPER = {
+    "hyper": {"tomotwin100": (0.346, 0.033), "cd": 2.18, "viou": 0.61, "sim2struct100": 0.409},
+    "concat": {"tomotwin100": (0.255, None)},
+    "mlp": {"tomotwin100": (0.234, None)},
+    "unet": {"tomotwin100": (0.208, None)},
+    "cryodrgn_vae": {"tomotwin100": (0.316, 0.046), "cd": 2.26, "viou": 0.63, "sim2struct100": 0.361},
+    "cryodrgn_dec": {"tomotwin100": (0.202, 0.044), "cd": 32.60, "viou": 0.13, "name": "DRGN-AI-fixed"},
+    "backproject": {"tomotwin100": (0.364, 0.023), "cd": 1.50, "viou": 0.71},
+}
+
+
+def per_structure(metrics: dict) -> list[dict]:
+    """The per-structure entries of a ``cryohype eval`` metrics.json."""
+    return metrics["structures"]
+
+
+def latent_scores(latents_path: Path | None, labels: np.ndarray, n: int, seed: int) -> tuple[float | None,
+                                                                                            np.ndarray | None]:
+    """(ARI of k-means on the PCA of the latents vs the labels, the PCA) or (None, None) without latents."""
+    if latents_path is None or not Path(latents_path).is_file():
+        return None, None
+    x = pca(np.load(latents_path))
+    clusters = kmeans(x, n, seed=seed)
+    return adjusted_rand_index(clusters, labels), x
+
+
+def method_row(n: int, method: str, res: dict, metrics: dict, mix: dict, args) -> dict:
+    """One table row: scores, latent-space ARI, training cost; writes cryoDRGN's UMAP next to its latents."""
+    structs = per_structure(metrics)
+    auc = np.array([s["fsc_auc"] for s in structs])
+    cd = np.array([s["chamfer_A"] for s in structs])
+    iou = np.array([s["iou"] for s in structs])
+    labels = mix["labels"]
+    ari, x = latent_scores(res["latents"], labels, int(np.unique(labels).size), args.seed)
+    umap_path = res["umap"]
+    if x is not None and umap_path is None:
+        umap_path = Path(res["latents"]).with_name("umap.npy")
+        if not umap_path.is_file():
+            np.save(umap_path, umap_embedding(x, seed=args.seed))
+    train = res["train"]
+    trained = method != "backproject"
+    n_images = int(labels.size)
+    return {
+        "size": n, "n_structures": int(np.unique(labels).size), "method": method, "label": LABELS[method],
+        "fsc_auc_mean": float(auc.mean()), "fsc_auc_std": float(auc.std()),
+        "chamfer_A_mean": float(cd.mean()), "viou_mean": float(iou.mean()),
+        "ari": ari, "n_images": n_images, "epochs": args.epochs if trained else None,
+        "wall_s": train["wall_s"], "peak_rss_mb": train["peak_rss_mb"],
+        "images_per_s": n_images * args.epochs / train["wall_s"] if trained else n_images / train["wall_s"],
+        "fsc_curves": [{"freq": s["fsc"]["freq"], "fsc": s["fsc"]["curve"]} for s in structs],
+        "umap": str(umap_path) if umap_path else None,
+        "labels_path": str(mix["data"] / "labels.npy"),
+    }
+
+
+def collect_steps(work: Path) -> dict:
+    """Every step record under ``work`` (``mixNNNN/METHOD/steps/STEP.json``), keyed by its relative path."""
+    out = {}
+    for rec in sorted(Path(work).rglob("steps/*.json")):
+        out[str(rec.relative_to(work))] = json.loads(rec.read_text())
+    return out
+
+
+def _fmt(x, spec=".3f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def _paper_cell(method: str) -> str:
+    p = PAPER.get(method)
+    if not p:
+        return "–"
+    mean, std = p["tomotwin100"]
+    cell = f"{mean:.3f}" + (f" ± {std:.3f}" if std is not None else "") + f" (×2 = {2 * mean:.2f})"
+    if "name" in p:
+        cell += f" [{p['name']}]"
+    return cell
+
+
+def table(rows: list[dict], size: int) -> str:
+    """Markdown table of one mixture size."""
+    head = ("| method | FSC_AUC mean ± std | Chamfer (Å) | vIoU | ARI (k-means) | epochs | train wall (s) "
+            "| images/s | peak memory (MB) | theirs: Tomotwin-100 FSC_AUC |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
+    body = ""
+    for r in (r for r in rows if r["size"] == size):
+        body += (f"| {r['label']} | {r['fsc_auc_mean']:.3f} ± {r['fsc_auc_std']:.3f} | "
+                 f"{r['chamfer_A_mean']:.2f} | {r['viou_mean']:.3f} | {_fmt(r['ari'])} | "
+                 f"{_fmt(r['epochs'], 'd')} | {r['wall_s']:.0f} | {r['images_per_s']:.1f} | "
+                 f"{r['peak_rss_mb']:.0f} | {_paper_cell(r['method'])} |\n")
+    return head + body
+
+
+def paper_table() -> str:
+    """The paper's own numbers, labelled as theirs."""
+    lines = ["| method (theirs) | Tomotwin-100 FSC_AUC | Chamfer (Å) | vIoU | Sim2Struct-100 FSC_AUC |",
+             "|---|---|---|---|---|"]
+    for m, p in PAPER.items():
+        mean, std = p["tomotwin100"]
+        name = p.get("name", LABELS[m].replace("cryoDRGN 4.3.1 train_vae", "cryoDRGN"))
+        lines.append(f"| {name} | {mean:.3f}" + (f" ({std:.3f})" if std is not None else "")
+                     + f" | {_fmt(p.get('cd'), '.2f')} | {_fmt(p.get('viou'), '.2f')} | "
+                     f"{_fmt(p.get('sim2struct100'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_fsc(rows: list[dict], size: int, path: Path) -> None:
+    """Mean FSC curve (over structures) of every method at one mixture size."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in (r for r in rows if r["size"] == size):
+        freq = np.asarray(r["fsc_curves"][0]["freq"])
+        curve = np.mean([c["fsc"] for c in r["fsc_curves"]], axis=0)
+        ax.plot(freq, curve, label=r["label"], lw=1.5, ls="--" if r["method"] == "backproject" else "-")
+    ax.axhline(0.5, color="grey", lw=0.5)
+    ax.set(xlabel="spatial frequency (1/px)", ylabel="FSC vs true map (mean over structures)",
+           title=f"{size} structures", ylim=(-0.1, 1.02))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_umaps(rows: list[dict], size: int, path: Path) -> None:
+    """UMAPs coloured by the true label, one panel per method that has latents, at one mixture size."""
+    have = [r for r in rows if r["size"] == size and r["umap"]]
+    if not have:
+        return
+    fig, axes = plt.subplots(1, len(have), figsize=(4 * len(have), 4), squeeze=False)
+    for ax, r in zip(axes[0], have):
+        xy, lab = np.load(r["umap"]), np.load(r["labels_path"])
+        ax.scatter(xy[:, 0], xy[:, 1], c=lab, cmap="tab20" if size <= 20 else "nipy_spectral", s=2,
+                   linewidths=0)
+        ax.set(title=f"{r['label']}\nARI {_fmt(r['ari'], '.2f')}", xticks=[], yticks=[])
+        ax.title.set_fontsize(8)
+    fig.suptitle(f"UMAP of latents, {size} structures, coloured by true structure", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_ari(rows: list[dict], path: Path) -> None:
+    """ARI of k-means on the latents vs the true labels, per method and mixture size."""
+    methods = [m for m in LABELS if any(r["method"] == m and r["ari"] is not None for r in rows)]
+    sizes = sorted({r["size"] for r in rows})
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.8 / max(1, len(methods))
+    for i, m in enumerate(methods):
+        vals = [next((r["ari"] for r in rows if r["method"] == m and r["size"] == s), None) for s in sizes]
+        ax.bar(np.arange(len(sizes)) + i * width, [v or 0 for v in vals], width, label=LABELS[m])
+    ax.set_xticks(np.arange(len(sizes)) + width * (len(methods) - 1) / 2, [str(s) for s in sizes])
+    ax.set(xlabel="structures in the mixture", ylabel="adjusted Rand index", ylim=(0, 1.05))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(out: Path, rows: list[dict], runs: dict) -> None:
+    """``out/results.md`` with every table and plot, and the plots under ``out/plots``."""
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    s = runs["settings"]
+    sizes = sorted({r["size"] for r in rows})
+    m = runs["machine"]
+    text = [f"# Benchmark `{out.name}`\n",
+            f"Simulated with `cryohype simulate`: D={s['box']}, {s['apix']} Å/px, SNR {s['snr']}, CTF on, "
+            f"known poses, {s['images_per_structure']} images per structure, seed {s['seed']}. Every trained "
+            f"method ran {s['epochs']} epochs on the same files; {s['per_structure']} images per structure "
+            "(the same indices for every method) were decoded and averaged, and every volume was scored by "
+            "the same `cryohype eval` (FSC_AUC normalised to 1 for identical maps).\n",
+            f"Machine: {m['cpu']}, {m['cpu_count']} cores, {m['memory_gb']} GB, GPU {m['cuda_gpu']}; "
+            f"torch {m['torch']}; {runs.get('cryodrgn') or ''}; commit {m['git_commit']}. Device "
+            f"`{s['device']}`. Wall time includes process start and data loading; images/s = images x "
+            "epochs / wall (backprojection: images / wall). Peak memory: resident set of the process tree.\n"]
+    for size in sizes:
+        text += [f"## {size} structures\n", table(rows, size),
+                 f"\n![FSC](plots/fsc_{size}.png) ![UMAP](plots/umap_{size}.png)\n"]
+        plot_fsc(rows, size, plots / f"fsc_{size}.png")
+        plot_umaps(rows, size, plots / f"umap_{size}.png")
+    plot_ari(rows, plots / "ari.png")
+    text += ["## Latent clustering\n", "![ARI](plots/ari.png)\n",
+             "## The paper's numbers (theirs, arXiv 2512.06332; not our runs)\n",
+             "Their FSC_AUC is the unnormalised area (at most 0.5); multiply by 2 for our scale. Their data: "
+             "Tomotwin-100 at D=128, 4.5 Å/px, about 1,000 images per structure, 50 epochs on GPUs.\n",
+             paper_table()]
+    (out / "results.md").write_text("\n".join(text))
