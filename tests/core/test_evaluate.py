@@ -1,0 +1,89 @@
+"""Scoring maps against the ground truth: the path shared by CryoHype, backprojection and peers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_cryohype.core import evaluate
+from napari_cryohype.core.errors import InputError
+from napari_cryohype.core.io.mrc import write_mrc
+from tests.conftest import asymmetric_volume
+
+D, APIX = 20, 3.0
+
+
+@pytest.fixture
+def truth_dir(tmp_path):
+    folder = tmp_path / "volumes"
+    folder.mkdir()
+    base = asymmetric_volume(D).numpy().astype(np.float32)
+    write_mrc(folder / "000_ALPHA.mrc", base, APIX)
+    write_mrc(folder / "001_BETA.mrc", base[::-1, :, ::-1].copy(), APIX)
+    write_mrc(folder / "002_GAMMA.mrc", base.transpose(2, 1, 0).copy(), APIX)
+    (folder / "notes.txt").write_text("ignored")
+    return folder
+
+
+def test_load_truth_reads_labels_names_and_pixel_size(truth_dir):
+    truth, apix = evaluate.load_truth(truth_dir)
+    assert sorted(truth) == [0, 1, 2] and apix == pytest.approx(APIX)
+    assert truth[1].name == "BETA" and truth[1].volume.shape == (D, D, D)
+    with pytest.raises(InputError, match="NNN_NAME.mrc"):
+        evaluate.load_truth(truth_dir.parent)
+
+
+def test_scores_perfect_and_noisy_maps_and_lists_missing(truth_dir, rng):
+    truth, apix = evaluate.load_truth(truth_dir)
+    noisy = truth[1].volume + 0.5 * truth[1].volume.std() * rng.standard_normal((D, D, D)).astype(np.float32)
+    report = evaluate.score_volumes({0: 3 * truth[0].volume, 1: noisy}, truth, apix)
+    by_label = {r["label"]: r for r in report["structures"]}
+    assert report["missing"] == [2] and report["n_structures"] == 2
+    assert by_label[0]["fsc_auc"] == pytest.approx(1.0) and by_label[0]["chamfer_A"] == 0.0
+    assert by_label[0]["iou"] == 1.0 and by_label[0]["resolution_fsc05_A"] == pytest.approx(2 * APIX)
+    assert by_label[1]["fsc_auc"] < 0.9 and by_label[1]["iou"] < 1.0
+    assert by_label[1]["resolution_fsc05_A"] > 2 * APIX
+    auc = report["summary"]["fsc_auc"]
+    assert auc["mean"] == pytest.approx((1 + by_label[1]["fsc_auc"]) / 2)
+    assert auc["std"] == pytest.approx((1 - by_label[1]["fsc_auc"]) / 2)
+    assert len(report["fsc"]["curves"]["1"]) == len(report["fsc"]["freq_per_px"]) == D // 2 + 1
+
+
+def test_maps_of_the_wrong_structure_score_worse(truth_dir):
+    truth, apix = evaluate.load_truth(truth_dir)
+    swapped = evaluate.score_volumes({0: truth[1].volume, 1: truth[0].volume}, truth, apix)
+    assert all(r["fsc_auc"] < 0.8 and r["chamfer_A"] > 1.0 for r in swapped["structures"])
+
+
+def test_method_folders_and_bad_maps(truth_dir, tmp_path):
+    truth, apix = evaluate.load_truth(truth_dir)
+    method = tmp_path / "peer"
+    method.mkdir()
+    for label in (0, 2):
+        write_mrc(method / f"vol_{label:03d}.mrc", truth[label].volume, 1.0)  # peers often write Apix 1
+    volumes = evaluate.load_volume_folder(method)
+    assert sorted(volumes) == [0, 2]
+    report = evaluate.score_volumes(volumes, truth, apix)
+    assert report["summary"]["fsc_auc"]["mean"] == pytest.approx(1.0)
+    with pytest.raises(InputError, match="no ground truth"):
+        evaluate.score_volumes({7: truth[0].volume}, truth, apix)
+    with pytest.raises(InputError, match="shape"):
+        evaluate.score_volumes({0: truth[0].volume[:-2, :-2, :-2]}, truth, apix)
+    with pytest.raises(InputError, match="numbered"):
+        evaluate.load_volume_folder(truth_dir.parent)
+
+
+def test_report_files_and_kmeans_ari(truth_dir, tmp_path):
+    truth, apix = evaluate.load_truth(truth_dir)
+    report = evaluate.score_volumes({k: t.volume for k, t in truth.items()}, truth, apix)
+    paths = evaluate.write_report(report, tmp_path / "eval", title="test")
+    assert json.loads(paths["metrics"].read_text())["summary"]["iou"]["mean"] == 1.0
+    assert paths["fsc"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    labels = np.repeat([0, 1, 2], 5)
+    analysis = tmp_path / "analysis"
+    assert evaluate.kmeans_ari(analysis, labels) is None
+    analysis.mkdir()
+    np.save(analysis / "kmeans.npy", np.repeat([4, 0, 2], 5))
+    assert evaluate.kmeans_ari(analysis, labels) == pytest.approx(1.0)
+    with pytest.raises(InputError, match="but 14 true labels"):
+        evaluate.kmeans_ari(analysis, labels[:-1])
