@@ -87,3 +87,29 @@ def test_report_files_and_kmeans_ari(truth_dir, tmp_path):
     assert evaluate.kmeans_ari(analysis, labels) == pytest.approx(1.0)
     with pytest.raises(InputError, match="but 14 true labels"):
         evaluate.kmeans_ari(analysis, labels[:-1])
+
+
+def test_backproject_then_eval_from_the_command_line(tmp_path, capsys):
+    """simulate -> `cryohype backproject` with labels -> `cryohype eval --method-volumes`: the upper bound."""
+    from napari_cryohype.cli import main
+    from napari_cryohype.core.simulate import bundled_structures, simulate_mixture
+
+    sim = tmp_path / "sim"
+    simulate_mixture(sim, bundled_structures()[:2], 60, 32, 4.0, shift_std=1.0, seed=0)
+    data = ["--particles", str(sim / "particles.mrcs"), "--poses", str(sim / "poses.pkl"),
+            "--ctf", str(sim / "ctf.pkl")]
+    bp = tmp_path / "bp"
+    assert main(["backproject", str(bp), *data, "--labels", str(sim / "labels.npy")]) == 0
+    assert sorted(p.name for p in (bp / "backproject").iterdir()) == ["000.mrc", "001.mrc"]
+    assert main(["backproject", str(bp), *data]) == 2  # refuses to overwrite
+    assert "not empty" in capsys.readouterr().err
+
+    evaluate_args = ["eval", str(bp), "--volumes", str(sim / "volumes"), "--method-volumes", str(bp / "backproject")]
+    assert main(evaluate_args) == 0
+    report = json.loads((bp / "eval" / "metrics.json").read_text())
+    assert report["n_structures"] == 2 and report["missing"] == []
+    assert report["summary"]["fsc_auc"]["mean"] > 0.9 and report["summary"]["iou"]["mean"] > 0.8
+    assert (bp / "eval" / "fsc.png").is_file()
+    assert main(evaluate_args) == 2 and "file exists" in capsys.readouterr().err
+    assert main([*evaluate_args, "--force", "--threshold", "1.5"]) == 2
+    assert main(["eval", str(bp), "--volumes", str(sim / "volumes")]) == 2  # a run needs --labels
