@@ -127,6 +127,13 @@ class MrcStackWriter:
         else:
             mrc.reset_header_stats()
 
+    def __del__(self) -> None:  # never closed: discard the partial file rather than leave it behind
+        try:
+            if getattr(self, "_mrc", None) is not None:
+                self.abort()
+        except Exception:
+            pass
+
     def __enter__(self) -> "MrcStackWriter":
         return self
 
