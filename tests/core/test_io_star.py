@@ -172,3 +172,13 @@ def test_write_subset_keeps_optics_and_order(tmp_path, stack):
         write_star_subset(tmp_path / "p.star", np.array([0]), tmp_path / "sub.star")
     with pytest.raises(InputError, match="p.star.*particle 7"):
         write_star_subset(tmp_path / "p.star", np.array([7]), tmp_path / "other.star")
+
+
+def test_write_subset_keeps_key_value_blocks(tmp_path):
+    (tmp_path / "p.star").write_text("data_general\n\n_rlnMicrographName mic.mrc\n\n" + star_text(
+        [["1@s.mrcs", 0, 0, 0], ["2@s.mrcs", 5, 0, 0]],
+        ["rlnImageName", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"], "particles"))
+    write_star_subset(tmp_path / "p.star", np.array([1]), tmp_path / "sub.star")
+    text = (tmp_path / "sub.star").read_text()
+    assert "data_general" in text and "mic.mrc" in text
+    assert read_star(tmp_path / "sub.star").particles["rlnImageName"].tolist() == ["2@s.mrcs"]

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
-from .particles import ParticleStack, read_stack_header, resolve_stack
+from .particles import ParticleStack, read_stack_header, resolve_stack, search_folders
 from .types import Poses
 
 CTF_FIELDS = ("ctf/df1_A", "ctf/df2_A", "ctf/df_angle_rad", "ctf/accel_kv", "ctf/cs_mm", "ctf/amp_contrast")
@@ -61,14 +61,10 @@ def _box_size(data: np.ndarray, path: Path, D: int | None, datadir) -> float:
     raise InputError("cannot tell the box size: no blob/shape field; give the box size D", path)
 
 
-def _bases(path: Path, datadir) -> list[Path]:
-    # cryoSPARC paths are relative to the project folder, which holds the job folder the .cs lives in
-    return [Path(datadir)] if datadir is not None else [path.parent, path.parent.parent]
-
-
 def _resolve(name, path: Path, datadir) -> Path:
     name = name.decode() if isinstance(name, bytes) else str(name)
-    return resolve_stack(name.lstrip(">"), _bases(path, datadir), path)
+    # cryoSPARC paths are relative to the project folder, which holds the job folder the .cs lives in
+    return resolve_stack(name.lstrip(">"), search_folders(path, datadir, [path.parent.parent]), path)
 
 
 def cs_particles(path: str | os.PathLike, datadir: str | os.PathLike | None = None) -> ParticleStack:

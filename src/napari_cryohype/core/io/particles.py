@@ -108,16 +108,15 @@ class ParticleStack:
 
     @classmethod
     def from_txt(cls, path: str | os.PathLike, datadir: str | os.PathLike | None = None) -> "ParticleStack":
-        """Every image of the .mrcs files listed one per line in a .txt file (paths relative to the
-        .txt file's folder, or to ``datadir``)."""
+        """Every image of the .mrcs files listed one per line in a .txt file (paths relative to
+        ``datadir`` if given, else to the .txt file's folder)."""
         path = Path(path)
         if not path.is_file():
             raise InputError("file not found", path)
         names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
         if not names:
             raise InputError("lists no image stacks", path)
-        base = [Path(datadir)] if datadir is not None else [path.parent]
-        return cls(path, [resolve_stack(n, base, path) for n in names])
+        return cls(path, [resolve_stack(n, search_folders(path, datadir), path) for n in names])
 
     @classmethod
     def from_refs(cls, path: str | os.PathLike, refs: Sequence[tuple[str | os.PathLike, int]]) -> "ParticleStack":
@@ -205,6 +204,13 @@ class ParticleStack:
 
     def __repr__(self) -> str:
         return f"ParticleStack({self.path.name!r}, N={len(self)}, D={self.D}, apix={self.apix:g}, files={len(self.files)})"
+
+
+def search_folders(referrer: Path, datadir: str | os.PathLike | None = None,
+                   extra: Sequence[Path] = ()) -> list[Path]:
+    """Folders in which to look for the stacks a metadata file names: ``datadir`` first (if given),
+    then the metadata file's folder, then ``extra``."""
+    return ([Path(datadir)] if datadir is not None else []) + [referrer.parent, *extra]
 
 
 def resolve_stack(name: str | os.PathLike, bases: Sequence[Path], referrer: Path) -> Path:

@@ -20,7 +20,7 @@ import starfile
 
 from ..errors import InputError
 from .atomic import atomic_path
-from .particles import ParticleStack, read_stack_header, resolve_stack
+from .particles import ParticleStack, read_stack_header, resolve_stack, search_folders
 from .types import Poses
 
 POSE_COLUMNS = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
@@ -40,17 +40,22 @@ class StarData:
     particle_block: str
 
 
-def _read_blocks(path: Path) -> dict[str, pd.DataFrame]:
+def _read_raw(path: Path) -> dict:
+    """Every data block: loops as DataFrames, key-value blocks as dicts."""
     if not path.is_file():
         raise InputError("file not found", path)
     try:
         blocks = starfile.read(path, always_dict=True, parse_as_string=["rlnImageName", "rlnMicrographName"])
     except Exception as e:  # the parser raises assorted errors on malformed files
         raise InputError(f"not a readable STAR file ({type(e).__name__}: {e})", path) from None
-    blocks = {k: v for k, v in blocks.items() if isinstance(v, pd.DataFrame)}
     if not blocks:
-        raise InputError("no data table found", path)
+        raise InputError("no data block found", path)
     return blocks
+
+
+def _read_blocks(path: Path) -> dict[str, pd.DataFrame]:
+    """Every data block as a table (a key-value block becomes one row)."""
+    return {k: v if isinstance(v, pd.DataFrame) else pd.DataFrame([v]) for k, v in _read_raw(path).items()}
 
 
 def _particle_block(blocks: dict[str, pd.DataFrame], path: Path) -> str:
@@ -133,13 +138,23 @@ def image_refs(star: StarData | str | os.PathLike) -> tuple[np.ndarray, np.ndarr
 
 def star_particles(star: StarData | str | os.PathLike, datadir: str | os.PathLike | None = None) -> ParticleStack:
     """The images a .star file references, memory-mapped lazily. Stack paths resolve against ``datadir``
-    if given, else the .star file's folder (see :func:`particles.resolve_stack`)."""
+    if given, then the .star file's folder (see :func:`particles.resolve_stack`)."""
     star = _as_star(star)
     files, index = image_refs(star)
     codes, uniques = pd.factorize(files)
-    bases = [Path(datadir)] if datadir is not None else [star.path.parent]
-    paths = [resolve_stack(u, bases, star.path) for u in uniques]
+    paths = [resolve_stack(u, search_folders(star.path, datadir), star.path) for u in uniques]
     return ParticleStack(star.path, paths, codes, index)
+
+
+def _first_stack_header(star: StarData, datadir: str | os.PathLike | None):
+    """Header of the first image stack the star file names, or None if it has none or it is unreadable."""
+    if "rlnImageName" not in star.particles.columns or not len(star.particles):
+        return None
+    files, _ = image_refs(star)
+    try:
+        return read_stack_header(resolve_stack(files[0], search_folders(star.path, datadir), star.path))
+    except InputError:
+        return None
 
 
 def _box_size(star: StarData, D: int | None, datadir: str | os.PathLike | None) -> np.ndarray:
@@ -147,17 +162,12 @@ def _box_size(star: StarData, D: int | None, datadir: str | os.PathLike | None) 
     else ``D``."""
     if "rlnImageSize" in star.particles.columns:
         return _numeric(star, "rlnImageSize")
-    if "rlnImageName" in star.particles.columns:
-        files, _ = image_refs(star)
-        bases = [Path(datadir)] if datadir is not None else [star.path.parent]
-        try:
-            return np.full(len(files), float(read_stack_header(resolve_stack(files[0], bases, star.path)).D))
-        except InputError:
-            if D is None:
-                raise
+    header = _first_stack_header(star, datadir)
+    if header is not None:
+        D = header.D
     if D is None:
-        raise InputError("cannot tell the box size: no _rlnImageSize column and no readable image stack; "
-                         "give the box size D", star.path)
+        raise InputError("cannot tell the box size: no _rlnImageSize column and no readable image stack "
+                         "(give datadir, or the box size D)", star.path)
     return np.full(len(star.particles), float(D))
 
 
@@ -171,13 +181,9 @@ def _pixel_size(star: StarData, apix: float | None, datadir: str | os.PathLike |
         return _numeric(star, "rlnDetectorPixelSize") * 1e4 / _numeric(star, "rlnMagnification")
     if "rlnPixelSize" in cols:
         return _numeric(star, "rlnPixelSize")
-    if apix is None and "rlnImageName" in cols:
-        files, _ = image_refs(star)
-        bases = [Path(datadir)] if datadir is not None else [star.path.parent]
-        try:
-            apix = read_stack_header(resolve_stack(files[0], bases, star.path)).apix or None
-        except InputError:
-            apix = None
+    if apix is None:
+        header = _first_stack_header(star, datadir)
+        apix = header.apix if header is not None and header.apix > 0 else None
     if apix is None:
         raise InputError("cannot tell the pixel size: no _rlnImagePixelSize, _rlnDetectorPixelSize + "
                          "_rlnMagnification or _rlnPixelSize column; give the pixel size (apix)", star.path)
@@ -254,9 +260,11 @@ def write_star_subset(src_star: str | os.PathLike, indices: np.ndarray, out_path
     src, out = Path(src_star), Path(out_path)
     if out.exists() and not overwrite:
         raise InputError("file exists (use --force to overwrite)", out)
-    blocks = _read_blocks(src)
-    name = _particle_block(blocks, src)
+    blocks = _read_raw(src)
+    name = _particle_block(_read_blocks(src), src)
     table = blocks[name]
+    if not isinstance(table, pd.DataFrame):
+        table = pd.DataFrame([table])
     indices = np.asarray(indices)
     if indices.ndim != 1 or (indices.size and not np.issubdtype(indices.dtype, np.integer)):
         raise ValueError(f"indices must be a 1D integer array, got {indices.dtype} {indices.shape}")
