@@ -69,7 +69,7 @@ AMPLITUDE_CONTRAST = 0.1
 MAX_ASTIGMATISM_A = 400.0
 DEFAULT_RESOLUTION_APIX = 3.0  # default resolution in pixels (times apix gives Å)
 CHUNK_BYTES = 32 * 2**20  # images held at once: one chunk of float32 images
-BATCH_ELEMENTS = 4 * 2**20  # bound on (images x atoms x D) in one projection batch
+BATCH_ELEMENTS = 2 * 2**20  # bound on (images x atoms x D x 2) in one projection batch (cache-sized)
 MIN_NOISE_SAMPLE = 256
 TRUNCATE_SIGMAS = 5.0
 
@@ -122,25 +122,26 @@ def gaussian_sigma(resolution: float) -> float:
     return resolution / (math.pi * math.sqrt(2.0))
 
 
-def _gaussians_1d(centres: torch.Tensor, D: int, sigma_px: float) -> torch.Tensor:
-    """Normalised 1D Gaussians at pixel positions ``centres`` (..., n) sampled on 0..D-1 -> (..., n, D).
+def _gaussians_1d(centres: torch.Tensor, D: int, sigma_px: float, weights: torch.Tensor) -> torch.Tensor:
+    """1D Gaussians of unit integral times ``weights`` (broadcast to centres' shape (..., n)), centred at
+    pixel positions ``centres`` (..., n), sampled on 0..D-1 -> (..., n, D).
 
     Each Gaussian is evaluated within ``TRUNCATE_SIGMAS`` standard deviations of its centre (beyond, its
     value is below 4e-6 of its peak) and written into a zero row, which spares most of the exponentials.
     """
     half = math.ceil(TRUNCATE_SIGMAS * sigma_px)
     width = 2 * half + 2
+    scale, norm = -0.5 / sigma_px**2, 1.0 / (math.sqrt(2 * math.pi) * sigma_px)
     if width >= D:
         grid = torch.arange(D, dtype=centres.dtype, device=centres.device)
-        g = (grid - centres[..., None]).square_().mul_(-0.5 / sigma_px**2).exp_()
-        return g.mul_(1.0 / (math.sqrt(2 * math.pi) * sigma_px))
+        return (grid - centres[..., None]).square_().mul_(scale).exp_().mul_(norm * weights[..., None])
     # window [first, first + width) around each centre, moved (not cut) to stay within [-width, D]
-    first = (centres.floor() - half).clamp_(-width, D).to(torch.int64)
-    index = first[..., None] + torch.arange(width, device=centres.device)  # (..., n, width)
-    g = (index.to(centres.dtype) - centres[..., None]).square_().mul_(-0.5 / sigma_px**2).exp_()
-    g.mul_(1.0 / (math.sqrt(2 * math.pi) * sigma_px))
+    first = (centres.floor() - half).clamp_(-width, D)
+    steps = torch.arange(width, device=centres.device)
+    g = ((first - centres)[..., None] + steps.to(centres.dtype)).square_().mul_(scale).exp_()
+    g.mul_(norm * weights[..., None])
     padded = torch.zeros(*centres.shape, D + 2 * width, dtype=centres.dtype, device=centres.device)
-    padded.scatter_(-1, index + width, g)
+    padded.scatter_(-1, (first.to(torch.int64) + width)[..., None] + steps, g)
     return padded[..., width:width + D]
 
 
@@ -153,9 +154,11 @@ def density_map(model: AtomicModel, D: int, apix: float, resolution: float) -> n
     vol = torch.zeros(D, D * D)
     step = max(1, BATCH_ELEMENTS // (D * D))
     for a in range(0, len(pos), step):
-        g = _gaussians_1d(pos[a:a + step].T, D, sigma_px)  # (3, n, D): x, y, z
+        weights = torch.ones(3, len(pos[a:a + step]))
+        weights[2] = w[a:a + step]
+        g = _gaussians_1d(pos[a:a + step].T, D, sigma_px, weights)  # (3, n, D): x, y, z (weighted)
         gyx = (g[1][:, :, None] * g[0][:, None, :]).reshape(-1, D * D)  # (n, D*D), y major
-        vol += (g[2] * w[a:a + step, None]).T @ gyx
+        vol += g[2].T @ gyx
     return vol.reshape(D, D, D).numpy()
 
 
@@ -169,16 +172,17 @@ def project_atoms(model: AtomicModel, rots: np.ndarray, offsets_px: np.ndarray, 
     """
     sigma_px = gaussian_sigma(resolution) / apix
     q = torch.as_tensor(model.coords / apix, dtype=torch.float32)  # (n, 3) voxels
-    w = torch.as_tensor(model.weights, dtype=torch.float32)
+    weights = torch.ones(2, len(q))
+    weights[1] = torch.as_tensor(model.weights, dtype=torch.float32)  # on the y factor only
     rots_t = torch.as_tensor(np.asarray(rots), dtype=torch.float32)
     centre = torch.as_tensor(np.asarray(offsets_px), dtype=torch.float32) + D // 2  # (B, 2)
     out = torch.empty(len(rots_t), D, D)
-    step = max(1, BATCH_ELEMENTS // (len(q) * D))
+    step = max(1, BATCH_ELEMENTS // (2 * len(q) * D))
     for b in range(0, len(rots_t), step):
-        p = q @ rots_t[b:b + step].transpose(1, 2)[..., :2] + centre[b:b + step, None, :]  # (b, n, 2)
-        gx = _gaussians_1d(p[..., 0], D, sigma_px)  # (b, n, D)
-        gy = _gaussians_1d(p[..., 1], D, sigma_px).mul_(w[:, None])
-        out[b:b + step] = gy.transpose(1, 2) @ gx
+        rot_xy = rots_t[b:b + step].transpose(1, 2)[..., :2]  # (b, 3, 2): q @ R.T, columns x and y
+        p = (q @ rot_xy).transpose(1, 2) + centre[b:b + step, :, None]  # (b, 2, n) pixels
+        g = _gaussians_1d(p, D, sigma_px, weights)  # (b, 2, n, D)
+        out[b:b + step] = g[:, 1].transpose(1, 2) @ g[:, 0]
     return out.numpy()
 
 
