@@ -59,6 +59,8 @@ def read_stack_header(path: str | os.PathLike) -> StackHeader:
                          f"({expected} bytes) but the file has {size} bytes", path)
     if nx != ny:
         raise InputError(f"images must be square, got {ny} x {nx} pixels", path)
+    if dtype.kind == "c":
+        raise InputError("images are complex (MRC mode 3/4); expected real-space images", path)
     return StackHeader(path, nz, nx, apix if np.isfinite(apix) and apix > 0 else 0.0)
 
 
