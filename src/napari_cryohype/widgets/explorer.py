@@ -1,0 +1,657 @@
+"""Latent Explorer: every image's latent as a point (PCA at once, UMAP from a worker), coloured by cluster,
+true label or a per-image covariate; pick by lasso, box, click, range or indices.pkl; click a point to
+decode that image's structure into a 3D layer beside its particle image and rendered projection; decode
+a selection; export. All computation is :mod:`napari_cryohype.core`, run in napari workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from matplotlib import colormaps
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
+                            QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from napari_cryohype.widgets import export
+from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
+from napari_cryohype.widgets.selection import invert
+
+N_PC_AXES = 6          # PC1..PC6 offered as axes
+_PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
+                           colormaps["tab20c"](np.arange(20))]).astype(np.float32)
+_GREY = np.array([0.3, 0.3, 0.3, 0.8], np.float32)
+
+
+def category_colors(values: np.ndarray) -> np.ndarray:
+    """RGBA (N, 4) for integer categories (k-means cluster, true label): a fixed 50-colour palette."""
+    values = np.asarray(values, dtype=np.int64)
+    return _PALETTE[np.mod(values, len(_PALETTE))]
+
+
+def value_colors(values: np.ndarray) -> np.ndarray:
+    """RGBA (N, 4) for a continuous covariate: viridis over its 1st-99th percentile range."""
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = np.nanpercentile(values, [1, 99]) if len(values) else (0.0, 1.0)
+    t = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    return colormaps["viridis"](np.nan_to_num(t)).astype(np.float32)
+
+
+class LatentExplorer(QWidget):
+    """The Latent Explorer dock widget (npe2 widget contribution; takes the napari viewer).
+
+    Programmatic use: :meth:`set_latents` (a plain array), :meth:`load_run` (a run folder),
+    :meth:`decode_index`, :meth:`decode_selection`, :meth:`select_range`, :meth:`load_indices`,
+    ``save_*``; :attr:`busy` is True while a worker runs.
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.run = None
+        self.dataset = None
+        self.data_folder: Path | None = None
+        self.latents = np.zeros((0, 1), np.float32)
+        self.pcs = np.zeros((0, 2), np.float32)
+        self.embedding: np.ndarray | None = None
+        self.clusters: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
+        self.covariates: dict[str, np.ndarray] = {}
+        self.dataset_indices: np.ndarray | None = None
+        self._workers: set = set()
+        self._umap_generation = 0
+        self._epochs_seen = 0
+        self._build()
+
+    # --- layout ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.scatter = ScatterCanvas(self)
+        self.run_label = QLabel("No latents loaded: open a run folder, or train.")
+        self.run_label.setWordWrap(True)
+        open_run = QPushButton("Open run folder…")
+        open_run.clicked.connect(self._choose_run)
+
+        self.x_axis, self.y_axis = QComboBox(), QComboBox()
+        self.color_by = QComboBox()
+        self.k_spin = QSpinBox(minimum=2, maximum=500, value=8, prefix="k = ")
+        self.umap_button = QPushButton("Compute UMAP")
+        self.umap_button.clicked.connect(self.compute_umap)
+        self.auto_umap = QCheckBox("UMAP automatically", checked=True)
+        self.follow_every = QSpinBox(minimum=1, maximum=1000, value=2, prefix="every ", suffix=" epochs")
+        self.follow_every.setToolTip("While training runs, recompute latents and UMAP (warm-started) this often")
+        for combo in (self.x_axis, self.y_axis):
+            combo.currentIndexChanged.connect(self._redraw_points)
+        self.color_by.currentIndexChanged.connect(self._recolor)
+        self.k_spin.editingFinished.connect(self._recluster)
+
+        tools = QHBoxLayout()
+        self.tool_group = QButtonGroup(self)
+        for i, tool in enumerate(TOOLS):
+            b = QPushButton(tool.capitalize(), checkable=True, checked=tool == "pan")
+            b.setToolTip({"pan": "drag to pan, wheel to zoom", "lasso": "drag a free-hand loop",
+                          "box": "drag a rectangle", "click": "click one point"}[tool])
+            self.tool_group.addButton(b, i)
+            tools.addWidget(b)
+        self.tool_group.idClicked.connect(lambda i: self.scatter.set_tool(TOOLS[i]))
+        self.pick_mode = QComboBox()
+        self.pick_mode.addItems(["replace", "add", "subtract"])
+        self.pick_mode.currentTextChanged.connect(lambda m: setattr(self.scatter, "mode", m))
+        tools.addWidget(self.pick_mode)
+
+        sel_row = QHBoxLayout()
+        self.count_label = QLabel("0 selected")
+        for text, slot in (("Invert", self.invert_selection), ("Clear", self.clear_selection),
+                           ("Load indices.pkl…", self._choose_indices), ("Reset view", self.scatter.reset_view)):
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            sel_row.addWidget(b)
+
+        range_row = QHBoxLayout()
+        self.range_covariate = QComboBox()
+        self.range_lo = QDoubleSpinBox(decimals=3, minimum=-1e12, maximum=1e12)
+        self.range_hi = QDoubleSpinBox(decimals=3, minimum=-1e12, maximum=1e12)
+        self.range_covariate.currentTextChanged.connect(self._range_defaults)
+        range_button = QPushButton("Select range")
+        range_button.clicked.connect(lambda: self.select_range(self.range_covariate.currentText(),
+                                                               self.range_lo.value(), self.range_hi.value()))
+        for w in (self.range_covariate, self.range_lo, QLabel("to"), self.range_hi, range_button):
+            range_row.addWidget(w)
+
+        decode_box = QGroupBox("Structure")
+        grid = QGridLayout(decode_box)
+        self.decode_on_click = QCheckBox("Decode on click", checked=True)
+        self.layer_mode = QComboBox()
+        self.layer_mode.addItems(["replace layers", "add layers"])
+        self.rendering = QComboBox()
+        self.rendering.addItems(["attenuated_mip", "iso", "mip"])
+        self.rendering.currentTextChanged.connect(self._set_rendering)
+        decode_sel = QPushButton("Decode selection")
+        decode_sel.setToolTip("One volume for the selected images (core.decode.decode_selection)")
+        decode_sel.clicked.connect(self.decode_selection)
+        grid.addWidget(self.decode_on_click, 0, 0)
+        grid.addWidget(self.layer_mode, 0, 1)
+        grid.addWidget(self.rendering, 0, 2)
+        grid.addWidget(decode_sel, 1, 0, 1, 3)
+
+        export_box = QGroupBox("Export")
+        ex = QGridLayout(export_box)
+        for i, (text, slot) in enumerate((("Volumes (.mrc)…", self._choose_volumes_folder),
+                                          ("indices.pkl + inverse…", self._choose_indices_out),
+                                          ("Subset .star…", self._choose_star_out),
+                                          ("Latents, embedding (.npy)…", self._choose_arrays_folder))):
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            ex.addWidget(b, i // 2, i % 2)
+            if text.startswith("Subset"):
+                self.star_button = b
+
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        axes = QGridLayout()
+        axes.addWidget(QLabel("x"), 0, 0)
+        axes.addWidget(self.x_axis, 0, 1)
+        axes.addWidget(QLabel("y"), 0, 2)
+        axes.addWidget(self.y_axis, 0, 3)
+        axes.addWidget(QLabel("colour"), 1, 0)
+        axes.addWidget(self.color_by, 1, 1, 1, 2)
+        axes.addWidget(self.k_spin, 1, 3)
+        axes.addWidget(self.umap_button, 2, 0, 1, 2)
+        axes.addWidget(self.auto_umap, 2, 2, 1, 2)
+        axes.addWidget(QLabel("refresh while training"), 3, 0, 1, 2)
+        axes.addWidget(self.follow_every, 3, 2, 1, 2)
+
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(self.run_label, 1)
+        top.addWidget(open_run)
+        layout.addLayout(top)
+        layout.addLayout(axes)
+        layout.addWidget(self.scatter, 1)
+        layout.addLayout(tools)
+        row = QHBoxLayout()
+        row.addWidget(self.count_label)
+        row.addLayout(sel_row)
+        layout.addLayout(row)
+        layout.addLayout(range_row)
+        layout.addWidget(decode_box)
+        layout.addWidget(export_box)
+        layout.addWidget(self.status)
+
+        self.scatter.selection_changed.connect(self._selection_changed)
+        self.scatter.point_clicked.connect(self._point_clicked)
+        self.scatter.point_hovered.connect(self._point_hovered)
+        self._update_controls()
+
+    # --- workers --------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True while a worker (latents, UMAP, k-means, decoding) is running."""
+        return bool(self._workers)
+
+    def _start(self, func: Callable, *args, on_done: Callable, what: str, **kwargs) -> None:
+        """Run ``func(*args, **kwargs)`` in a napari thread worker; ``on_done(result)`` on the UI thread."""
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(func, *args, _start_thread=False, **kwargs)
+        worker.returned.connect(on_done)
+        worker.errored.connect(lambda err: self._error(what, err))
+        worker.finished.connect(lambda: (self._workers.discard(worker), self._show_busy()))
+        self._workers.add(worker)
+        self._show_busy(what)
+        worker.start()
+
+    def _show_busy(self, what: str | None = None) -> None:
+        if what:
+            self.status.setText(f"{what}…")
+        elif not self._workers:
+            self.status.setText("")
+
+    def _error(self, what: str, err: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(f"{what} failed: {err}")
+        self.status.setText(f"{what} failed: {err}")
+
+    # --- data -----------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return len(self.latents)
+
+    def set_latents(self, latents: np.ndarray, *, labels: np.ndarray | None = None,
+                    covariates: dict[str, np.ndarray] | None = None, pcs: np.ndarray | None = None,
+                    embedding: np.ndarray | None = None, clusters: np.ndarray | None = None) -> None:
+        """Explore ``latents`` (N, d): PCA now (core.analysis.pca unless ``pcs`` given), UMAP in a worker
+        (unless ``embedding`` given or automatic UMAP is off). A previous embedding of the same N
+        warm-starts the new UMAP. ``labels`` (N,) int, ``covariates`` name -> (N,) values colour points."""
+        from napari_cryohype.core.analysis import pca
+
+        latents = np.asarray(latents, dtype=np.float32)
+        previous = self.embedding if self.embedding is not None and len(self.embedding) == len(latents) else None
+        self.latents = latents
+        self.pcs = np.asarray(pcs, np.float32) if pcs is not None else pca(latents, n_components=10)
+        if self.pcs.shape[1] == 1:
+            self.pcs = np.concatenate([self.pcs, np.zeros_like(self.pcs)], axis=1)
+        self.embedding = None if embedding is None else np.asarray(embedding, np.float32)
+        self.clusters = None if clusters is None else np.asarray(clusters)
+        if labels is not None:
+            self.labels = np.asarray(labels)
+        elif self.labels is not None and len(self.labels) != len(latents):
+            self.labels = None
+        if covariates is not None:
+            self.covariates = {k: np.asarray(v) for k, v in covariates.items()}
+        self._update_controls(keep_axes=previous is not None)
+        self._redraw_points(reset_view=previous is None)
+        if self.embedding is None and self.auto_umap.isChecked() and len(latents) >= 4:
+            self.compute_umap(init=previous)
+
+    def compute_umap(self, init: np.ndarray | None = None) -> None:
+        """UMAP of the principal components (core.analysis.umap_embedding) in a worker; ``init`` (N, 2)
+        warm-starts it (the previous embedding while training)."""
+        from napari_cryohype.core.analysis import umap_embedding
+
+        if self.n < 4:
+            return
+        self._umap_generation += 1
+        generation = self._umap_generation
+        init = self.embedding if init is None and self.embedding is not None else init
+
+        def done(embedding):
+            if generation == self._umap_generation and len(embedding) == self.n:
+                first = self.embedding is None
+                self.embedding = embedding
+                self._update_controls(keep_axes=not first)
+                self._redraw_points(reset_view=True)
+
+        self._start(umap_embedding, self.pcs, init=init, on_done=done,
+                    what="UMAP (the first one compiles for ~40 s)")
+
+    def _recluster(self) -> None:
+        """k-means of the principal components (core.analysis.kmeans) in a worker, then recolour."""
+        from napari_cryohype.core.analysis import kmeans
+
+        if self.n < 2:
+            return
+        k = min(self.k_spin.value(), self.n)
+
+        def done(clusters):
+            if len(clusters) == self.n:
+                self.clusters = clusters
+                self._recolor()
+
+        self._start(kmeans, self.pcs, k, on_done=done, what=f"k-means (k={k})")
+
+    def load_run(self, path) -> None:
+        """Open a run folder: its analysis/*.npy when present, else compute the latents in a worker.
+        Labels (labels.npy) and true maps (volumes/) are found beside the run's particle stack."""
+        from napari_cryohype.core.run import Run
+
+        self.run = Run.open(path)
+        self.dataset = self.run.dataset()
+        self._find_data_folder()
+        self.covariates = self._run_covariates()
+        self.embedding, self.clusters = None, None
+        self.run_label.setText(f"Run: {self.run.path}  ·  {len(self.dataset)} images, D={self.run.D}, "
+                               f"{self.run.apix:g} Å/px")
+        self.star_button.setEnabled(self._source_star() is not None)
+        analysis = Path(self.run.analysis_dir)
+        arrays = {name: analysis / f"{name}.npy" for name in ("latents", "pca", "umap", "kmeans")}
+        if arrays["latents"].is_file():
+            loaded = {k: np.load(p) if p.is_file() else None for k, p in arrays.items()}
+            n = len(loaded["latents"])
+            same = {k: v if v is not None and len(v) == n else None for k, v in loaded.items()}
+            self.set_latents(loaded["latents"], labels=self._labels(n), pcs=same["pca"], embedding=same["umap"],
+                             clusters=same["kmeans"])
+        else:
+            self.refresh_latents()
+
+    def refresh_latents(self) -> None:
+        """Recompute every image's latent from the run's last checkpoint (core.latents) in a worker."""
+        from napari_cryohype.core.latents import compute_latents
+
+        if self.run is None:
+            return
+        run = self.run
+        self._start(compute_latents, run, on_done=lambda z: self.set_latents(z, labels=self._labels(len(z))),
+                    what="Computing latents")
+
+    def follow_training(self, run_path) -> None:
+        """Attach to a run being trained (the Train widget calls this); latents come at :meth:`training_epoch`."""
+        from napari_cryohype.core.run import Run
+
+        self.run = Run.open(run_path)
+        self.dataset = self.run.dataset()
+        self._find_data_folder()
+        self.covariates = self._run_covariates()
+        self._epochs_seen = 0
+        self.run_label.setText(f"Training: {self.run.path}  ·  {len(self.dataset)} images")
+        self.star_button.setEnabled(self._source_star() is not None)
+
+    def training_epoch(self, epoch: int) -> None:
+        """Called after each finished epoch: refresh the latents every ``follow_every`` epochs (skipped
+        while the previous refresh is still running)."""
+        self._epochs_seen += 1
+        if self._epochs_seen % self.follow_every.value() == 0 and not self.busy:
+            self.refresh_latents()
+
+    def _find_data_folder(self) -> None:
+        particles = self.run.config.get("data", {}).get("particles")
+        self.data_folder = Path(particles).parent if particles else None
+        self.dataset_indices = (np.asarray(self.run.config["data"]["indices"], dtype=np.int64)
+                                if self.run.config.get("data", {}).get("indices") is not None else None)
+
+    def _labels(self, n: int) -> np.ndarray | None:
+        from napari_cryohype.core.analysis import load_labels
+
+        if self.data_folder is None or not (self.data_folder / "labels.npy").is_file():
+            return None
+        labels = load_labels(self.data_folder / "labels.npy")
+        if self.dataset_indices is not None:
+            labels = labels[self.dataset_indices]
+        return labels if len(labels) == n else None
+
+    def _run_covariates(self) -> dict[str, np.ndarray]:
+        """Per-image covariates of the run's data: defocus (Å), pose angles (RELION rot/tilt/psi, °) and
+        per-image loss when the analysis folder has one."""
+        from napari_cryohype.core.io.star import rotation_to_relion
+
+        cov: dict[str, np.ndarray] = {}
+        if self.dataset.ctf is not None:
+            cov["defocus (Å)"] = self.dataset.ctf[:, 2:4].mean(axis=1)
+        angles = rotation_to_relion(self.dataset.poses.rots)
+        for j, name in enumerate(("rot", "tilt", "psi")):
+            cov[f"pose {name} (°)"] = angles[:, j]
+        loss = Path(self.run.analysis_dir) / "loss.npy"
+        if loss.is_file():
+            cov["per-image loss"] = np.load(loss)
+        return cov
+
+    def _source_star(self) -> Path | None:
+        particles = self.run.config.get("data", {}).get("particles") if self.run is not None else None
+        return Path(particles) if particles and str(particles).endswith(".star") else None
+
+    # --- drawing --------------------------------------------------------------------------------
+    def _axis_names(self) -> list[str]:
+        names = ["UMAP1", "UMAP2"] if self.embedding is not None else []
+        return names + [f"PC{i + 1}" for i in range(min(N_PC_AXES, self.pcs.shape[1]))]
+
+    def axis_values(self, name: str) -> np.ndarray:
+        """The (N,) coordinate called ``name`` (UMAP1/2, PC1..)."""
+        if name.startswith("UMAP"):
+            return self.embedding[:, int(name[4:]) - 1]
+        return self.pcs[:, int(name[2:]) - 1]
+
+    def _update_controls(self, keep_axes: bool = False) -> None:
+        names = self._axis_names()
+        old = (self.x_axis.currentText(), self.y_axis.currentText())
+        default = ("UMAP1", "UMAP2") if self.embedding is not None else ("PC1", "PC2")
+        for combo, prev, dflt in ((self.x_axis, old[0], default[0]), (self.y_axis, old[1], default[1])):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names)
+            combo.setCurrentText(prev if keep_axes and prev in names else dflt)
+            combo.blockSignals(False)
+        old_color = self.color_by.currentText()
+        options = ["none", "k-means"] + (["true label"] if self.labels is not None else []) + list(self.covariates)
+        self.color_by.blockSignals(True)
+        self.color_by.clear()
+        self.color_by.addItems(options)
+        default_color = "true label" if self.labels is not None else "k-means" if self.clusters is not None else "none"
+        self.color_by.setCurrentText(old_color if old_color in options and old_color != "none" else default_color)
+        self.color_by.blockSignals(False)
+        self.range_covariate.blockSignals(True)
+        self.range_covariate.clear()
+        self.range_covariate.addItems(list(self.covariates) + names)
+        self.range_covariate.blockSignals(False)
+        self._range_defaults(self.range_covariate.currentText())
+
+    def _redraw_points(self, *_, reset_view: bool = True) -> None:
+        if self.n == 0 or not self.x_axis.currentText() or not self.y_axis.currentText():
+            return
+        xname, yname = self.x_axis.currentText(), self.y_axis.currentText()
+        xy = np.stack([self.axis_values(xname), self.axis_values(yname)], axis=1)
+        self.scatter.set_data(xy, self._colors(), reset_view=reset_view)
+        self.scatter.set_labels(xname, yname)
+        self._selection_changed(self.scatter.selection)
+
+    def _colors(self) -> np.ndarray:
+        by = self.color_by.currentText()
+        if by == "true label" and self.labels is not None:
+            return category_colors(self.labels)
+        if by == "k-means" and self.clusters is not None:
+            return category_colors(self.clusters)
+        if by in self.covariates:
+            return value_colors(self.covariates[by])
+        return np.tile(_GREY, (self.n, 1))
+
+    def _recolor(self, *_) -> None:
+        if self.n == 0:
+            return
+        if self.color_by.currentText() == "k-means" and self.clusters is None:
+            self._recluster()
+        self.scatter.set_colors(self._colors())
+
+    # --- selection ------------------------------------------------------------------------------
+    @property
+    def selection(self) -> np.ndarray:
+        """Selected image positions (sorted int64)."""
+        return self.scatter.selection
+
+    def _selection_changed(self, selection: np.ndarray) -> None:
+        self.count_label.setText(f"{len(selection):,} of {self.n:,} selected")
+
+    def set_selection(self, indices: np.ndarray) -> None:
+        """Select these image positions."""
+        self.scatter.set_selection(indices)
+
+    def invert_selection(self) -> None:
+        self.scatter.set_selection(invert(self.selection, self.n))
+
+    def clear_selection(self) -> None:
+        self.scatter.set_selection(np.empty(0, np.int64))
+
+    def select_range(self, name: str, lo: float, hi: float) -> np.ndarray:
+        """Pick the images whose covariate (or axis) ``name`` lies in [lo, hi]; combined per the pick mode."""
+        values = self.covariates[name] if name in self.covariates else self.axis_values(name)
+        picked = np.flatnonzero((values >= lo) & (values <= hi))
+        self.scatter.pick(picked)
+        return picked
+
+    def _range_defaults(self, name: str) -> None:
+        if not name or self.n == 0:
+            return
+        values = self.covariates[name] if name in self.covariates else self.axis_values(name)
+        self.range_lo.setValue(float(np.nanmin(values)))
+        self.range_hi.setValue(float(np.nanmax(values)))
+
+    def load_indices(self, path) -> None:
+        """Highlight the images of a cryoDRGN indices.pkl (original dataset numbering)."""
+        from napari_cryohype.core.io.pkl import load_indices_pkl
+
+        indices = load_indices_pkl(path)
+        if self.dataset_indices is not None:
+            indices = np.flatnonzero(np.isin(self.dataset_indices, indices))
+        self.scatter.set_selection(indices[(indices >= 0) & (indices < self.n)])
+
+    def _point_hovered(self, index) -> None:
+        if index is None:
+            return
+        parts = [f"image {self._original(index)}"]
+        if self.labels is not None:
+            parts.append(f"label {self.labels[index]}")
+        if self.clusters is not None:
+            parts.append(f"cluster {self.clusters[index]}")
+        self.status.setText(" · ".join(parts))
+
+    def _original(self, index: int) -> int:
+        return int(self.dataset_indices[index]) if self.dataset_indices is not None else int(index)
+
+    # --- decoding -------------------------------------------------------------------------------
+    def _point_clicked(self, index: int) -> None:
+        self.scatter.show_focus(index)
+        if self.decode_on_click.isChecked():
+            self.decode_index(index)
+
+    def _true_map_path(self, index: int) -> Path | None:
+        if self.labels is None or self.data_folder is None:
+            return None
+        found = sorted((self.data_folder / "volumes").glob(f"{int(self.labels[index]):03d}_*.mrc"))
+        return found[0] if found else None
+
+    def decode_index(self, index: int) -> None:
+        """Decode image ``index``'s INR to a volume (core.decode.decode_images) in a worker and show it with
+        the particle image, the model's rendered projection and, for simulations, the true map."""
+        if self.run is None:
+            self.status.setText("Decoding needs a run folder (latents alone have no model).")
+            return
+        run, dataset, truth = self.run, self.dataset, self._true_map_path(index)
+        self._start(_decode_one, run, dataset, index, truth, on_done=self._show_decoded,
+                    what=f"Decoding image {self._original(index)}")
+
+    def decode_selection(self) -> None:
+        """One volume for the selection (core.decode.decode_selection) in a worker, shown as a 3D layer."""
+        from napari_cryohype.core.decode import decode_selection
+
+        if self.run is None or len(self.selection) == 0:
+            self.status.setText("Select images of a run first.")
+            return
+        selection = self.selection.copy()
+        name = f"selection volume ({len(selection)} images)"
+        self._start(decode_selection, self.run, selection,
+                    on_done=lambda vol: self._put_layer(vol, name, "selection volume", 3),
+                    what=f"Decoding {len(selection)} selected images")
+
+    def _show_decoded(self, result: dict) -> None:
+        i = self._original(result["index"])
+        self._put_layer(result["volume"], f"decoded volume {i}", "decoded volume", 3)
+        shift = 1.15 * self.run.D * self.run.apix
+        self._put_layer(result["image"], f"particle image {i}", "particle image", 2, translate=(0, shift))
+        self._put_layer(result["projection"], f"rendered projection {i}", "rendered projection", 2,
+                        translate=(0, 2 * shift))
+        if result["truth"] is not None:
+            self._put_layer(result["truth"], f"true map {result['truth_name']}", "true map", 3,
+                            translate=(0, 0, -shift))
+        if self.viewer.dims.ndisplay != 3:
+            self.viewer.dims.ndisplay = 3
+
+    def _put_layer(self, data: np.ndarray, name: str, role: str, ndim: int, translate=None):
+        """Show ``data`` as an image layer with the run's voxel size; with 'replace layers' reuse the layer
+        of the same ``role``."""
+        apix = float(self.run.apix)
+        scale = (apix,) * ndim
+        translate = tuple(translate) if translate is not None else (0.0,) * ndim
+        if self.layer_mode.currentText() == "replace layers":
+            for layer in self.viewer.layers:
+                if layer.metadata.get("cryohype_role") == role and layer.ndim == ndim:
+                    layer.data = data
+                    layer.name = name
+                    layer.reset_contrast_limits()
+                    return layer
+        kwargs = {"rendering": self.rendering.currentText()} if ndim == 3 else {}
+        layer = self.viewer.add_image(data, name=name, scale=scale, translate=translate, colormap="gray",
+                                      metadata={"cryohype_role": role, "apix": apix}, **kwargs)
+        if ndim == 3 and self.rendering.currentText() == "iso":
+            layer.iso_threshold = float(np.percentile(data, 95))
+        return layer
+
+    def _set_rendering(self, mode: str) -> None:
+        for layer in self.viewer.layers:
+            if layer.metadata.get("cryohype_role") and layer.ndim == 3:
+                layer.rendering = mode
+                if mode == "iso":
+                    layer.iso_threshold = float(np.percentile(np.asarray(layer.data), 95))
+
+    # --- export ---------------------------------------------------------------------------------
+    def decoded_volumes(self) -> dict[str, tuple[np.ndarray, float]]:
+        """Every decoded 3D layer in the viewer: name -> (volume, voxel size Å)."""
+        return {layer.name.replace(" ", "_").replace("(", "").replace(")", ""):
+                (np.asarray(layer.data), float(layer.metadata.get("apix", layer.scale[-1])))
+                for layer in self.viewer.layers
+                if layer.metadata.get("cryohype_role") in ("decoded volume", "selection volume")}
+
+    def save_volumes(self, folder) -> list[Path]:
+        return self._report(export.export_volumes(self.decoded_volumes(), folder, self))
+
+    def save_indices(self, path) -> list[Path]:
+        return self._report(export.export_indices(self.selection, self.n, path, self,
+                                                  dataset_indices=self.dataset_indices))
+
+    def save_star(self, path) -> list[Path]:
+        src = self._source_star()
+        if src is None:
+            self.status.setText("The run's particles are not a .star file.")
+            return []
+        chosen = self.selection if self.dataset_indices is None else self.dataset_indices[self.selection]
+        return self._report(export.export_star(chosen, src, path, self))
+
+    def save_arrays(self, folder) -> list[Path]:
+        arrays = {"latents": self.latents, "pca": self.pcs, "selection": self.selection}
+        if self.embedding is not None:
+            arrays["umap"] = self.embedding
+        if self.clusters is not None:
+            arrays["kmeans"] = self.clusters
+        return self._report(export.export_arrays(arrays, folder, self))
+
+    def _report(self, paths: list[Path]) -> list[Path]:
+        self.status.setText(f"Wrote {len(paths)} file(s): " + ", ".join(p.name for p in paths) if paths
+                            else "Nothing written.")
+        return paths
+
+    # --- dialogs --------------------------------------------------------------------------------
+    def _choose_run(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a CryoHype run folder")
+        if path:
+            self._guard("Opening the run", lambda: self.load_run(path))
+
+    def _choose_indices(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load indices.pkl", filter="Pickle (*.pkl)")
+        if path:
+            self._guard("Loading indices", lambda: self.load_indices(path))
+
+    def _choose_volumes_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder for the decoded volumes")
+        if path:
+            self._guard("Saving volumes", lambda: self.save_volumes(path))
+
+    def _choose_indices_out(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save indices.pkl", "indices.pkl", "Pickle (*.pkl)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self._guard("Saving indices", lambda: self.save_indices(path))
+
+    def _choose_star_out(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save subset .star", "subset.star", "STAR (*.star)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self._guard("Saving the .star subset", lambda: self.save_star(path))
+
+    def _choose_arrays_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder for latents and embedding")
+        if path:
+            self._guard("Saving arrays", lambda: self.save_arrays(path))
+
+    def _guard(self, what: str, action: Callable) -> None:
+        """Run a UI action; a bad file or setting becomes a napari notification, not a traceback."""
+        from napari_cryohype.core.errors import InputError
+
+        try:
+            action()
+        except (InputError, OSError, ValueError) as err:
+            self._error(what, err)
+
+
+def _decode_one(run, dataset, index: int, truth: Path | None) -> dict:
+    """Worker job: image ``index``'s decoded volume, its particle image, the rendered projection and the
+    true map (when given)."""
+    from napari_cryohype.core.decode import decode_images, render_projection
+    from napari_cryohype.core.io.mrc import read_volume
+
+    result = {"index": index, "volume": decode_images(run, np.array([index])),
+              "projection": render_projection(run, index), "image": dataset.particles[index],
+              "truth": None, "truth_name": None}
+    if truth is not None:
+        result["truth"] = read_volume(truth)[0]
+        result["truth_name"] = truth.stem
+    return result
