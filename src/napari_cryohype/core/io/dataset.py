@@ -13,7 +13,7 @@ from ..errors import InputError
 from .cs import cs_ctf, cs_particles, cs_poses
 from .particles import ParticleStack
 from .pkl import load_ctf_pkl, load_poses_pkl
-from .star import star_ctf, star_particles, star_poses
+from .star import StarData, read_star, star_ctf, star_particles, star_poses
 from .types import Poses
 
 PathLike = str | os.PathLike
@@ -23,7 +23,9 @@ CTF_FORMATS = (".pkl", ".star", ".cs")
 _UNSET_APIX = (0.0, 1.0)  # header pixel sizes that usually mean "not set" (cryoDRGN writes 1.0 by default)
 
 
-def _suffix(path: PathLike, formats: tuple[str, ...], what: str) -> str:
+def _suffix(path: PathLike | StarData, formats: tuple[str, ...], what: str) -> str:
+    if isinstance(path, StarData):
+        return ".star"
     suffix = Path(path).suffix.lower()
     if suffix not in formats:
         raise InputError(f"unsupported {what} format {suffix or '(no suffix)'!r}; supported: {', '.join(formats)}",
@@ -31,10 +33,11 @@ def _suffix(path: PathLike, formats: tuple[str, ...], what: str) -> str:
     return suffix
 
 
-def load_particles(path: PathLike, datadir: PathLike | None = None) -> ParticleStack:
+def load_particles(path: PathLike | StarData, datadir: PathLike | None = None) -> ParticleStack:
     """Particle images, lazily memory-mapped, from .mrcs/.mrc, .star, .cs or .txt (a list of .mrcs).
 
-    Stacks named inside .star/.cs/.txt files resolve against ``datadir`` if given, else the file's folder.
+    Stacks named inside .star/.cs/.txt files resolve against ``datadir`` if given, then the file's folder.
+    A .star file already read (:class:`~napari_cryohype.core.io.star.StarData`) is accepted too.
     """
     suffix = _suffix(path, PARTICLE_FORMATS, "particle")
     if suffix in (".mrcs", ".mrc"):
@@ -46,7 +49,7 @@ def load_particles(path: PathLike, datadir: PathLike | None = None) -> ParticleS
     return ParticleStack.from_txt(path, datadir)
 
 
-def load_poses(path: PathLike, D: int | None = None, *, datadir: PathLike | None = None) -> Poses:
+def load_poses(path: PathLike | StarData, D: int | None = None, *, datadir: PathLike | None = None) -> Poses:
     """Poses (rots, trans as fractions of the box) from cryoDRGN .pkl, RELION .star or cryoSPARC .cs.
 
     ``D`` is the box size to use when the file does not say it (needed to turn pixel shifts into
@@ -59,7 +62,7 @@ def load_poses(path: PathLike, D: int | None = None, *, datadir: PathLike | None
     return cs_poses(path, D, datadir=datadir)
 
 
-def load_ctf(path: PathLike, D: int | None = None, *, apix: float | None = None,
+def load_ctf(path: PathLike | StarData, D: int | None = None, *, apix: float | None = None,
              datadir: PathLike | None = None) -> np.ndarray:
     """CTF table (N, 9) float32 from cryoDRGN .pkl, RELION .star or cryoSPARC .cs; ``D`` and ``apix``
     are used when the file does not say them."""
@@ -72,7 +75,23 @@ def load_ctf(path: PathLike, D: int | None = None, *, apix: float | None = None,
 
 
 def _name(x) -> str:
+    if isinstance(x, StarData):
+        return str(x.path)
     return str(x) if isinstance(x, (str, os.PathLike)) else f"the given {type(x).__name__}"
+
+
+def _read_stars_once(*sources):
+    """Replace .star paths by their parsed tables, reading a file named several times only once."""
+    cache: dict[str, StarData] = {}
+    out = []
+    for src in sources:
+        if isinstance(src, (str, os.PathLike)) and Path(src).suffix.lower() == ".star":
+            key = os.path.abspath(src)
+            if key not in cache:
+                cache[key] = read_star(src)
+            src = cache[key]
+        out.append(src)
+    return out
 
 
 def check_rotations(rots: np.ndarray, source: str, tol: float = 1e-3) -> None:
@@ -102,6 +121,7 @@ class ParticleDataset(Dataset):
 
     def __init__(self, particles: PathLike | ParticleStack, poses: PathLike | Poses,
                  ctf: PathLike | np.ndarray | None = None, *, datadir: PathLike | None = None):
+        particles, poses, ctf = _read_stars_once(particles, poses, ctf)
         self.particles = particles if isinstance(particles, ParticleStack) else load_particles(particles, datadir)
         D, n = self.particles.D, len(self.particles)
         header_apix = self.particles.apix or None
@@ -120,8 +140,10 @@ class ParticleDataset(Dataset):
         self.ctf = None
         self.apix = float(header_apix or 1.0)
         if ctf is not None:
-            table = (np.array(ctf, dtype=np.float32) if not isinstance(ctf, (str, os.PathLike))
-                     else load_ctf(ctf, D, apix=header_apix, datadir=datadir))
+            if isinstance(ctf, (str, os.PathLike, StarData)):
+                table = load_ctf(ctf, D, apix=header_apix, datadir=datadir)
+            else:
+                table = np.array(ctf, dtype=np.float32)
             self.ctf = self._check_ctf(table, _name(ctf), images, header_apix)
             self.apix = float(self.ctf[0, 1])
         self.has_ctf = self.ctf is not None

@@ -205,7 +205,8 @@ class ParticleStack:
             pass
 
     def __repr__(self) -> str:
-        return f"ParticleStack({self.path.name!r}, N={len(self)}, D={self.D}, apix={self.apix:g}, files={len(self.files)})"
+        return (f"ParticleStack({self.path.name!r}, N={len(self)}, D={self.D}, apix={self.apix:g}, "
+                f"files={len(self.files)})")
 
 
 def search_folders(referrer: Path, datadir: str | os.PathLike | None = None,
