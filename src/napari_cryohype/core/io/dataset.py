@@ -178,7 +178,7 @@ class ParticleDataset(Dataset):
         return len(self.particles)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        i = int(i)
+        i = range(len(self))[int(i)]  # negative indices count from the end; IndexError past it
         ctf = self.ctf[i] if self.ctf is not None else np.zeros(9, dtype=np.float32)
         return {
             "image": torch.from_numpy(self.particles[i]),
