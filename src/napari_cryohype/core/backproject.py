@@ -37,57 +37,69 @@ class Backprojector:
         self.D, self.interpolation, self.device = D, interpolation, torch.device(device)
         self.coords = lattice.slice_coords(D, self.device)
         self.mask = lattice.circular_mask(D, ignore_dc=False, device=self.device)
-        self.num = torch.zeros(D**3, dtype=torch.float64, device=self.device)
-        self.den = torch.zeros(D**3, dtype=torch.float64, device=self.device)
+        # accumulators with two extra planes per axis (grid positions D and D+1), folded in volume()
+        self.num = torch.zeros((D + 2) ** 3, dtype=torch.float64, device=self.device)
+        self.den = torch.zeros((D + 2) ** 3, dtype=torch.float64, device=self.device)
         self.count = 0
 
     def add(self, images: np.ndarray | Tensor, rots: np.ndarray | Tensor, trans_px: np.ndarray | Tensor | None = None,
             ctf: np.ndarray | Tensor | None = None) -> None:
         """Add a batch: images (B, D, D), rots (B, 3, 3), trans_px (B, 2) pixels (x, y) or None, ctf (B, 9)
         CTF table rows or None (no CTF)."""
-        D, dev = self.D, self.device
-        img = torch.as_tensor(np.asarray(images), dtype=torch.float32, device=dev)
-        rots = torch.as_tensor(np.asarray(rots), dtype=torch.float32, device=dev)
+        D = self.D
+        img, rots = self._tensor(images), self._tensor(rots)
         if img.ndim != 3 or img.shape[1:] != (D, D) or rots.shape != (img.shape[0], 3, 3):
             raise ValueError(f"need images (B, {D}, {D}) and rots (B, 3, 3), got {tuple(img.shape)} "
                              f"and {tuple(rots.shape)}")
         ht = fourier.symmetrize_ht(fourier.ht2_center(img)).reshape(img.shape[0], -1)
         if trans_px is not None:
-            trans = torch.as_tensor(np.asarray(trans_px), dtype=torch.float32, device=dev)
-            ht = lattice.translate_ht(ht, self.coords[:, :2], trans)
+            ht = lattice.translate_ht(ht, self.coords[:, :2], self._tensor(trans_px))
         coords = self.coords[self.mask]
         ht = ht[:, self.mask]
         if ctf is None:
             num, den = ht, torch.ones_like(ht)
         else:
-            c = ctf_from_table(torch.as_tensor(np.asarray(ctf), dtype=torch.float32, device=dev), coords[:, :2])
+            c = ctf_from_table(self._tensor(ctf), coords[:, :2])
             num, den = c * ht, c * c
         self._splat(coords @ rots * D + D // 2, num, den)
         self.count += img.shape[0]
 
+    def _tensor(self, x: np.ndarray | Tensor) -> Tensor:
+        x = x if isinstance(x, Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+        return x.to(self.device, torch.float32)
+
     def _splat(self, pos: Tensor, num: Tensor, den: Tensor) -> None:
-        """Add values at continuous grid positions pos (B, M, 3) (x, y, z voxels; wraps around, so that
-        frequency +1/2 lands on -1/2)."""
-        D = self.D
-        pos, num, den = pos.reshape(-1, 3).double(), num.reshape(-1).double(), den.reshape(-1).double()
+        """Add values at continuous grid positions pos (B, M, 3) (x, y, z voxels in [0, D])."""
+        n = self.D + 2
+        pos, num, den = pos.reshape(-1, 3), num.reshape(-1), den.reshape(-1)
         if self.interpolation == "nearest":
-            corners = [(torch.round(pos).long(), None)]
-        else:
-            base = torch.floor(pos)
-            frac = pos - base
-            corners = []
-            for d in _CORNERS.to(pos.device):
-                w = torch.where(d.bool(), frac, 1 - frac).prod(-1)
-                corners.append((base.long() + d, w))
-        for idx, w in corners:
-            idx = idx % D
-            flat = (idx[:, 2] * D + idx[:, 1]) * D + idx[:, 0]
-            self.num.index_add_(0, flat, num if w is None else num * w)
-            self.den.index_add_(0, flat, den if w is None else den * w)
+            base = torch.round(pos).long()
+            flat = (base[:, 2] * n + base[:, 1]) * n + base[:, 0]
+            self.num.index_add_(0, flat, num.double())
+            self.den.index_add_(0, flat, den.double())
+            return
+        floor = torch.floor(pos)
+        base, frac = floor.long(), pos - floor
+        flat = (base[:, 2] * n + base[:, 1]) * n + base[:, 0]
+        weights = torch.stack([1 - frac, frac])  # (2, P, 3): weight of the lower and upper neighbour per axis
+        for dx, dy, dz in _CORNERS.tolist():
+            w = weights[dx, :, 0] * weights[dy, :, 1] * weights[dz, :, 2]
+            corner = flat + (dz * n + dy) * n + dx
+            self.num.index_add_(0, corner, (num * w).double())
+            self.den.index_add_(0, corner, (den * w).double())
+
+    def _fold(self, grid: Tensor) -> Tensor:
+        """(D+2)**3 accumulator -> (D, D, D): indices D and D+1 are frequencies -1/2 and -1/2 + 1/D again."""
+        D = self.D
+        g = grid.reshape(D + 2, D + 2, D + 2).clone()
+        for axis in range(3):
+            g.narrow(axis, 0, 2).add_(g.narrow(axis, D, 2))
+            g = g.narrow(axis, 0, D)
+        return g
 
     def volume(self, reg: float = DEFAULT_REG) -> np.ndarray:
         """The map from the images added so far: (D, D, D) float32, axes (z, y, x)."""
-        ht = (self.num / (self.den + reg)).reshape(self.D, self.D, self.D)
+        ht = self._fold(self.num) / (self._fold(self.den) + reg)
         return fourier.ihtn_center(ht).float().cpu().numpy()
 
 
