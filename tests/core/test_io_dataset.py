@@ -1,5 +1,7 @@
 """load_particles / load_poses / load_ctf dispatch and ParticleDataset validation."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -53,6 +55,9 @@ def test_dataloader_workers_get_a_picklable_dataset(files):
     (particles, poses_pkl, ctf_pkl), images, _, _ = files
     ds = ParticleDataset(particles, poses_pkl, ctf_pkl)
     ds[0]  # open the memory map in this process first
+    clone = pickle.loads(pickle.dumps(ds))  # what a spawned worker receives
+    np.testing.assert_array_equal(clone[2]["image"].numpy(), images[2])
+    assert (clone.D, clone.apix, clone.has_ctf) == (ds.D, ds.apix, True)
     loader = torch.utils.data.DataLoader(ds, batch_size=N, num_workers=1)
     batch = next(iter(loader))
     assert batch["image"].shape == (N, D, D) and batch["rot"].shape == (N, 3, 3)

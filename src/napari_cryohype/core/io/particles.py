@@ -17,6 +17,7 @@ from typing import Sequence
 import mrcfile
 import mrcfile.utils
 import numpy as np
+import pandas as pd
 
 from ..errors import InputError
 
@@ -123,15 +124,11 @@ class ParticleStack:
     @classmethod
     def from_refs(cls, path: str | os.PathLike, refs: Sequence[tuple[str | os.PathLike, int]]) -> "ParticleStack":
         """Images given as (file, 0-based image index) pairs, e.g. from a .star or .cs file at ``path``."""
-        names: dict[Path, int] = {}
-        file_index = np.empty(len(refs), dtype=np.int64)
-        image_index = np.empty(len(refs), dtype=np.int64)
-        for i, (f, j) in enumerate(refs):
-            file_index[i] = names.setdefault(Path(f), len(names))
-            image_index[i] = j
         if not refs:
             raise InputError("lists no particles", path)
-        return cls(path, list(names), file_index, image_index)
+        names, index = zip(*refs)
+        file_index, files = pd.factorize(np.array([os.fspath(f) for f in names]))
+        return cls(path, list(files), file_index, np.asarray(index, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.file_index)
