@@ -1,0 +1,281 @@
+"""Train widget: pick particles, poses and CTF (or the sample mixture), an output folder and a few
+settings; start, stop (after the current step, checkpoint kept) and resume. Training is
+:class:`napari_cryohype.core.train.Trainer` run in a napari generator worker, never on the UI thread;
+each yielded ProgressEvent moves the progress bar and the loss curve and, every few epochs, refreshes
+the Latent Explorer.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                            QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from napari_cryohype.widgets.loss_plot import LossCurve
+
+_FILE_FILTERS = {
+    "particles": "Particles (*.mrcs *.mrc *.star *.cs *.txt);;All files (*)",
+    "poses": "Poses (*.pkl *.star *.cs);;All files (*)",
+    "ctf": "CTF (*.pkl *.star *.cs);;All files (*)",
+}
+
+
+def format_seconds(seconds: float) -> str:
+    """'1:02:03', '2:03' or '--' for unknown."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _train_job(run):
+    """Worker generator: build the Trainer (reads the data, may take seconds), hand it to the UI so Stop
+    can reach it, then yield its progress events."""
+    from napari_cryohype.core.train import Trainer
+
+    trainer = Trainer(run)
+    yield trainer
+    yield from trainer.run()
+
+
+class TrainWidget(QWidget):
+    """The Train dock widget (npe2 widget contribution; takes the napari viewer).
+
+    Programmatic use: fill :attr:`fields` / spin boxes, then :meth:`start` (``overrides`` adds any
+    ``train_config`` setting), :meth:`stop`, :meth:`resume`; :attr:`events` lists the ProgressEvents
+    received; :attr:`worker` is the running worker or None.
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker = None
+        self.trainer = None
+        self.run = None
+        self.events: list = []
+        self._build()
+
+    def _build(self) -> None:
+        from napari_cryohype.core.models.presets import PRESETS
+
+        form = QFormLayout()
+        self.fields: dict[str, QLineEdit] = {}
+        for key, label in (("particles", "Particles"), ("poses", "Poses"), ("ctf", "CTF (optional)"),
+                           ("datadir", "Data folder (optional)"), ("outdir", "Output folder")):
+            line = QLineEdit()
+            browse = QPushButton("…")
+            browse.setFixedWidth(28)
+            browse.clicked.connect(lambda _=False, k=key: self._browse(k))
+            row = QHBoxLayout()
+            row.addWidget(line)
+            row.addWidget(browse)
+            form.addRow(label, row)
+            self.fields[key] = line
+        self.fields["datadir"].setPlaceholderText("where a .star/.cs/.txt finds its stacks")
+        sample = QPushButton("Use the sample mixture")
+        sample.setToolTip("5 bundled structures, 200 images of 32 px (simulated on first use, then cached)")
+        sample.clicked.connect(self.use_sample)
+        form.addRow("", sample)
+
+        self.preset = QComboBox()
+        self.preset.addItems(list(PRESETS))
+        self.epochs = QSpinBox(minimum=1, maximum=10_000, value=20)
+        self.batch_size = QSpinBox(minimum=1, maximum=4096, value=32)
+        self.device = QComboBox()
+        self.device.addItems(self._devices())
+        self.conditioning = QComboBox()
+        self.conditioning.addItems(["hyper", "concat"])
+        self.conditioning.setToolTip("hyper: CryoHype (weight tokens modulate every INR layer); "
+                                     "concat: cryoDRGN-style baseline (latent joins the INR input)")
+        self.follow = QCheckBox("Show latents in the Latent Explorer while training", checked=True)
+        for label, w in (("Preset", self.preset), ("Epochs", self.epochs), ("Batch size", self.batch_size),
+                         ("Device", self.device), ("Conditioning", self.conditioning)):
+            form.addRow(label, w)
+        form.addRow("", self.follow)
+
+        self.start_button = QPushButton("Start")
+        self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume")
+        self.start_button.clicked.connect(lambda: self.start())
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button.clicked.connect(self.resume)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.stop_button, self.resume_button):
+            buttons.addWidget(b)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("idle")
+        self.progress.setTextVisible(True)
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        self.loss_curve = LossCurve()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.info)
+        layout.addWidget(self.loss_curve, 1)
+        self._set_running(False)
+
+    @staticmethod
+    def _devices() -> list[str]:
+        import torch
+
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+    def _browse(self, key: str) -> None:
+        if key in ("datadir", "outdir"):
+            path = QFileDialog.getExistingDirectory(self, f"Choose the {key}")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, f"Choose {key}", filter=_FILE_FILTERS[key])
+        if path:
+            self.fields[key].setText(path)
+
+    def use_sample(self) -> None:
+        """Fill the inputs with the sample mixture (simulated into the cache in a worker on first use)."""
+        from napari.qt.threading import create_worker
+
+        from napari_cryohype._sample_data import sample_dataset
+
+        def fill(folder: Path) -> None:
+            self.fields["particles"].setText(str(folder / "particles.mrcs"))
+            self.fields["poses"].setText(str(folder / "poses.pkl"))
+            self.fields["ctf"].setText(str(folder / "ctf.pkl"))
+            self.fields["datadir"].setText("")
+            if not self.fields["outdir"].text():
+                self.fields["outdir"].setText(str(Path.home() / "cryohype-sample-run"))
+            self.info.setText(f"Sample mixture: {folder}")
+
+        worker = create_worker(sample_dataset, _start_thread=False)
+        worker.returned.connect(fill)
+        worker.errored.connect(lambda err: self._fail("Preparing the sample", err))
+        self.info.setText("Simulating the sample mixture (first use only, a few seconds)…")
+        worker.start()
+        self._sample_worker = worker
+
+    # --- running --------------------------------------------------------------------------------
+    def config(self, overrides: dict | None = None) -> dict:
+        """The run configuration from the form (core.train.train_config) plus ``overrides``."""
+        from napari_cryohype.core.train import train_config
+
+        text = {k: f.text().strip() for k, f in self.fields.items()}
+        return train_config(preset=self.preset.currentText(), particles=text["particles"] or None,
+                            poses=text["poses"] or None, ctf=text["ctf"] or None, datadir=text["datadir"] or None,
+                            epochs=self.epochs.value(), batch_size=self.batch_size.value(),
+                            device=self.device.currentText(), conditioning=self.conditioning.currentText(),
+                            **(overrides or {}))
+
+    def start(self, overrides: dict | None = None) -> None:
+        """Create the run folder from the form and train it in a worker. A non-empty output folder is
+        replaced only after a confirmation (use Resume to continue a run)."""
+        from napari_cryohype.core.errors import InputError
+        from napari_cryohype.core.run import Run
+        from napari_cryohype.widgets.export import confirm_overwrite
+
+        outdir = self.fields["outdir"].text().strip()
+        try:
+            if not outdir:
+                raise InputError("choose an output folder")
+            config = self.config(overrides)
+            force = False
+            if Path(outdir).is_dir() and any(Path(outdir).iterdir()):
+                if not confirm_overwrite([Path(outdir)], self):
+                    return
+                force = True
+            run = Run.create(outdir, config, force=force)
+        except (InputError, ValueError, OSError) as err:
+            self._fail("Starting", err)
+            return
+        self.loss_curve.clear()
+        self._launch(run)
+
+    def resume(self) -> None:
+        """Continue the run in the output folder from its last checkpoint."""
+        from napari_cryohype.core.errors import InputError
+        from napari_cryohype.core.run import Run
+
+        try:
+            run = Run.open(self.fields["outdir"].text().strip())
+        except (InputError, OSError) as err:
+            self._fail("Resuming", err)
+            return
+        self._launch(run)
+
+    def stop(self) -> None:
+        """Ask the trainer to end after the current step; it writes a checkpoint, then the worker ends."""
+        if self.trainer is not None:
+            self.trainer.stop()
+        elif self.worker is not None:
+            self.worker.quit()
+        self.progress.setFormat("stopping…")
+
+    def _launch(self, run) -> None:
+        from napari.qt.threading import create_worker
+
+        self.run, self.trainer, self.events = run, None, []
+        self.worker = create_worker(_train_job, run, _start_thread=False)
+        self.worker.yielded.connect(self._on_yield)
+        self.worker.errored.connect(lambda err: self._fail("Training", err))
+        self.worker.finished.connect(self._on_finished)
+        self._set_running(True)
+        self.progress.setRange(0, 0)  # busy until the first step
+        self.progress.setFormat("loading data…")
+        self.info.setText(f"Run folder: {run.path}")
+        if self.follow.isChecked():
+            self._explorer().follow_training(run.path)
+        self.worker.start()
+
+    def _explorer(self):
+        _, widget = self.viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
+        return widget
+
+    def _on_yield(self, item) -> None:
+        from napari_cryohype.core.train import ProgressEvent
+
+        if not isinstance(item, ProgressEvent):
+            self.trainer = item
+            return
+        ev = item
+        self.events.append(ev)
+        total = ev.epochs * ev.steps_per_epoch
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(ev.global_step, total))
+        self.progress.setFormat(f"epoch {ev.epoch}/{ev.epochs} · %p% · ETA {format_seconds(ev.eta_s)}")
+        self.info.setText(f"{ev.kind}: epoch {ev.epoch}/{ev.epochs}, step {ev.step}/{ev.steps_per_epoch}, "
+                          f"loss {ev.loss:.4g}, {ev.images_per_s:.1f} images/s, "
+                          f"elapsed {format_seconds(ev.elapsed_s)}")
+        if ev.kind == "step":
+            self.loss_curve.add_step(ev.global_step, ev.loss)
+        elif ev.kind == "epoch":
+            self.loss_curve.add_epoch(ev.global_step, ev.loss)
+            if self.follow.isChecked():
+                self._explorer().training_epoch(ev.epoch)
+        elif ev.kind in ("done", "stopped"):
+            self.progress.setFormat(f"{ev.kind} · epoch {ev.epoch}/{ev.epochs} · {format_seconds(ev.elapsed_s)}")
+            if self.follow.isChecked() and ev.kind == "done":
+                self._explorer().refresh_latents()
+
+    def _on_finished(self) -> None:
+        self.worker, self.trainer = None, None
+        self._set_running(False)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setFormat("idle")
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+
+    def _fail(self, what: str, err: Exception) -> None:
+        """A bad file, setting or out-of-memory becomes a napari notification with the reason."""
+        from napari.utils.notifications import show_error
+
+        reason = str(err)
+        if "out of memory" in reason.lower():
+            reason = f"out of memory ({reason.splitlines()[0]}): lower the batch size or use a smaller preset"
+        show_error(f"{what} failed: {reason}")
+        self.info.setText(f"{what} failed: {reason}")

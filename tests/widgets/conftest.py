@@ -1,0 +1,49 @@
+"""Shared tiny data for the widget tests: a 36-image, 24 px mixture of three bundled structures and a run
+trained for one epoch with a very small model (seconds on 2 CPU cores)."""
+
+import numpy as np
+import pytest
+
+#: a model small enough that an epoch of 36 images takes a few seconds on a CPU
+TINY_MODEL = dict(width=32, depth=1, heads=2, mlp_dim=64, tokens_per_layer=4, inr_width=32, inr_layers=3,
+                  n_freqs=8, zdim=4, encoder_hidden=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A simulated mixture folder: particles.mrcs (36, 24, 24), poses.pkl, ctf.pkl, labels.npy, volumes/."""
+    from napari_cryohype.core.simulate import bundled_structures, simulate_mixture
+
+    structures = [p for p in bundled_structures() if p.name[:4] in ("1CLV", "2OOB", "3H2V")]
+    out = tmp_path_factory.mktemp("tiny_data")
+    simulate_mixture(out, structures, 12, 24, 4.0, snr=10.0, seed=0, force=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_data):
+    """A run folder trained for one epoch (checkpoint, no analysis/)."""
+    from napari_cryohype.core.run import Run
+    from napari_cryohype.core.train import Trainer, train_config
+
+    config = train_config(particles=str(tiny_data / "particles.mrcs"), poses=str(tiny_data / "poses.pkl"),
+                          ctf=str(tiny_data / "ctf.pkl"), epochs=1, batch_size=12, **TINY_MODEL)
+    run = Run.create(tmp_path_factory.mktemp("tiny_run") / "run", config)
+    for _ in Trainer(run).run():
+        pass
+    return run.path
+
+
+@pytest.fixture
+def wait_idle(qtbot):
+    """Wait until a widget's workers have finished."""
+    def wait(widget, timeout=60_000):
+        qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
+    return wait
+
+
+def clustered_latents(n=300, k=3, d=6, seed=0):
+    """(n, d) latents in k well separated clusters and their labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    return (rng.normal(size=(n, d)) + 6 * np.eye(k, d)[labels]).astype(np.float32), labels

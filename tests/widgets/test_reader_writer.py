@@ -1,0 +1,72 @@
+"""npe2 contributions: the manifest, the MRC reader and writer, the sample data."""
+
+import mrcfile
+import numpy as np
+import pytest
+
+from napari_cryohype._reader import get_reader, read_mrc
+from napari_cryohype._writer import write_mrc
+
+pytestmark = pytest.mark.gui
+
+
+def test_manifest_validates():
+    from npe2 import PluginManifest
+
+    pm = PluginManifest.from_distribution("napari-cryohype")
+    pm.validate_imports()  # every command's python_name imports
+    assert {w.display_name for w in pm.contributions.widgets} == {"Train", "Latent Explorer"}
+    assert pm.contributions.readers[0].accepts_directories
+
+
+def test_volume_round_trip_keeps_voxel_size(tmp_path, rng):
+    vol = rng.normal(size=(16, 16, 16)).astype(np.float32)
+    path = str(tmp_path / "map.mrc")
+    assert write_mrc(path, vol, {"scale": (2.5, 2.5, 2.5)}) == [path]
+    with mrcfile.open(path) as mrc:
+        assert float(mrc.voxel_size.x) == pytest.approx(2.5)
+    reader = get_reader(path)
+    (data, meta, kind), = reader(path)
+    assert kind == "image"
+    np.testing.assert_array_equal(data, vol)
+    assert meta["scale"] == pytest.approx((2.5, 2.5, 2.5))
+
+
+def test_stack_reads_as_2d_images(tiny_data):
+    (data, meta, kind), = read_mrc(tiny_data / "particles.mrcs")
+    assert data.shape == (36, 24, 24)
+    assert meta["scale"] == pytest.approx((1.0, 4.0, 4.0))
+
+
+def test_reader_declines_other_files(tmp_path):
+    (tmp_path / "x.tif").write_bytes(b"")
+    assert get_reader(str(tmp_path / "x.tif")) is None
+    assert get_reader(str(tmp_path)) is None  # a folder without config.json
+
+
+def test_viewer_open_and_save_through_the_plugin(make_napari_viewer, tmp_path, tiny_data):
+    viewer = make_napari_viewer()
+    vol_path = sorted((tiny_data / "volumes").glob("*.mrc"))[0]
+    layers = viewer.open(vol_path, plugin="napari-cryohype")
+    assert layers[0].data.shape == (24, 24, 24)
+    assert tuple(layers[0].scale) == pytest.approx((4.0, 4.0, 4.0))
+    out = tmp_path / "saved.mrc"
+    viewer.layers.save(str(out), selected=False, plugin="napari-cryohype")
+    with mrcfile.open(out) as mrc:
+        np.testing.assert_allclose(mrc.data, layers[0].data)
+        assert float(mrc.voxel_size.x) == pytest.approx(4.0)
+
+
+def test_sample_data_is_simulated_once_and_cached(tmp_path, monkeypatch):
+    from napari_cryohype import _sample_data
+
+    monkeypatch.setenv("NAPARI_CRYOHYPE_CACHE", str(tmp_path))
+    monkeypatch.setitem(_sample_data.SAMPLE_SETTINGS, "images_per_structure", 4)
+    layers = _sample_data.sample_mixture()
+    stack, volumes = layers[0], layers[1:]
+    assert stack[0].shape == (4 * len(volumes), 32, 32)
+    assert len(volumes) == 5 and all(v[0].shape == (32, 32, 32) for v in volumes)
+    folder = tmp_path / _sample_data.SAMPLE_NAME
+    stamp = (folder / "particles.mrcs").stat().st_mtime_ns
+    _sample_data.sample_mixture()
+    assert (folder / "particles.mrcs").stat().st_mtime_ns == stamp  # read from the cache

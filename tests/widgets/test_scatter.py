@@ -1,0 +1,97 @@
+"""The scatter canvas under a (virtual) display: points, mouse lasso/box/click, pan and zoom, painting."""
+
+import numpy as np
+import pytest
+from matplotlib.path import Path as MplPath
+from qtpy.QtCore import QPoint, Qt
+
+from napari_cryohype.widgets.scatter import ScatterCanvas, nice_ticks
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def scatter(qtbot):
+    w = ScatterCanvas()
+    w.resize(400, 360)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _qpoint(w, xy):
+    x, y = w.to_canvas(xy)
+    return QPoint(int(round(x)), int(round(y)))
+
+
+def test_mouse_lasso_selects_exactly_the_points_inside(scatter, qtbot, rng):
+    xy = rng.uniform(-5, 5, size=(3000, 2)).astype(np.float32)
+    scatter.set_data(xy)
+    scatter.set_tool("lasso")
+    picked = []
+    scatter.selection_changed.connect(picked.append)
+    # a pentagon drawn with the mouse, in data coordinates
+    t = np.linspace(0, 2 * np.pi, 6)[:-1]
+    corners = np.c_[3 * np.cos(t) + 0.5, 3 * np.sin(t) - 0.2]
+    points = [_qpoint(scatter, c) for c in corners]
+    qtbot.mousePress(scatter, Qt.MouseButton.LeftButton, pos=points[0])
+    for p in points[1:]:
+        qtbot.mouseMove(scatter, p)
+    qtbot.mouseRelease(scatter, Qt.MouseButton.LeftButton, pos=points[-1])
+    # the polygon the canvas used is the pixel-rounded mouse path mapped back to data coordinates
+    polygon = np.array([scatter.to_data((p.x(), p.y())) for p in points])
+    expected = np.flatnonzero(MplPath(polygon).contains_points(xy))
+    assert len(expected) > 100
+    np.testing.assert_array_equal(scatter.selection, expected)
+    assert len(picked) == 1 and np.array_equal(picked[0], expected)
+
+
+def test_box_add_subtract_and_click(scatter, qtbot):
+    xy = np.array([[0, 0], [1, 1], [2, 2], [3, 3]], np.float32)
+    scatter.set_data(xy)
+    scatter.set_tool("box")
+    qtbot.mousePress(scatter, Qt.MouseButton.LeftButton, pos=_qpoint(scatter, (-0.1, -0.1)))
+    qtbot.mouseMove(scatter, _qpoint(scatter, (1.5, 1.5)))
+    qtbot.mouseRelease(scatter, Qt.MouseButton.LeftButton, pos=_qpoint(scatter, (1.5, 1.5)))
+    np.testing.assert_array_equal(scatter.selection, [0, 1])
+    scatter.mode = "add"
+    scatter.box((2.5, 2.5), (3.5, 3.5))
+    np.testing.assert_array_equal(scatter.selection, [0, 1, 3])
+    scatter.mode = "subtract"
+    scatter.box((0.5, 0.5), (1.5, 1.5))
+    np.testing.assert_array_equal(scatter.selection, [0, 3])
+
+    clicked = []
+    scatter.point_clicked.connect(clicked.append)
+    scatter.set_tool("click")
+    scatter.mode = "replace"
+    qtbot.mouseClick(scatter, Qt.MouseButton.LeftButton, pos=_qpoint(scatter, (2.02, 1.98)))
+    assert clicked == [2]
+    np.testing.assert_array_equal(scatter.selection, [2])
+    qtbot.mouseClick(scatter, Qt.MouseButton.LeftButton, pos=_qpoint(scatter, (0.5, 2.5)))  # empty area
+    assert clicked == [2]
+
+
+def test_pan_zoom_and_paint(scatter, qtbot):
+    xy = np.array([[0, 0], [10, 10]], np.float32)
+    colors = np.array([[1, 0, 0, 1], [0, 0, 1, 1]], np.float32)
+    scatter.set_data(xy, colors)
+    image = scatter.grab().toImage()
+    red = image.pixelColor(_qpoint(scatter, (0, 0)))
+    assert (red.red(), red.green(), red.blue()) == (255, 0, 0)
+    x0 = scatter.view_rect.copy()
+    scatter.set_tool("pan")
+    start = QPoint(200, 150)
+    qtbot.mousePress(scatter, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(scatter, QPoint(250, 150))
+    qtbot.mouseRelease(scatter, Qt.MouseButton.LeftButton, pos=QPoint(250, 150))
+    assert scatter.view_rect[0] < x0[0]  # dragging right moves the view left
+    scatter.zoom_by(0.5)
+    assert scatter.view_rect[2] == pytest.approx((x0[2]) * 0.5)
+    qtbot.waitUntil(lambda: np.array_equal(scatter._image_rect, scatter.view_rect), timeout=2000)
+
+
+def test_nice_ticks():
+    np.testing.assert_allclose(nice_ticks(0.13, 0.92), [0.2, 0.4, 0.6, 0.8])
+    np.testing.assert_allclose(nice_ticks(-10, 10), [-10, -5, 0, 5, 10])
