@@ -133,3 +133,14 @@ def test_simulated_mixture_is_reconstructed_per_label(tmp_path):
         assert correlation(vols[label], truth) > 0.95
         assert metrics.fsc_auc(truth, vols[label]) > 0.9
         assert metrics.volume_iou(truth, vols[label]) > 0.85
+
+
+def test_samples_on_the_nyquist_sphere_wrap_around():
+    """A sample at frequency +1/2 (grid position D, or a hair beyond) lands on -1/2 (index 0)."""
+    for interpolation in ("trilinear", "nearest"):
+        bp = Backprojector(4, interpolation=interpolation)
+        bp._splat(torch.tensor([[[4.0 + 1e-6, 2.0, 2.0], [2.0, 2.0, 2.0]]]), torch.tensor([3.0, 5.0]),
+                  torch.ones(2))
+        grid = bp._fold(bp.num)
+        assert grid[2, 2, 0] == pytest.approx(3.0) and grid[2, 2, 2] == pytest.approx(5.0)
+        assert grid.sum() == pytest.approx(8.0)

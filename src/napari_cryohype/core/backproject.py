@@ -71,7 +71,8 @@ class Backprojector:
     def _splat(self, pos: Tensor, num: Tensor, den: Tensor) -> None:
         """Add values at continuous grid positions pos (B, M, 3) (x, y, z voxels in [0, D])."""
         n = self.D + 2
-        pos, num, den = pos.reshape(-1, 3), num.reshape(-1), den.reshape(-1)
+        # rounding can put a point on the sphere's edge a hair outside [0, D]
+        pos, num, den = pos.reshape(-1, 3).clamp(0, self.D), num.reshape(-1), den.reshape(-1)
         if self.interpolation == "nearest":
             base = torch.round(pos).long()
             flat = (base[:, 2] * n + base[:, 1]) * n + base[:, 0]
