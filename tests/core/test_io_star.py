@@ -182,3 +182,15 @@ def test_write_subset_keeps_key_value_blocks(tmp_path):
     text = (tmp_path / "sub.star").read_text()
     assert "data_general" in text and "mic.mrc" in text
     assert read_star(tmp_path / "sub.star").particles["rlnImageName"].tolist() == ["2@s.mrcs"]
+
+
+def test_box_of_a_star_without_its_stacks_follows_the_pixel_size(tmp_path):
+    """A RELION 3.0 file at 1 Å/px whose stacks are absent, used with images of 16 px at 2 Å/px (downsampled):
+    its pixel origins refer to a 32 px box, so an origin of 2 px is 2 / 32 of the box."""
+    cols = ["rlnImageName", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnOriginX", "rlnOriginY",
+            "rlnDetectorPixelSize", "rlnMagnification"]
+    (tmp_path / "p.star").write_text(star_text([["1@absent.mrcs", 0, 0, 0, 2.0, 0, 5.0, 50000]], cols, ""))
+    np.testing.assert_allclose(star_poses(tmp_path / "p.star", D=16, apix=2.0).trans, [[2 / 32, 0]])
+    np.testing.assert_allclose(star_poses(tmp_path / "p.star", D=16).trans, [[2 / 16, 0]])  # no apix: same box
+    with pytest.raises(InputError, match="p.star.*box size"):
+        star_poses(tmp_path / "p.star")

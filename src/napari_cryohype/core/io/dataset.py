@@ -49,16 +49,17 @@ def load_particles(path: PathLike | StarData, datadir: PathLike | None = None) -
     return ParticleStack.from_txt(path, datadir)
 
 
-def load_poses(path: PathLike | StarData, D: int | None = None, *, datadir: PathLike | None = None) -> Poses:
+def load_poses(path: PathLike | StarData, D: int | None = None, *, apix: float | None = None,
+               datadir: PathLike | None = None) -> Poses:
     """Poses (rots, trans as fractions of the box) from cryoDRGN .pkl, RELION .star or cryoSPARC .cs.
 
-    ``D`` is the box size to use when the file does not say it (needed to turn pixel shifts into
-    fractions)."""
+    ``D`` (and ``apix``) describe the images the poses go with, used when the file does not say its box
+    size (needed to turn pixel shifts into fractions)."""
     suffix = _suffix(path, POSE_FORMATS, "pose")
     if suffix == ".pkl":
         return load_poses_pkl(path)
     if suffix == ".star":
-        return star_poses(path, D, datadir=datadir)
+        return star_poses(path, D, apix, datadir=datadir)
     return cs_poses(path, D, datadir=datadir)
 
 
@@ -128,7 +129,7 @@ class ParticleDataset(Dataset):
         images = str(self.particles.path)
         if D % 2:
             raise InputError(f"box size must be even, got {D} pixels", images)
-        self.poses = poses if isinstance(poses, Poses) else load_poses(poses, D, datadir=datadir)
+        self.poses = poses if isinstance(poses, Poses) else load_poses(poses, D, apix=header_apix, datadir=datadir)
         if len(self.poses) != n:
             raise InputError(f"{len(self.poses)} poses in {_name(poses)} but {n} images in {images}", _name(poses))
         for name, arr in (("rotations", self.poses.rots), ("translations", self.poses.trans)):

@@ -157,23 +157,28 @@ def _first_stack_header(star: StarData, datadir: str | os.PathLike | None):
         return None
 
 
-def _box_size(star: StarData, D: int | None, datadir: str | os.PathLike | None) -> np.ndarray:
+def _box_size(star: StarData, D: int | None, datadir: str | os.PathLike | None,
+              apix: float | None = None) -> np.ndarray:
     """Box size (N,) of the images the star file describes: rlnImageSize, else the first stack's header,
-    else ``D``."""
+    else ``D`` — scaled by ``apix`` / the star's own pixel size when both are known (the star file then
+    describes the same particles at another sampling, e.g. before downsampling)."""
     if "rlnImageSize" in star.particles.columns:
         return _numeric(star, "rlnImageSize")
     header = _first_stack_header(star, datadir)
     if header is not None:
-        D = header.D
+        return np.full(len(star.particles), float(header.D))
     if D is None:
         raise InputError("cannot tell the box size: no _rlnImageSize column and no readable image stack "
                          "(give datadir, or the box size D)", star.path)
+    own = _column_pixel_size(star)
+    if apix is not None and own is not None:
+        return D * float(apix) / own
     return np.full(len(star.particles), float(D))
 
 
-def _pixel_size(star: StarData, apix: float | None, datadir: str | os.PathLike | None) -> np.ndarray:
-    """Pixel size (N,) in Å: rlnImagePixelSize, else rlnDetectorPixelSize (µm) * 1e4 / rlnMagnification,
-    else rlnPixelSize, else ``apix``, else the first stack's header."""
+def _column_pixel_size(star: StarData) -> np.ndarray | None:
+    """Pixel size (N,) in Å from rlnImagePixelSize, else rlnDetectorPixelSize (µm) * 1e4 /
+    rlnMagnification, else rlnPixelSize; None if the file has none of them."""
     cols = star.particles.columns
     if "rlnImagePixelSize" in cols:
         return _numeric(star, "rlnImagePixelSize")
@@ -181,6 +186,14 @@ def _pixel_size(star: StarData, apix: float | None, datadir: str | os.PathLike |
         return _numeric(star, "rlnDetectorPixelSize") * 1e4 / _numeric(star, "rlnMagnification")
     if "rlnPixelSize" in cols:
         return _numeric(star, "rlnPixelSize")
+    return None
+
+
+def _pixel_size(star: StarData, apix: float | None, datadir: str | os.PathLike | None) -> np.ndarray:
+    """Pixel size (N,) in Å: from the star file's columns, else ``apix``, else the first stack's header."""
+    own = _column_pixel_size(star)
+    if own is not None:
+        return own
     if apix is None:
         header = _first_stack_header(star, datadir)
         apix = header.apix if header is not None and header.apix > 0 else None
@@ -218,8 +231,9 @@ def rotation_to_relion(rots: np.ndarray) -> np.ndarray:
 def star_poses(star: StarData | str | os.PathLike, D: int | None = None, apix: float | None = None,
                datadir: str | os.PathLike | None = None) -> Poses:
     """Poses from a .star file. Translations are fractions of the box the star file describes
-    (rlnImageSize, else its stacks' header, else ``D``): ``rlnOriginX / D`` (pixels, RELION 3.0) or
-    ``rlnOriginXAngst / apix / D`` (Å, RELION 3.1+); zero if the file has no origins."""
+    (rlnImageSize, else its stacks' header, else ``D`` at pixel size ``apix``): ``rlnOriginX / D``
+    (pixels, RELION 3.0) or ``rlnOriginXAngst / pixel size / D`` (Å, RELION 3.1+); zero without origins.
+    ``D`` and ``apix`` describe the images the poses will be used with, for what the file does not say."""
     star = _as_star(star)
     _require(star, POSE_COLUMNS, "poses")
     rots = relion_to_rotation(*(_numeric(star, c) for c in POSE_COLUMNS))
@@ -232,7 +246,7 @@ def star_poses(star: StarData | str | os.PathLike, D: int | None = None, apix: f
         trans_px = angst / _pixel_size(star, apix, datadir)[:, None]
     else:
         trans_px = np.zeros((n, 2))
-    box = _box_size(star, D, datadir) if trans_px.any() else np.ones(n)
+    box = _box_size(star, D, datadir, apix) if trans_px.any() else np.ones(n)
     return Poses(rots, trans_px / box[:, None])
 
 
@@ -244,7 +258,7 @@ def star_ctf(star: StarData | str | os.PathLike, D: int | None = None, apix: flo
     _require(star, CTF_COLUMNS, "the CTF")
     n = len(star.particles)
     ctf = np.zeros((n, 9), dtype=np.float64)
-    ctf[:, 0] = _box_size(star, D, datadir)
+    ctf[:, 0] = _box_size(star, D, datadir, apix)
     ctf[:, 1] = _pixel_size(star, apix, datadir)
     for j, col in enumerate(CTF_COLUMNS):
         ctf[:, 2 + j] = _numeric(star, col)
