@@ -112,7 +112,7 @@ class ParticleStack:
     @classmethod
     def from_txt(cls, path: str | os.PathLike, datadir: str | os.PathLike | None = None) -> "ParticleStack":
         """Every image of the .mrcs files listed one per line in a .txt file (paths relative to
-        ``datadir`` if given, else to the .txt file's folder)."""
+        ``datadir`` if given, then to the .txt file's folder)."""
         path = Path(path)
         if not path.is_file():
             raise InputError("file not found", path)
