@@ -69,6 +69,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--shift-std", type=float, default=0.0, metavar="PX",
                    help="standard deviation of the particles' shifts in pixels (default 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="parallel workers (default: every usable CPU core)")
     p.add_argument("--skip-oversized", action="store_true",
                    help="leave out structures that do not fit the box instead of stopping")
     p.add_argument("--force", action="store_true", help="write into a non-empty OUTDIR, overwriting")
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 args.outdir, structures, args.images_per_structure, args.box, args.apix,
                 resolution=args.resolution, snr=args.snr, ctf=args.ctf, defocus_range=tuple(args.defocus_range),
                 shift_std=args.shift_std, seed=args.seed, force=args.force, skip_oversized=args.skip_oversized,
-                progress=progress)
+                threads=args.threads, progress=progress)
     if result.skipped:
         print(f"warning: left out {len(result.skipped)} structure(s) larger than the box: "
               f"{', '.join(result.skipped)} (see {result.summary.name})")

@@ -43,10 +43,12 @@ import json
 import math
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -209,6 +211,59 @@ def apply_ctf(images: np.ndarray, ctf_table: np.ndarray) -> np.ndarray:
     return ifft2_center(fft2_center(torch.as_tensor(images)) * c).real.numpy()
 
 
+def _cpu_count() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch ops single-threaded inside, restoring the setting after (see :func:`_render`)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _render(pool: ThreadPoolExecutor, models: list[AtomicModel], labels: np.ndarray, rots: np.ndarray,
+            offsets: np.ndarray, D: int, apix: float, resolution: float) -> np.ndarray:
+    """Noise-free, CTF-free images (B, D, D) of a chunk: each structure's rows in batches, one batch per
+    task of ``pool``. Parallel tasks with single-threaded torch ops scale on busy machines, where torch's
+    own threads stall one another on every small op."""
+    images = np.empty((len(labels), D, D), dtype=np.float32)
+    tasks = []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        step = max(1, BATCH_ELEMENTS // (2 * models[label].n_atoms * D))
+        tasks += [(label, rows[i:i + step]) for i in range(0, len(rows), step)]
+
+    def task(item: tuple[int, np.ndarray]) -> None:
+        label, rows = item
+        images[rows] = project_atoms(models[label], rots[rows], offsets[rows], D, apix, resolution)
+
+    for _ in pool.map(task, tasks):
+        pass
+    return images
+
+
+def _write_volumes(pool: ThreadPoolExecutor, workers: int, folder: Path, models: list[AtomicModel], D: int,
+                   apix: float, resolution: float, force: bool) -> list[Path]:
+    """Write the ground-truth maps ``folder/NNN_NAME.mrc`` (``workers`` at a time, in parallel); with
+    ``force``, first remove numbered maps an earlier run left there."""
+    if force:
+        for stale in folder.glob("*_*.mrc"):
+            if stale.name.split("_")[0].isdigit():
+                stale.unlink()
+    paths = [folder / f"{label:03d}_{safe_filename(m.name)}.mrc" for label, m in enumerate(models)]
+    for i in range(0, len(models), workers):
+        maps = pool.map(lambda m: density_map(m, D, apix, resolution), models[i:i + workers])
+        for path, vol in zip(paths[i:i + workers], maps):
+            write_mrc(path, vol, apix, overwrite=force)
+    return paths
+
+
 def _check_settings(images_per_structure: int, D: int, apix: float, resolution: float, snr: float,
                     defocus_range: tuple[float, float], shift_std: float) -> None:
     if images_per_structure < 1:
@@ -266,12 +321,13 @@ def simulate_mixture(outdir: str | os.PathLike, structures: Sequence[str | os.Pa
                      snr: float = math.inf, ctf: bool = True,
                      defocus_range: tuple[float, float] = (10000.0, 25000.0), shift_std: float = 0.0,
                      seed: int = 0, force: bool = False, skip_oversized: bool = False,
-                     progress: ProgressCallback | None = None) -> SimulationResult:
+                     threads: int | None = None, progress: ProgressCallback | None = None) -> SimulationResult:
     """Simulate ``images_per_structure`` images of each structure, shuffled into one stack.
 
     structures: atomic-model files or folders of them; D: box size (pixels, even); apix: Å/pixel;
     resolution: Å (default ``3 * apix``); snr: signal variance / noise variance (``inf``: no noise);
-    defocus_range: (min, max) mean defocus in Å; shift_std: pixels; progress: called as
+    defocus_range: (min, max) mean defocus in Å; shift_std: pixels; threads: parallel workers (default:
+    the usable CPU cores; torch runs single-threaded meanwhile); progress: called as
     ``progress(done, total)`` after each written chunk. Structures that do not fit the box in every
     orientation raise :class:`InputError` unless ``skip_oversized`` (then they are left out, warned about
     and listed in ``simulation.json``). Writes into ``outdir`` (refused when not empty unless ``force``):
@@ -283,6 +339,8 @@ def simulate_mixture(outdir: str | os.PathLike, structures: Sequence[str | os.Pa
     resolution = DEFAULT_RESOLUTION_APIX * apix if resolution is None else float(resolution)
     defocus_range = (float(defocus_range[0]), float(defocus_range[1]))
     _check_settings(images_per_structure, D, apix, resolution, snr, defocus_range, shift_std)
+    if threads is not None and threads < 1:
+        raise InputError(f"threads must be at least 1, got {threads}")
     paths = find_structures(structures)
     box_A = D * apix
     all_models = [read_atoms(p) for p in paths]
@@ -297,34 +355,27 @@ def simulate_mixture(outdir: str | os.PathLike, structures: Sequence[str | os.Pa
     ctf_table = random_ctf(n, D, apix, defocus_range, rng_poses) if ctf else None
     offsets = -trans.astype(np.float64) * D  # the particle's offset from the box centre, pixels
 
-    volume_paths = []
-    for label, model in enumerate(models):
-        for stale in (outdir / "volumes").glob(f"{label:03d}_*.mrc") if force else ():
-            stale.unlink()
-        volume_paths.append(outdir / "volumes" / f"{label:03d}_{safe_filename(model.name)}.mrc")
-        write_mrc(volume_paths[-1], density_map(model, D, apix, resolution), apix, overwrite=force)
-
     chunk = max(MIN_NOISE_SAMPLE, CHUNK_BYTES // (4 * D * D))
     noise_std, signal_var = 0.0, None
     particles = outdir / "particles.mrcs"
-    with MrcStackWriter(particles, n, D, apix, overwrite=force) as writer:
-        for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            images = np.empty((stop - start, D, D), dtype=np.float32)
-            for label in np.unique(labels[start:stop]):
-                rows = np.flatnonzero(labels[start:stop] == label)
-                images[rows] = project_atoms(models[label], rots[start + rows], offsets[start + rows], D,
-                                             apix, resolution)
-            if ctf_table is not None:
-                images = apply_ctf(images, ctf_table[start:stop])
-            if signal_var is None:
-                signal_var = float(images.var(dtype=np.float64))
-                noise_std = math.sqrt(signal_var / snr) if math.isfinite(snr) else 0.0
-            if noise_std > 0:
-                images += noise_std * rng_noise.standard_normal(images.shape, dtype=np.float32)
-            writer.write(start, images)
-            if progress is not None:
-                progress(stop, n)
+    workers = threads or _cpu_count()
+    with _torch_threads(1), ThreadPoolExecutor(workers) as pool:
+        volume_paths = _write_volumes(pool, workers, outdir / "volumes", models, D, apix, resolution, force)
+        with MrcStackWriter(particles, n, D, apix, overwrite=force) as writer:
+            for start in range(0, n, chunk):
+                stop = min(n, start + chunk)
+                images = _render(pool, models, labels[start:stop], rots[start:stop], offsets[start:stop], D, apix,
+                                 resolution)
+                if ctf_table is not None:
+                    images = apply_ctf(images, ctf_table[start:stop])
+                if signal_var is None:
+                    signal_var = float(images.var(dtype=np.float64))
+                    noise_std = math.sqrt(signal_var / snr) if math.isfinite(snr) else 0.0
+                if noise_std > 0:
+                    images += noise_std * rng_noise.standard_normal(images.shape, dtype=np.float32)
+                writer.write(start, images)
+                if progress is not None:
+                    progress(stop, n)
 
     poses = outdir / "poses.pkl"
     save_poses_pkl(poses, Poses(rots, trans), overwrite=force)
