@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mixtures  # noqa: E402
 import report  # noqa: E402
 from measure import machine_info, run_measured  # noqa: E402
+from napari_cryohype.core.evaluate import per_structure_indices  # noqa: E402
 from peers import cryodrgn  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,14 +122,14 @@ class Bench:
                 "eval_indices": self.eval_indices(d, labels)}
 
     def eval_indices(self, d: Path, labels: np.ndarray) -> np.ndarray:
-        """(n_structures, K) image indices decoded for every method: K images of each label, seeded."""
+        """(n_structures, K) image indices decoded for every method: K images of each label, chosen as
+        ``cryohype eval --per-structure K --seed S`` chooses them."""
         path = d / "eval_indices.npy"
         if path.is_file():
             return np.load(path)
-        rng = np.random.default_rng(self.args.seed)
         k = min(self.args.per_structure, int(np.bincount(labels).min()))
-        idx = np.stack([np.sort(rng.choice(np.flatnonzero(labels == lab), k, replace=False))
-                        for lab in range(int(labels.max()) + 1)])
+        chosen = per_structure_indices(labels, k, seed=self.args.seed)
+        idx = np.stack([chosen[lab] for lab in sorted(chosen)])
         np.save(path, idx)
         return idx
 
@@ -145,7 +146,8 @@ class Bench:
         train = self.step(d / "steps" / "train.json", f"{method}: train",
                           lambda: self.command(train_cmd, d / "logs" / "train.log", f"{method} train",
                                                fresh=run))
-        analyze_cmd = [*cryohype(), "analyze", str(run), "--k", str(mix["n"]), "--device", a.device]
+        analyze_cmd = [*cryohype(), "analyze", str(run), "--k", str(mix["n"]), "--seed", str(a.seed),
+                       "--device", a.device]
         self.step(d / "steps" / "analyze.json", f"{method}: latents, UMAP, k-means",
                   lambda: self.command(analyze_cmd, d / "logs" / "analyze.log", f"{method} analyze"))
         latents_dir = run / "analysis"
@@ -153,7 +155,7 @@ class Bench:
         self.step(d / "steps" / "decode.json", f"{method}: decode {mix['eval_indices'].shape[1]} images per "
                   "structure", lambda: self.decode_ours(run, mix, volumes, d))
         return {"train": train, "latents": latents_dir / "latents.npy", "umap": latents_dir / "umap.npy",
-                "volumes": volumes}
+                "volumes": volumes, "run_dir": run}
 
     def decode_ours(self, run: Path, mix: dict, volumes: Path, d: Path) -> dict:
         """One averaged volume per structure, ``volumes/NNN.mrc``, from that structure's eval images."""
@@ -180,7 +182,7 @@ class Bench:
         volumes = d / "volumes"
         self.step(d / "steps" / "decode.json", f"{method}: eval_vol",
                   lambda: self.decode_cryodrgn(weights, config, np.load(latents), mix, volumes, d))
-        return {"train": train, "latents": latents, "umap": None, "volumes": volumes}
+        return {"train": train, "latents": latents, "umap": None, "volumes": volumes, "run_dir": out}
 
     def decode_cryodrgn(self, weights: Path, config: Path, z: np.ndarray, mix: dict, volumes: Path,
                         d: Path) -> dict:
@@ -205,20 +207,21 @@ class Bench:
     def run_backproject(self, mix: dict) -> dict:
         """Backprojection of all of each structure's images with the true labels (the upper bound)."""
         d, data = mix["dir"] / "backproject", mix["data"]
-        volumes = d / "volumes"
-        cmd = [*cryohype(), "backproject", str(volumes), "--particles", str(data / "particles.mrcs"),
+        volumes = d / "bp" / "backproject"
+        cmd = [*cryohype(), "backproject", str(volumes.parent), "--particles", str(data / "particles.mrcs"),
                "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"),
                "--labels", str(data / "labels.npy"), "--device", self.args.device]
         rec = self.step(d / "steps" / "backproject.json", "backproject with true labels",
-                        lambda: self.command(cmd, d / "logs" / "backproject.log", "backproject", fresh=volumes))
+                        lambda: self.command(cmd, d / "logs" / "backproject.log", "backproject",
+                                             fresh=volumes.parent))
         return {"train": rec, "latents": None, "umap": None, "volumes": volumes}
 
     def score(self, mix: dict, method: str, volumes: Path) -> dict:
         """``cryohype eval`` of a method's per-structure volumes against the true maps."""
         d = mix["dir"] / method
         metrics = d / "eval" / "metrics.json"
-        cmd = [*cryohype(), "eval", "--method-volumes", str(volumes), "--volumes",
-               str(mix["data"] / "volumes"), "-o", str(metrics.parent)]
+        cmd = [*cryohype(), "eval", str(d), "--method-volumes", str(volumes), "--volumes",
+               str(mix["data"] / "volumes"), "--force"]
         self.step(d / "steps" / "eval.json", f"{method}: cryohype eval",
                   lambda: self.command(cmd, d / "logs" / "eval.log", "eval", fresh=metrics.parent))
         return json.loads(metrics.read_text())
@@ -235,7 +238,8 @@ class Bench:
             if "cryodrgn_dec" in methods and not cryodrgn.has_command("train_dec"):
                 print("cryodrgn train_dec does not exist in this cryoDRGN: dropped", flush=True)
                 methods.remove("cryodrgn_dec")
-        rows = []
+        old = self.out / "results.json"
+        rows = json.loads(old.read_text())["rows"] if old.is_file() else []
         for n in a.sizes:
             print(f"== mixture of {n} structures ==", flush=True)
             mix = self.mixture(n, corpus)
@@ -247,7 +251,9 @@ class Bench:
                 else:
                     res = self.run_backproject(mix)
                 metrics = self.score(mix, method, res["volumes"])
+                rows = [r for r in rows if (r["size"], r["method"]) != (n, method)]
                 rows.append(report.method_row(n, method, res, metrics, mix, a))
+                rows.sort(key=lambda r: (r["size"], ALL_METHODS.index(r["method"])))
             write_json(self.out / "results.json", {"rows": rows})
         runs = {"settings": {k: (v if not isinstance(v, Path) else str(v)) for k, v in vars(a).items()},
                 "machine": machine_info(REPO),

@@ -2,9 +2,9 @@
 
     python benchmarks/decode_groups.py RUN GROUPS.npy OUTDIR [--device cpu]
 
-``GROUPS.npy`` is an (n_groups, K) int array of image indices; group ``g`` becomes ``OUTDIR/GGG.mrc``, the
-mean of the K volumes that :func:`napari_cryohype.core.decode.decode_images` gives for its images one at a
-time (each image's own INR, then the average of the maps), with the run's voxel size. The benchmark runs it
+``GROUPS.npy`` is an (n_groups, K) int array of image indices; group ``g`` becomes ``OUTDIR/GGG.mrc``:
+:func:`napari_cryohype.core.decode.decode_selection` with ``rule="mean"`` (each image's own INR decoded, then
+the mean of the K maps), with the run's voxel size. The benchmark runs it
 as a child process so that its time and memory are measured like every other step.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_cryohype.core.decode import decode_images
+from napari_cryohype.core.decode import decode_selection
 from napari_cryohype.core.io.mrc import write_mrc
 from napari_cryohype.core.run import Run
 
@@ -29,14 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     run = Run.open(args.run)
-    model = run.load_model(args.device)
     groups = np.load(args.groups)
     args.outdir.mkdir(parents=True, exist_ok=True)
     for g, indices in enumerate(groups):
-        vols = [decode_images(model if False else run, [int(i)], device=args.device) for i in indices]
-        write_mrc(args.outdir / f"{g:03d}.mrc", np.mean(vols, axis=0).astype(np.float32), run.apix)
+        volume = decode_selection(run, np.asarray(indices), device=args.device, rule="mean")
+        write_mrc(args.outdir / f"{g:03d}.mrc", volume.astype(np.float32), run.apix)
         print(f"group {g + 1}/{len(groups)}", flush=True)
-    del model
     return 0
 
 
