@@ -6,7 +6,7 @@ Simulates one structure (CTF on, shifted particles, no noise by default), recons
 ground-truth map. If images, poses, shifts, CTF or contrast disagreed with cryoDRGN, the correlation
 would be low; the correlations with mirrored, transposed and negated maps are printed to diagnose it.
 
-Run from the repository root:  python benchmarks/check_cryodrgn_backproject.py [--images 5000 --box 64]
+Run from the repository root:  python benchmarks/check_cryodrgn_backproject.py [--images 3000 --box 64]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def corr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--structure", default="2W9E", help="name of a bundled model (default 2W9E, elongated)")
-    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--images", type=int, default=3000)
     parser.add_argument("--box", type=int, default=64)
     parser.add_argument("--apix", type=float, default=3.0)
     parser.add_argument("--shift-std", type=float, default=3.0, help="pixels (default 3)")
