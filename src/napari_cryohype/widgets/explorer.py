@@ -524,6 +524,7 @@ class LatentExplorer(QWidget):
                     what=f"Decoding {len(selection)} selected images")
 
     def _show_decoded(self, result: dict) -> None:
+        first = not any(layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
         i = self._original(result["index"])
         self._put_layer(result["volume"], f"decoded volume {i}", "decoded volume", 3)
         shift = 1.15 * self.run.D * self.run.apix
@@ -535,6 +536,8 @@ class LatentExplorer(QWidget):
                             translate=(0, 0, -shift))
         if self.viewer.dims.ndisplay != 3:
             self.viewer.dims.ndisplay = 3
+        if first:
+            self.viewer.reset_view()
 
     def _put_layer(self, data: np.ndarray, name: str, role: str, ndim: int, translate=None):
         """Show ``data`` as an image layer with the run's voxel size; with 'replace layers' reuse the layer

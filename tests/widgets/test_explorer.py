@@ -1,0 +1,143 @@
+"""Latent Explorer in a napari viewer: points, picks, decoding a click into 3D layers, export, docking."""
+
+import pickle
+
+import mrcfile
+import numpy as np
+import pytest
+
+from napari_cryohype.widgets import export
+from tests.widgets.conftest import clustered_latents
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def explorer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
+    widget.auto_umap.setChecked(False)  # UMAP's first use compiles for ~40 s; tested in core
+    return widget
+
+
+def test_plain_latents_one_point_per_image_lasso_and_export(explorer, qtbot, tmp_path, monkeypatch):
+    z, labels = clustered_latents(300)
+    explorer.set_latents(z, labels=labels, covariates={"defocus (Å)": np.linspace(1e4, 2e4, 300)})
+    assert explorer.scatter.n_points == 300
+    assert explorer.x_axis.currentText() == "PC1" and explorer.color_by.currentText() == "true label"
+    # the lasso picks exactly the points of one cluster: a polygon around that cluster's points
+    xy = explorer.scatter.index.xy
+    members = np.flatnonzero(labels == 1)
+    lo, hi = xy[members].min(0) - 0.2, xy[members].max(0) + 0.2
+    others = np.flatnonzero(labels != 1)
+    assert not ((xy[others] > lo) & (xy[others] < hi)).all(1).any(), "clusters overlap in PC1/PC2"
+    explorer.scatter.set_tool("lasso")
+    explorer.scatter.lasso(np.array([lo, (hi[0], lo[1]), hi, (lo[0], hi[1])]))
+    np.testing.assert_array_equal(explorer.selection, members)
+    assert explorer.count_label.text().startswith(f"{len(members)} of 300")
+
+    paths = explorer.save_indices(tmp_path / "indices.pkl")
+    with open(paths[0], "rb") as f:
+        chosen = pickle.load(f)
+    with open(paths[1], "rb") as f:
+        rest = pickle.load(f)
+    assert chosen.dtype == np.int64 and np.array_equal(chosen, members)
+    np.testing.assert_array_equal(np.sort(np.concatenate([chosen, rest])), np.arange(300))
+
+    # never overwrite without asking: "no" writes nothing, "yes" replaces
+    explorer.invert_selection()
+    monkeypatch.setattr(export, "confirm_overwrite", lambda paths, parent=None: False)
+    assert explorer.save_indices(tmp_path / "indices.pkl") == []
+    with open(tmp_path / "indices.pkl", "rb") as f:
+        assert np.array_equal(pickle.load(f), members)
+    monkeypatch.setattr(export, "confirm_overwrite", lambda paths, parent=None: True)
+    explorer.save_indices(tmp_path / "indices.pkl")
+    with open(tmp_path / "indices.pkl", "rb") as f:
+        assert np.array_equal(pickle.load(f), others)
+
+    written = explorer.save_arrays(tmp_path / "arrays")
+    assert {p.name for p in written} == {"latents.npy", "pca.npy", "selection.npy"}
+    np.testing.assert_array_equal(np.load(tmp_path / "arrays" / "latents.npy"), z)
+
+    explorer.load_indices(tmp_path / "indices.pkl")
+    np.testing.assert_array_equal(explorer.selection, others)
+    picked = explorer.select_range("defocus (Å)", 1e4, 1.2e4)
+    assert len(picked) == np.sum(np.linspace(1e4, 2e4, 300) <= 1.2e4)
+
+
+def test_umap_worker_updates_axes(explorer, wait_idle, monkeypatch):
+    from napari_cryohype.core import analysis
+
+    # the real UMAP is tested in core; here only the worker plumbing (compile time would dominate)
+    monkeypatch.setattr(analysis, "umap_embedding", lambda x, init=None, seed=0: x[:, :2] * 2)
+    z, labels = clustered_latents(100)
+    explorer.auto_umap.setChecked(True)
+    explorer.set_latents(z)
+    wait_idle(explorer)
+    assert explorer.x_axis.currentText() == "UMAP1"
+    np.testing.assert_allclose(explorer.axis_values("UMAP2"), explorer.pcs[:, 1] * 2)
+
+
+def test_float_and_redock_survives(explorer, qtbot):
+    z, labels = clustered_latents(500)
+    explorer.set_latents(z, labels=labels)
+    dock = explorer.parentWidget()
+    while dock is not None and not hasattr(dock, "setFloating"):
+        dock = dock.parentWidget()
+    for floating in (True, False, True, False):
+        dock.setFloating(floating)
+        qtbot.wait(50)
+        assert dock.isFloating() == floating
+        explorer.scatter.box((-100, -100), (100, 100))
+        image = explorer.scatter.grab().toImage()
+        assert image.width() > 100
+    assert len(explorer.selection) == 500
+
+
+def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle, tiny_run, tmp_path, monkeypatch):
+    from qtpy.QtCore import QPoint, Qt
+
+    viewer = make_napari_viewer(show=True)  # a hidden viewer's screenshot is black under Xvfb
+    viewer.open(str(tiny_run), plugin="napari-cryohype")   # the reader opens the explorer
+    explorer = viewer.window.dock_widgets["Latent Explorer (napari-cryohype)"]
+    explorer.auto_umap.setChecked(False)
+    wait_idle(explorer)                                       # latents computed from the checkpoint
+    assert explorer.scatter.n_points == 36
+    assert explorer.labels is not None and explorer.color_by.currentText() == "true label"
+    assert "defocus (Å)" in explorer.covariates
+
+    target = 5
+    x, y = explorer.scatter.to_canvas(explorer.scatter.index.xy[target])
+    near = explorer.scatter.nearest((x, y))
+    qtbot.mouseClick(explorer.scatter, Qt.MouseButton.LeftButton, pos=QPoint(int(round(x)), int(round(y))))
+    wait_idle(explorer)
+    vol = viewer.layers[f"decoded volume {near}"]
+    assert vol.data.shape == (24, 24, 24) and vol.ndim == 3
+    assert tuple(vol.scale) == pytest.approx((4.0, 4.0, 4.0))
+    assert viewer.layers[f"particle image {near}"].data.shape == (24, 24)
+    assert viewer.layers[f"rendered projection {near}"].data.shape == (24, 24)
+    assert any(layer.name.startswith("true map") for layer in viewer.layers)
+    assert viewer.dims.ndisplay == 3
+
+    shot = viewer.screenshot(canvas_only=True)
+    assert shot.ndim == 3 and shot[..., :3].std() > 1.0, "the canvas with a decoded volume is blank"
+
+    # a second click replaces the layers (default), "add layers" adds
+    n_layers = len(viewer.layers)
+    explorer.decode_index(7)
+    wait_idle(explorer)
+    assert len(viewer.layers) == n_layers and "decoded volume 7" in viewer.layers
+    explorer.layer_mode.setCurrentText("add layers")
+    explorer.decode_index(8)
+    wait_idle(explorer)
+    assert len(viewer.layers) > n_layers
+
+    explorer.set_selection(np.arange(10))
+    explorer.decode_selection()
+    wait_idle(explorer)
+    assert viewer.layers["selection volume (10 images)"].data.shape == (24, 24, 24)
+
+    written = explorer.save_volumes(tmp_path / "vols")
+    assert len(written) >= 3
+    with mrcfile.open(written[0]) as mrc:
+        assert mrc.data.shape == (24, 24, 24) and float(mrc.voxel_size.x) == pytest.approx(4.0)

@@ -1,0 +1,69 @@
+"""Train widget: training runs in a worker and reports progress; Stop ends it with a checkpoint; bad
+input becomes a notification."""
+
+import pytest
+
+from tests.widgets.conftest import TINY_MODEL
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def train_widget(make_napari_viewer, tiny_data, tmp_path):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-cryohype", "Train")
+    widget.fields["particles"].setText(str(tiny_data / "particles.mrcs"))
+    widget.fields["poses"].setText(str(tiny_data / "poses.pkl"))
+    widget.fields["ctf"].setText(str(tiny_data / "ctf.pkl"))
+    widget.fields["outdir"].setText(str(tmp_path / "run"))
+    widget.batch_size.setValue(12)
+    widget.follow.setChecked(False)
+    return widget
+
+
+def test_training_reports_progress_then_stop_ends_the_worker(train_widget, qtbot, tmp_path):
+    train_widget.epochs.setValue(50)
+    train_widget.start(overrides=TINY_MODEL)
+    assert train_widget.worker is not None and not train_widget.start_button.isEnabled()
+    qtbot.waitUntil(lambda: len(train_widget.events) >= 2, timeout=60_000)
+    first = train_widget.events[0]
+    assert first.kind == "step" and first.epochs == 50 and first.steps_per_epoch == 3
+    assert train_widget.progress.value() >= 1 and len(train_widget.loss_curve.steps) >= 1
+    train_widget.stop()
+    qtbot.waitUntil(lambda: train_widget.worker is None, timeout=20_000)
+    assert train_widget.events[-1].kind == "stopped"
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    assert train_widget.start_button.isEnabled()
+
+    # resume continues from the checkpoint: the step count goes on
+    stopped_at = train_widget.events[-1].global_step
+    train_widget.resume()
+    qtbot.waitUntil(lambda: len(train_widget.events) >= 1, timeout=60_000)
+    assert train_widget.events[0].global_step == stopped_at + 1
+    train_widget.stop()
+    qtbot.waitUntil(lambda: train_widget.worker is None, timeout=20_000)
+
+
+def test_bad_input_is_a_notification(train_widget, monkeypatch, tmp_path):
+    import napari.utils.notifications as notifications
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    train_widget.fields["particles"].setText(str(tmp_path / "missing.mrcs"))
+    train_widget.start(overrides=TINY_MODEL)
+    assert train_widget.worker is None
+    assert len(shown) == 1 and "missing.mrcs" in shown[0]
+
+
+def test_training_feeds_the_latent_explorer(train_widget, qtbot, wait_idle):
+    explorer = train_widget._explorer()
+    explorer.auto_umap.setChecked(False)
+    explorer.follow_every.setValue(1)
+    train_widget.follow.setChecked(True)
+    train_widget.epochs.setValue(2)
+    train_widget.start(overrides=TINY_MODEL)
+    qtbot.waitUntil(lambda: train_widget.worker is None, timeout=120_000)
+    assert [e.kind for e in train_widget.events].count("epoch") == 2
+    assert train_widget.events[-1].kind == "done"
+    wait_idle(explorer)
+    assert explorer.scatter.n_points == 36 and explorer.run is not None
