@@ -1,5 +1,7 @@
 """Latent analysis: PCA, k-means, UMAP and the labels file."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,30 @@ def test_umap_separates_clusters_is_seeded_and_warm_starts(rng):
     assert np.linalg.norm(moved - emb, axis=1).mean() < 0.35 * spread
     with pytest.raises(ValueError, match="init must be"):
         analysis.umap_embedding(x, init=emb[:10])
+
+
+def test_analyze_run_writes_every_file_and_keeps_the_layout(rng, tmp_path, monkeypatch):
+    """analyze_run on stand-in latents (the model is tested elsewhere): files, default k, warm start.
+    Runs after the UMAP test in the same process, so UMAP is already compiled."""
+    from napari_cryohype.core import latents as latents_module
+
+    x, labels = clusters(rng, n_per=40, d=300)
+    monkeypatch.setattr(latents_module, "compute_latents", lambda run, device, progress: (progress(1.0), x)[1])
+    run = SimpleNamespace(analysis_dir=tmp_path / "analysis")
+    stages = []
+    paths = analysis.analyze_run(run, labels=labels, progress=lambda s, f: stages.append((s, f)))
+    assert set(paths) == {"latents", "pca", "umap", "kmeans"}
+    assert all(p.parent == run.analysis_dir for p in paths.values())
+    assert np.load(paths["pca"]).shape == (120, 100) and np.load(paths["umap"]).shape == (120, 2)
+    assert analysis.adjusted_rand_index(np.load(paths["kmeans"]), labels) == pytest.approx(1.0)
+    assert [s for s, f in stages if f == 0.0] == ["latents", "pca", "umap", "kmeans"]
+    assert sorted(p.name for p in run.analysis_dir.iterdir()) == ["kmeans.npy", "latents.npy", "pca.npy",
+                                                                   "umap.npy"]  # no temporary files left
+    first = np.load(paths["umap"])
+    analysis.analyze_run(run, k=5, seed=3)  # starts from the saved layout
+    again = np.load(paths["umap"])
+    spread = np.linalg.norm(first - first.mean(0), axis=1).mean()
+    assert np.linalg.norm(again - first, axis=1).mean() < 0.35 * spread
+    assert np.unique(np.load(paths["kmeans"])).size == 5
+    with pytest.raises(ValueError, match="one label per image"):
+        analysis.analyze_run(run, labels=labels[:-1], umap=False)
