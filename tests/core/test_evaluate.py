@@ -113,3 +113,34 @@ def test_backproject_then_eval_from_the_command_line(tmp_path, capsys):
     assert main(evaluate_args) == 2 and "file exists" in capsys.readouterr().err
     assert main([*evaluate_args, "--force", "--threshold", "1.5"]) == 2
     assert main(["eval", str(bp), "--volumes", str(sim / "volumes")]) == 2  # a run needs --labels
+
+
+def test_trained_run_is_analysed_and_decoded_from_the_command_line(tmp_path, capsys):
+    """A tiny run trained for one epoch: `cryohype analyze` then `cryohype eval RUN` decodes K images per
+    structure, scores them and adds the k-means ARI (the numbers are poor: only the plumbing is tested)."""
+    from napari_cryohype.cli import main
+    from napari_cryohype.core.run import Run
+    from napari_cryohype.core.simulate import bundled_structures, simulate_mixture
+    from napari_cryohype.core.train import Trainer, train_config
+
+    sim = tmp_path / "sim"
+    simulate_mixture(sim, [p for p in bundled_structures() if p.name[:4] in ("2OOB", "3H2V")], 12, 16, 5.0)
+    config = train_config(particles=str(sim / "particles.mrcs"), poses=str(sim / "poses.pkl"),
+                          ctf=str(sim / "ctf.pkl"), width=16, depth=1, heads=2, mlp_dim=32, inr_width=16,
+                          inr_layers=3, n_freqs=8, tokens_per_layer=2, epochs=1, batch_size=12)
+    run = Run.create(tmp_path / "run", config)
+    for _ in Trainer(run).run():
+        pass
+    labels = str(sim / "labels.npy")
+    assert main(["analyze", str(run.path), "--no-umap", "--labels", labels]) == 0
+    assert np.load(run.analysis_dir / "kmeans.npy").max() == 1  # k = 2 structures
+    assert not (run.analysis_dir / "umap.npy").exists()
+
+    assert main(["eval", str(run.path), "--volumes", str(sim / "volumes"), "--labels", labels,
+                 "--per-structure", "2"]) == 0
+    report = json.loads((run.path / "eval" / "metrics.json").read_text())
+    assert report["per_structure"] == 2 and report["n_structures"] == 2 and report["missing"] == []
+    assert -1 <= report["kmeans_ari"] <= 1
+    assert all(-1 <= r["fsc_auc"] <= 1 and r["chamfer_A"] >= 0 for r in report["structures"])
+    assert "k-means ARI" in capsys.readouterr().out
+    assert main(["eval", str(run.path), "--volumes", str(sim / "volumes"), "--labels", str(sim / "poses.pkl")]) == 2
