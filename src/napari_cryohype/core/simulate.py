@@ -137,14 +137,14 @@ def _gaussians_1d(centres: torch.Tensor, D: int, sigma_px: float, weights: torch
     if width >= D:
         grid = torch.arange(D, dtype=centres.dtype, device=centres.device)
         return (grid - centres[..., None]).square_().mul_(scale).exp_().mul_(norm * weights[..., None])
-    # window [first, first + width) around each centre, moved (not cut) to stay within [-width, D]
-    first = (centres.floor() - half).clamp_(-width, D)
+    # the window [first, first + width) holds the part of [centre - half, centre + half] inside 0..D-1;
+    # near an edge it is moved inwards (where it still gives exact values)
+    first = (centres.floor() - half).clamp_(0, D - width)
     steps = torch.arange(width, device=centres.device)
     g = ((first - centres)[..., None] + steps.to(centres.dtype)).square_().mul_(scale).exp_()
     g.mul_(norm * weights[..., None])
-    padded = torch.zeros(*centres.shape, D + 2 * width, dtype=centres.dtype, device=centres.device)
-    padded.scatter_(-1, (first.to(torch.int64) + width)[..., None] + steps, g)
-    return padded[..., width:width + D]
+    out = torch.zeros(*centres.shape, D, dtype=centres.dtype, device=centres.device)
+    return out.scatter_(-1, first.to(torch.int64)[..., None] + steps, g)
 
 
 def density_map(model: AtomicModel, D: int, apix: float, resolution: float) -> np.ndarray:
@@ -170,21 +170,30 @@ def project_atoms(model: AtomicModel, rots: np.ndarray, offsets_px: np.ndarray, 
 
     rots: (B, 3, 3) rotation matrices; offsets_px: (B, 2) (x, y) pixel offsets of the particle from the
     box centre (``-trans * D`` for stored poses). ``img[y, x] = sum_z vol(p @ R)`` for the map
-    :func:`density_map` makes, evaluated exactly from the atoms.
+    :func:`density_map` makes, evaluated exactly from the atoms. Each image is computed on a square window
+    around the particle that holds all of its Gaussians (the whole image for large particles), then
+    placed in the box.
     """
     sigma_px = gaussian_sigma(resolution) / apix
+    reach = model.radius / apix + math.ceil(TRUNCATE_SIGMAS * sigma_px) + 1  # pixels from the centre
+    size = min(D, 2 * math.ceil(reach) + 4)  # window edge
     q = torch.as_tensor(model.coords / apix, dtype=torch.float32)  # (n, 3) voxels
     weights = torch.ones(2, len(q))
     weights[1] = torch.as_tensor(model.weights, dtype=torch.float32)  # on the y factor only
     rots_t = torch.as_tensor(np.asarray(rots), dtype=torch.float32)
     centre = torch.as_tensor(np.asarray(offsets_px), dtype=torch.float32) + D // 2  # (B, 2)
-    out = torch.empty(len(rots_t), D, D)
-    step = max(1, BATCH_ELEMENTS // (2 * len(q) * D))
+    corner = (centre.floor() - size // 2).to(torch.int64) if size < D else torch.zeros(len(centre), 2, dtype=torch.int64)
+    out = torch.zeros(len(rots_t), D, D)
+    step = max(1, BATCH_ELEMENTS // (2 * len(q) * size))
     for b in range(0, len(rots_t), step):
         rot_xy = rots_t[b:b + step].transpose(1, 2)[..., :2]  # (b, 3, 2): q @ R.T, columns x and y
-        p = (q @ rot_xy).transpose(1, 2) + centre[b:b + step, :, None]  # (b, 2, n) pixels
-        g = _gaussians_1d(p, D, sigma_px, weights)  # (b, 2, n, D)
-        out[b:b + step] = g[:, 1].transpose(1, 2) @ g[:, 0]
+        p = (q @ rot_xy).transpose(1, 2) + (centre - corner)[b:b + step, :, None]  # (b, 2, n) window pixels
+        g = _gaussians_1d(p, size, sigma_px, weights)  # (b, 2, n, size)
+        windows = g[:, 1].transpose(1, 2) @ g[:, 0]  # (b, size, size)
+        for i, (x0, y0) in enumerate(corner[b:b + step].tolist()):
+            xa, xb, ya, yb = max(x0, 0), min(x0 + size, D), max(y0, 0), min(y0 + size, D)
+            if xa < xb and ya < yb:
+                out[b + i, ya:yb, xa:xb] = windows[i, ya - y0:yb - y0, xa - x0:xb - x0]
     return out.numpy()
 
 
