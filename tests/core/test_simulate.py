@@ -215,3 +215,16 @@ def test_cli_run_and_its_errors(tmp_path, capsys):
     assert main(args + ["--skip-oversized", "--force", "--no-ctf"]) == 0
     assert not (tmp_path / "out" / "ctf.pkl").exists()
     assert math.isinf(float(json.loads((tmp_path / "out" / "simulation.json").read_text())["snr"]))
+
+
+def test_apply_ctf_equals_the_product_on_the_centred_transform(rng):
+    from napari_cryohype.core.ctf import ctf_from_table
+    from napari_cryohype.core.simulate import apply_ctf, random_ctf
+
+    images = rng.random((4, D, D)).astype(np.float32)
+    table = random_ctf(4, D, APIX, (1e4, 2.5e4), rng)
+    k = (torch.arange(D, dtype=torch.float32) - D // 2) / D
+    ky, kx = torch.meshgrid(k, k, indexing="ij")
+    c = ctf_from_table(torch.from_numpy(table), torch.stack([kx.ravel(), ky.ravel()], -1)).reshape(-1, D, D)
+    expected = fourier.ifft2_center(fourier.fft2_center(torch.from_numpy(images)) * c).real.numpy()
+    np.testing.assert_allclose(apply_ctf(images, table), expected, atol=1e-5)

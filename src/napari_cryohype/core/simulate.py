@@ -58,7 +58,6 @@ from napari_cryohype import __version__
 from .atoms import AtomicModel, is_model_file, read_atoms, safe_filename
 from .ctf import ctf_from_table
 from .errors import InputError
-from .fourier import fft2_center, ifft2_center
 from .io.atomic import atomic_path
 from .io.mrc import MrcStackWriter, write_mrc
 from .io.pkl import save_ctf_pkl, save_poses_pkl
@@ -211,13 +210,18 @@ def random_ctf(n: int, D: int, apix: float, defocus_range: tuple[float, float],
 
 
 def apply_ctf(images: np.ndarray, ctf_table: np.ndarray) -> np.ndarray:
-    """Multiply images (B, D, D) by their CTFs (table rows (B, 9)) on the centred D x D transform."""
+    """Multiply images (B, D, D) by their CTFs (table rows (B, 9)) in Fourier space on the D x D grid.
+
+    Equal to ``ifft2_center(fft2_center(img) * ctf)`` with the CTF on the centred grid: a product in
+    Fourier space is a circular convolution, which commutes with the half-box roll of the centring, so
+    the CTF is evaluated in FFT order instead and no shifts are needed.
+    """
     D = images.shape[-1]
-    k = (torch.arange(D, dtype=torch.float32) - D // 2) / D
+    k = torch.fft.fftfreq(D)
     ky, kx = torch.meshgrid(k, k, indexing="ij")
-    freqs = torch.stack([kx.ravel(), ky.ravel()], dim=-1)  # (D*D, 2) cycles/pixel, (kx, ky)
+    freqs = torch.stack([kx.ravel(), ky.ravel()], dim=-1)  # (D*D, 2) cycles/pixel, (kx, ky), FFT order
     c = ctf_from_table(torch.as_tensor(ctf_table, dtype=torch.float32), freqs).reshape(-1, D, D)
-    return ifft2_center(fft2_center(torch.as_tensor(images)) * c).real.numpy()
+    return torch.fft.ifft2(torch.fft.fft2(torch.as_tensor(images)) * c).real.numpy()
 
 
 def _cpu_count() -> int:
@@ -255,6 +259,15 @@ def _render(pool: ThreadPoolExecutor, models: list[AtomicModel], labels: np.ndar
     for _ in pool.map(task, tasks):
         pass
     return images
+
+
+def _parallel_ctf(pool: ThreadPoolExecutor, images: np.ndarray, ctf_table: np.ndarray, batch: int = 64) -> None:
+    """Apply each image's CTF in place, ``batch`` images per task of ``pool``."""
+    def task(start: int) -> None:
+        images[start:start + batch] = apply_ctf(images[start:start + batch], ctf_table[start:start + batch])
+
+    for _ in pool.map(task, range(0, len(images), batch)):
+        pass
 
 
 def _write_volumes(pool: ThreadPoolExecutor, workers: int, folder: Path, models: list[AtomicModel], D: int,
@@ -376,7 +389,7 @@ def simulate_mixture(outdir: str | os.PathLike, structures: Sequence[str | os.Pa
                 images = _render(pool, models, labels[start:stop], rots[start:stop], offsets[start:stop], D, apix,
                                  resolution)
                 if ctf_table is not None:
-                    images = apply_ctf(images, ctf_table[start:stop])
+                    _parallel_ctf(pool, images, ctf_table[start:stop])
                 if signal_var is None:
                     signal_var = float(images.var(dtype=np.float64))
                     noise_std = math.sqrt(signal_var / snr) if math.isfinite(snr) else 0.0
