@@ -95,3 +95,13 @@ def test_pan_zoom_and_paint(scatter, qtbot):
 def test_nice_ticks():
     np.testing.assert_allclose(nice_ticks(0.13, 0.92), [0.2, 0.4, 0.6, 0.8])
     np.testing.assert_allclose(nice_ticks(-10, 10), [-10, -5, 0, 5, 10])
+
+
+def test_hover_reports_the_image_index(scatter, qtbot):
+    xy = np.array([[0, 0], [1, 1], [2, 2]], np.float32)
+    scatter.set_data(xy)
+    hovered = []
+    scatter.point_hovered.connect(hovered.append)
+    qtbot.mouseMove(scatter, _qpoint(scatter, (1.01, 0.99)))
+    qtbot.waitUntil(lambda: len(hovered) > 0, timeout=2000)
+    assert hovered[-1] == 1

@@ -68,6 +68,7 @@ class LatentExplorer(QWidget):
     # --- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
         self.scatter = ScatterCanvas(self)
+        self.scatter.setMinimumHeight(300)
         self.run_label = QLabel("No latents loaded: open a run folder, or train.")
         self.run_label.setWordWrap(True)
         open_run = QPushButton("Open run folder…")
@@ -116,7 +117,10 @@ class LatentExplorer(QWidget):
         range_button = QPushButton("Select range")
         range_button.clicked.connect(lambda: self.select_range(self.range_covariate.currentText(),
                                                                self.range_lo.value(), self.range_hi.value()))
-        for w in (self.range_covariate, self.range_lo, QLabel("to"), self.range_hi, range_button):
+        self.range_covariate.setMinimumWidth(130)
+        for spin in (self.range_lo, self.range_hi):
+            spin.setMaximumWidth(120)
+        for w in (QLabel("range"), self.range_covariate, self.range_lo, QLabel("to"), self.range_hi, range_button):
             range_row.addWidget(w)
 
         decode_box = QGroupBox("Structure")
