@@ -1,0 +1,109 @@
+"""``cryohype train``: train a CryoHype model on a particle stack with known poses (and CTF)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from tqdm import tqdm
+
+from napari_cryohype.core.errors import InputError
+from napari_cryohype.core.models import PRESETS
+
+DESCRIPTION = """\
+Train CryoHype on a particle stack with known poses (and CTF): a ViT hypernetwork reads each image and
+modulates every layer of an implicit neural representation of that image's structure.
+
+Writes into OUTDIR: config.json (every setting), checkpoints/last.pt (after every epoch and when
+interrupted), log.jsonl (progress). --resume continues an interrupted run exactly where it stopped, mid-epoch
+included. Works under torchrun (data parallel; gloo on CPU, nccl on CUDA)."""
+
+EPILOG = """\
+examples:
+  cryohype train run1 --particles demo/particles.mrcs --poses demo/poses.pkl --ctf demo/ctf.pkl --epochs 20
+  cryohype train run1 --resume
+  torchrun --nproc_per_node 2 -m napari_cryohype.cli train run2 --particles p.star --poses p.star --ctf p.star"""
+
+
+def add_parser(subparsers) -> None:
+    """Register ``cryohype train``."""
+    p = subparsers.add_parser("train", help="train a CryoHype model", description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("outdir", metavar="OUTDIR", help="run folder (new or empty, unless --force or --resume)")
+    p.add_argument("--particles", metavar="STACK", help="particle images: .mrcs, .star, .cs or .txt")
+    p.add_argument("--poses", metavar="POSES", help="poses: cryoDRGN .pkl, .star or .cs")
+    p.add_argument("--ctf", metavar="CTF", help="CTF parameters: cryoDRGN .pkl, .star or .cs (default: none)")
+    p.add_argument("--datadir", metavar="DIR", help="folder of the stacks a .star/.cs/.txt refers to")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="model size (default small)")
+    p.add_argument("--conditioning", choices=("hyper", "concat"),
+                   help="hyper: modulate every INR layer (CryoHype); concat: cryoDRGN-style baseline")
+    p.add_argument("--encoder", choices=("vit", "mlp", "unet"), help="image encoder (default vit)")
+    p.add_argument("--epochs", type=int, metavar="E", help="epochs (preset default)")
+    p.add_argument("--batch-size", type=int, metavar="B", help="images per step (per process)")
+    p.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
+    p.add_argument("--device", help="cpu or cuda (default cpu)")
+    p.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
+    p.add_argument("--num-workers", type=int, metavar="W", help="data-loading processes (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUTDIR from its checkpoint")
+    p.add_argument("--force", action="store_true", help="replace an earlier run in OUTDIR")
+    p.set_defaults(func=run)
+
+
+_OVERRIDES = ("conditioning", "encoder", "epochs", "batch_size", "lr", "device", "seed", "num_workers")
+
+
+def _make_run(args):
+    from napari_cryohype.core.run import Run
+    from napari_cryohype.core.train import train_config
+
+    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    if args.resume:
+        if args.force:
+            raise InputError("--resume and --force contradict each other")
+        run = Run.open(args.outdir)
+        for key, value in overrides.items():  # only the schedule-neutral ones may change on resume
+            if key in ("epochs", "device", "num_workers"):
+                run.config["train"][key] = value
+            elif run.config["model"].get(key, run.config["train"].get(key)) != value:
+                raise InputError(f"--{key.replace('_', '-')} differs from the run being resumed", args.outdir)
+        return run
+    if not args.particles or not args.poses:
+        raise InputError("--particles and --poses are required (or --resume an existing run)")
+    cfg = train_config(preset=args.preset, particles=args.particles, poses=args.poses, ctf=args.ctf,
+                       datadir=args.datadir, **overrides)
+    return Run.create(args.outdir, cfg, force=args.force)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train with a progress bar (loss, images/s, ETA); return 0 when done, 130 when interrupted."""
+    from napari_cryohype.core.train import Trainer
+
+    run_ = _make_run(args)
+    trainer = Trainer(run_)
+    if args.resume and trainer.rank == 0:
+        run_.save_config()
+    show = trainer.rank == 0
+    total = trainer.steps_per_epoch * int(run_.config["train"]["epochs"])
+    bar = tqdm(total=total, initial=trainer.global_step, unit="step", disable=not show or None, dynamic_ncols=True)
+    status = 0
+    events = trainer.run()
+    try:
+        for ev in events:
+            if ev.kind == "step":
+                bar.update(ev.global_step - bar.n)
+                eta = "?" if math.isnan(ev.eta_s) else f"{ev.eta_s / 60:.1f}min"
+                bar.set_postfix_str(f"epoch {ev.epoch}/{ev.epochs} loss {ev.loss:.4f} "
+                                    f"{ev.images_per_s:.1f} img/s ETA {eta}", refresh=False)
+            elif ev.kind == "epoch" and show:
+                bar.write(f"epoch {ev.epoch}/{ev.epochs}: mean loss {ev.loss:.5f}")
+    except KeyboardInterrupt:
+        trainer.stop()
+        for ev in events:  # finishes the current step and writes the checkpoint
+            pass
+        status = 130
+    finally:
+        bar.close()
+    if show:
+        msg = "interrupted; continue with --resume" if status else "done"
+        print(f"{msg}: {run_.path} (checkpoint {run_.checkpoint_path.name})")
+    return status

@@ -1,0 +1,108 @@
+"""Image encoders. Each maps an encoder image (B, D, D) to ``n_tokens`` output tokens (B, n_tokens, width):
+
+- ``vit``: patch tokenizer (non-overlapping p x p patches, one linear layer), optional learned positional
+  embedding, ``n_tokens`` learnable weight tokens appended, pre-LayerNorm Transformer (GELU MLP); the
+  outputs at the weight-token positions are returned.
+- ``mlp``: the flattened image through a residual ReLU MLP to one feature vector ``f``; the tokens are
+  ``t_j + f`` (learnable ``t_j``): the same interface, one global code.
+- ``unet``: the contracting path of a U-Net (two 3x3 convolutions per level, stride-2 downsampling)
+  pooled to ``f``; tokens as for ``mlp``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Block(nn.Module):
+    """Pre-LN Transformer block: x + MHSA(LN(x)); x + MLP(LN(x))."""
+
+    def __init__(self, width: int, heads: int, mlp_dim: int):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not a multiple of heads {heads}")
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.ln2 = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, mlp_dim)
+        self.fc2 = nn.Linear(mlp_dim, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T, W = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v)
+        x = x + self.proj(a.transpose(1, 2).reshape(B, T, W))
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+
+class ViTEncoder(nn.Module):
+    def __init__(self, D: int, n_tokens: int, *, patch: int, width: int, depth: int, heads: int, mlp_dim: int,
+                 pos_embed: bool = True, **_):
+        super().__init__()
+        if D % patch:
+            raise ValueError(f"box size {D} is not a multiple of the patch size {patch}")
+        self.patch = patch
+        n_patches = (D // patch) ** 2
+        self.embed = nn.Linear(patch * patch, width)
+        self.pos = nn.Parameter(torch.randn(n_patches, width) * 0.02) if pos_embed else None
+        self.tokens = nn.Parameter(torch.randn(n_tokens, width) * 0.02)
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_dim) for _ in range(depth))
+
+    def forward(self, img: Tensor) -> Tensor:
+        B, D, _ = img.shape
+        p = self.patch
+        x = img.reshape(B, D // p, p, D // p, p).transpose(2, 3).reshape(B, -1, p * p)
+        x = self.embed(x)
+        if self.pos is not None:
+            x = x + self.pos
+        x = torch.cat([x, self.tokens.expand(B, -1, -1)], dim=1)
+        for blk in self.blocks:
+            x = blk(x)
+        return x[:, -self.tokens.shape[0]:]
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, D: int, n_tokens: int, *, width: int, encoder_hidden: int, **_):
+        super().__init__()
+        self.inp = nn.Linear(D * D, encoder_hidden)
+        self.mid = nn.ModuleList(nn.Linear(encoder_hidden, encoder_hidden) for _ in range(2))
+        self.out = nn.Linear(encoder_hidden, width)
+        self.tokens = nn.Parameter(torch.randn(n_tokens, width) * 0.02)
+
+    def forward(self, img: Tensor) -> Tensor:
+        h = torch.relu(self.inp(img.flatten(1)))
+        for lin in self.mid:
+            h = torch.relu(lin(h) + h)
+        return self.tokens + self.out(h)[:, None, :]
+
+
+class UNetEncoder(nn.Module):
+    def __init__(self, D: int, n_tokens: int, *, width: int, encoder_hidden: int, **_):
+        super().__init__()
+        ch = max(8, encoder_hidden // 64)
+        layers, c_in, size = [], 1, D
+        while size > 4:
+            layers += [nn.Conv2d(c_in, ch, 3, padding=1), nn.ReLU(), nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(),
+                       nn.Conv2d(ch, ch, 2, stride=2)]
+            c_in, ch, size = ch, min(2 * ch, 256), size // 2
+        self.down = nn.Sequential(*layers)
+        self.out = nn.Linear(c_in * size * size, width)
+        self.tokens = nn.Parameter(torch.randn(n_tokens, width) * 0.02)
+
+    def forward(self, img: Tensor) -> Tensor:
+        f = self.down(img[:, None]).flatten(1)
+        return self.tokens + self.out(f)[:, None, :]
+
+
+ENCODERS = {"vit": ViTEncoder, "mlp": MLPEncoder, "unet": UNetEncoder}
+
+
+def build_encoder(name: str, D: int, n_tokens: int, cfg: dict) -> nn.Module:
+    """Encoder ``name`` for box size ``D`` producing ``n_tokens`` tokens of ``cfg["width"]``."""
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
+    return ENCODERS[name](D, n_tokens, **cfg)

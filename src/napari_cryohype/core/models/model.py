@@ -1,0 +1,116 @@
+"""CryoHype: an image encoder conditions an INR of the volume's Fourier transform (hypernetwork or concat)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .conditioning import ConcatConditioning, HyperConditioning
+from .encoders import build_encoder
+from .inr import INR, GaussianFourierFeatures
+from .slices import SliceGeometry
+
+
+@dataclass
+class Condition:
+    """What one batch of images contributes to the INR. tokens (B, q, width): encoder outputs; weights:
+    per-image INR weights [(B, in_j, out_j)] (hyper) or None; z (B, zdim) and first (B, out_0) (concat)."""
+    tokens: Tensor
+    weights: list[Tensor] | None = None
+    z: Tensor | None = None
+    first: Tensor | None = None
+
+    def select(self, idx: Tensor | slice) -> "Condition":
+        """The condition of a subset of the batch."""
+        return Condition(self.tokens[idx], None if self.weights is None else [w[idx] for w in self.weights],
+                         None if self.z is None else self.z[idx], None if self.first is None else self.first[idx])
+
+
+def canonical(coords: Tensor) -> tuple[Tensor, Tensor]:
+    """Map frequencies to the half-space the INR represents: coords (..., 3) -> (canonical coords, flip).
+
+    ``flip`` marks points lexicographically after zero in (kz, ky, kx); they are replaced by ``-k``. With
+    ``(a, b)`` the INR's output at the canonical point, ``H(k) = a - b`` unflipped and ``a + b`` flipped."""
+    kx, ky, kz = coords.unbind(-1)
+    flip = (kz > 0) | ((kz == 0) & ((ky > 0) | ((ky == 0) & (kx > 0))))
+    return torch.where(flip[..., None], -coords, coords), flip
+
+
+class CryoHypeModel(nn.Module):
+    """The whole model for box size ``D``; ``cfg`` is the run's ``config["model"]``.
+
+    ``encode(x)`` encoder images (B, D, D) -> :class:`Condition`; ``latents(cond)`` -> (B, d);
+    ``render(cond, coords)`` Hartley values at any frequencies; ``forward`` = the training loss.
+    """
+
+    def __init__(self, cfg: dict, D: int):
+        super().__init__()
+        self.cfg, self.D = dict(cfg), D
+        if cfg["conditioning"] not in ("hyper", "concat"):
+            raise ValueError(f"unknown conditioning {cfg['conditioning']!r}; choose hyper or concat")
+        self.hyper = cfg["conditioning"] == "hyper"
+        self.inr = INR(GaussianFourierFeatures(cfg["n_freqs"], cfg["pe_sigma"], D), cfg["inr_width"], cfg["inr_layers"])
+        if self.hyper:
+            self.conditioning = HyperConditioning(self.inr.shapes, cfg["width"], cfg["tokens_per_layer"],
+                                                  cfg["output_tokens"])
+        else:
+            self.conditioning = ConcatConditioning(cfg["width"], cfg["zdim"], cfg["inr_width"])
+        self.encoder = build_encoder(cfg["encoder"], D, self.conditioning.n_tokens, cfg)
+        self.geometry = SliceGeometry(D)
+        self.register_buffer("norm_std", torch.tensor(1.0))  # the dataset's std of the transforms (trainer sets it)
+
+    # -- conditioning ---------------------------------------------------------------------------------
+    def encoder_input(self, images: Tensor, trans_px: Tensor | None, ctf: Tensor | None
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+        """Prepare particles: images (B, D, D), trans_px (B, 2), ctf (B, 9) -> (encoder images (B, D, D),
+        targets (B, 2M) at the half and mirrored points, CTF at the half points (B, M))."""
+        geo = self.geometry
+        full = geo.targets(images, trans_px, self.norm_std)
+        ctf_half = geo.ctf_half(ctf) if ctf is not None else torch.ones(len(images), geo.n_half, device=images.device)
+        return geo.encoder_input(full, ctf_half, self.cfg["encoder_input"]), geo.split(full), ctf_half
+
+    def encode(self, x: Tensor) -> Condition:
+        """Encoder images (B, D, D) (see :meth:`encoder_input`) -> :class:`Condition`."""
+        tokens = self.encoder(x)
+        if self.hyper:
+            return Condition(tokens, weights=self.conditioning(tokens, list(self.inr.weights)))
+        z, first = self.conditioning(tokens)
+        return Condition(tokens, z=z, first=first)
+
+    def latents(self, cond: Condition) -> Tensor:
+        """Per-image latent vectors (B, d): the weight-token outputs flattened (hyper) or ``z`` (concat)."""
+        return cond.tokens.flatten(1) if self.hyper else cond.z
+
+    # -- rendering ------------------------------------------------------------------------------------
+    def evaluate(self, cond: Condition, coords: Tensor, feats: Tensor | None = None) -> Tensor:
+        """The INR's (a, b) = (Re, Im) of the transform at canonical coords (B, N, 3) -> (B, N, 2).
+
+        ``feats`` (N, F) or (B, N, F): precomputed positional encodings of ``coords`` (optional)."""
+        f = self.inr.pe(coords) if feats is None else feats
+        if f.dim() == 2:
+            f = f.expand(len(cond.tokens), -1, -1)
+        return self.inr(f, cond.weights, cond.first)
+
+    def render(self, cond: Condition, coords: Tensor) -> Tensor:
+        """Hartley values at any frequencies: coords (B, N, 3) cycles/pixel -> (B, N)."""
+        c, flip = canonical(coords)
+        ab = self.evaluate(cond, c)
+        return torch.where(flip, ab[..., 0] + ab[..., 1], ab[..., 0] - ab[..., 1])
+
+    def render_pairs(self, cond: Condition, rots: Tensor) -> Tensor:
+        """The slice of each pose at the half and mirrored points: rots (B, 3, 3) -> (B, 2M), evaluating the
+        INR only at the M half points."""
+        c, flip = canonical(self.geometry.coords_half @ rots)
+        ab = self.evaluate(cond, c)
+        s, t = ab[..., 0] - ab[..., 1], ab[..., 0] + ab[..., 1]  # H at the canonical point and at its opposite
+        return torch.cat([torch.where(flip, t, s), torch.where(flip, s, t)], dim=1)
+
+    def forward(self, images: Tensor, rots: Tensor, trans_px: Tensor | None, ctf: Tensor | None) -> Tensor:
+        """Training loss: masked MSE between CTF x rendered slice and the particle's centred, normalised
+        Hartley transform (a scalar)."""
+        x, target, ctf_half = self.encoder_input(images, trans_px, ctf)
+        pred = self.render_pairs(self.encode(x), rots)
+        c = ctf_half.repeat(1, 2)
+        return (pred.float() * c - target).pow(2).mean()

@@ -1,0 +1,67 @@
+"""Named model and optimiser sizes. Every value ends up in the run's ``config.json``.
+
+``small`` trains on a 2-core CPU in minutes at D = 32..64; ``paper`` is the CryoHype paper's
+configuration (ViT 768x6, 12 heads, MLP 3072, patch 16, 129 weight tokens, INR 5x1024, 192 Gaussian
+frequencies, Adam 1e-4, batch 64, 50 epochs).
+"""
+
+from __future__ import annotations
+
+import copy
+
+#: model settings shared by every preset (overridden per preset below)
+_MODEL_BASE = {
+    "conditioning": "hyper",      # "hyper" (modulate every INR layer) | "concat" (z joins the INR input)
+    "encoder": "vit",             # "vit" | "mlp" | "unet"
+    "encoder_input": "hartley",   # "hartley" (phase-flipped, centred transform) | "real" (masked image)
+    "patch": 4,                   # ViT patch size, pixels
+    "width": 256,                 # encoder token width
+    "depth": 4,                   # Transformer blocks
+    "heads": 8,                   # attention heads
+    "mlp_dim": 1024,              # Transformer MLP hidden size
+    "pos_embed": True,            # learned positional embedding of the image patches
+    "tokens_per_layer": 32,       # weight tokens per hidden INR layer: min(this, layer width)
+    "output_tokens": 1,           # weight tokens of the INR output layer
+    "zdim": 8,                    # latent size of the concat baseline
+    "encoder_hidden": 1024,       # hidden width of the mlp encoder / channels base of the unet encoder
+    "inr_width": 256,             # INR hidden width
+    "inr_layers": 5,              # INR linear layers in all (first, residual middle ones, output)
+    "n_freqs": 64,                # Gaussian Fourier features (sin and cos of each: 2 x n_freqs inputs)
+    "pe_sigma": 0.5,              # std of the Gaussian frequencies, in units of 1 / (D/2 Fourier pixels)
+}
+
+_TRAIN_BASE = {
+    "epochs": 20,
+    "batch_size": 32,
+    "lr": 1e-3,
+    "min_lr_ratio": 0.02,         # cosine decays to lr * min_lr_ratio
+    "weight_decay": 0.0,
+    "warmup_epochs": 1.0,         # linear warm-up length (in epochs, applied per step)
+    "grad_clip": 1.0,             # max gradient norm (0: off)
+    "seed": 0,
+    "num_workers": 0,
+    "device": "cpu",
+    "amp": True,                  # bf16/fp16 autocast on CUDA only
+    "log_every": 10,              # steps between step events written to log.jsonl
+    "checkpoint_every": 0,        # steps between mid-epoch checkpoints (0: only at epoch ends and stop)
+}
+
+PRESETS: dict[str, dict[str, dict]] = {
+    "small": {"model": {}, "train": {}},
+    "paper": {
+        "model": {"patch": 16, "width": 768, "depth": 6, "heads": 12, "mlp_dim": 3072, "pos_embed": False,
+                  "tokens_per_layer": 32, "output_tokens": 1, "inr_width": 1024, "inr_layers": 5,
+                  "n_freqs": 192, "pe_sigma": 1.0},
+        "train": {"lr": 1e-4, "batch_size": 64, "epochs": 50, "warmup_epochs": 5.0, "grad_clip": 0.0},
+    },
+}
+
+
+def preset(name: str) -> dict[str, dict]:
+    """{"model": {...}, "train": {...}} of a named preset (a fresh copy)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    out = {"model": copy.deepcopy(_MODEL_BASE), "train": copy.deepcopy(_TRAIN_BASE)}
+    for section, values in PRESETS[name].items():
+        out[section].update(copy.deepcopy(values))
+    return out

@@ -1,0 +1,139 @@
+"""The run folder: one contract between the CLI, the trainer and the GUI (see docs/architecture.md).
+
+```
+RUN/config.json          every setting: data paths, D, apix, preset, model sizes, optimiser, seed
+RUN/checkpoints/last.pt  model, optimiser, scheduler, step, epoch, position, RNG states, config (atomic)
+RUN/log.jsonl            one JSON progress event per line
+RUN/analysis/            latents.npy, pca.npy, umap.npy, kmeans.npy
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from napari_cryohype.core.errors import InputError
+from napari_cryohype.core.io.atomic import atomic_path
+from napari_cryohype.core.io.dataset import ParticleDataset
+from napari_cryohype.core.models import CryoHypeModel
+
+CONFIG = "config.json"
+_OWNED = (CONFIG, "checkpoints", "log.jsonl", "analysis")  # what --force may remove from an old run
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+class Run:
+    """A run folder. Use :meth:`create` for a new one and :meth:`open` for an existing one."""
+
+    def __init__(self, path: Path, config: dict):
+        self.path = Path(path)
+        self.config = config
+
+    @classmethod
+    def create(cls, outdir: str | os.PathLike, config: dict, *, force: bool = False) -> "Run":
+        """Make a run folder for ``config`` (see :func:`napari_cryohype.core.train.train_config`).
+
+        The data files are checked now; D, apix and the image count are recorded in ``config["data"]``.
+        A non-empty ``outdir`` is refused unless ``force`` (then the earlier run's files are removed)."""
+        path = Path(outdir)
+        if path.exists() and not path.is_dir():
+            raise InputError("output folder is a file", path)
+        if path.exists() and any(path.iterdir()):
+            if not force:
+                raise InputError("output folder is not empty (use --force to replace the run in it)", path)
+            for name in _OWNED:
+                p = path / name
+                if p.is_dir():
+                    shutil.rmtree(p)
+                elif p.exists():
+                    p.unlink()
+        config = json.loads(json.dumps(config))  # a plain copy
+        data = config.setdefault("data", {})
+        for key in ("particles", "poses"):
+            if not data.get(key):
+                raise InputError(f"the run needs a {key} file")
+        for key in ("particles", "poses", "ctf", "datadir"):
+            if data.get(key):
+                data[key] = str(Path(data[key]).expanduser().resolve())
+        ds = ParticleDataset(data["particles"], data["poses"], data.get("ctf"), datadir=data.get("datadir"))
+        data.update(D=ds.D, apix=ds.apix, n=len(ds), has_ctf=ds.has_ctf)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "checkpoints").mkdir(exist_ok=True)
+        run = cls(path, config)
+        run.save_config()
+        return run
+
+    @classmethod
+    def open(cls, outdir: str | os.PathLike) -> "Run":
+        """Open an existing run folder; InputError if it is not one."""
+        path = Path(outdir)
+        cfg = path / CONFIG
+        if not cfg.is_file():
+            raise InputError(f"not a CryoHype run folder (no {CONFIG})", path)
+        try:
+            config = json.loads(cfg.read_text())
+        except json.JSONDecodeError as e:
+            raise InputError(f"unreadable run configuration ({e})", cfg) from None
+        if not isinstance(config, dict) or not {"data", "model", "train"} <= set(config):
+            raise InputError("run configuration lacks its data, model or train section", cfg)
+        return cls(path, config)
+
+    def save_config(self) -> None:
+        write_json(self.path / CONFIG, self.config)
+
+    # -- places ---------------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoints" / "last.pt"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "log.jsonl"
+
+    @property
+    def analysis_dir(self) -> Path:
+        return self.path / "analysis"
+
+    @property
+    def D(self) -> int:
+        return int(self.config["data"]["D"])
+
+    @property
+    def apix(self) -> float:
+        return float(self.config["data"]["apix"])
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint_path.is_file()
+
+    # -- contents -------------------------------------------------------------------------------------
+    def dataset(self) -> ParticleDataset:
+        """The training data, from the paths in the config."""
+        d = self.config["data"]
+        return ParticleDataset(d["particles"], d["poses"], d.get("ctf"), datadir=d.get("datadir"))
+
+    def build_model(self) -> CryoHypeModel:
+        """A freshly initialised model of this run's configuration."""
+        return CryoHypeModel(self.config["model"], self.D)
+
+    def load_checkpoint(self, map_location="cpu") -> dict:
+        if not self.has_checkpoint:
+            raise InputError("the run has no checkpoint yet (train it first)", self.checkpoint_path)
+        return torch.load(self.checkpoint_path, map_location=map_location, weights_only=False)
+
+    def load_model(self, device: str | torch.device = "cpu") -> CryoHypeModel:
+        """The trained model from ``checkpoints/last.pt``, in eval mode on ``device``."""
+        ckpt = self.load_checkpoint()
+        model = CryoHypeModel(ckpt["config"]["model"], self.D)
+        model.load_state_dict(ckpt["model"])
+        return model.to(device).eval()

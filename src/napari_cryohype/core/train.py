@@ -1,0 +1,274 @@
+"""Training: an iterator of progress events, stoppable between steps and resumable exactly.
+
+``Trainer(run).run()`` yields :class:`ProgressEvent` s. Checkpoints (``RUN/checkpoints/last.pt``, written
+atomically by rank 0) hold the model, optimiser, scheduler, epoch, position within the epoch, global step,
+RNG states and config; a new :class:`Trainer` on the same run continues from it — mid-epoch too, since the
+epoch's order is recomputed from ``(seed, epoch)`` (:func:`napari_cryohype.core.distributed.epoch_order`)
+and the batches already done are skipped. The learning rate warms up linearly per step, then follows a
+cosine to ``lr * min_lr_ratio``. Mixed precision (bf16, else fp16) is used on CUDA only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from napari_cryohype.core import distributed
+from napari_cryohype.core.io.atomic import atomic_path
+from napari_cryohype.core.models import preset
+from napari_cryohype.core.models.slices import SliceGeometry
+from napari_cryohype.core.run import Run
+
+_DATA_KEYS = ("particles", "poses", "ctf", "datadir")
+
+
+def train_config(**overrides) -> dict:
+    """A complete run configuration: preset ``preset`` (default "small") with flat overrides.
+
+    Keys are looked up in the data (particles, poses, ctf, datadir), model and train sections, e.g.
+    ``train_config(particles="p.mrcs", poses="poses.pkl", conditioning="concat", epochs=5)``."""
+    name = overrides.pop("preset", "small")
+    cfg = {"version": 1, "preset": name, "data": {k: None for k in _DATA_KEYS}, **preset(name)}
+    for key, value in overrides.items():
+        section = next((s for s in ("data", "model", "train") if key in cfg[s]), None)
+        if section is None:
+            raise ValueError(f"unknown setting {key!r}")
+        cfg[section][key] = value
+    return cfg
+
+
+@dataclass
+class ProgressEvent:
+    """One report from :meth:`Trainer.run`.
+
+    kind: "step" (after each optimiser step), "epoch" (an epoch finished), "done" (all epochs finished) or
+    "stopped" (ended by :meth:`Trainer.stop`). epoch: 1-based epoch the event belongs to (for "done", the
+    last one); step: 1-based step within it; global_step: steps done in all; loss: the step's loss ("step")
+    or the epoch's mean loss ("epoch", "done"); images_per_s: recent throughput (all ranks); eta_s:
+    estimated seconds to the end; elapsed_s: training seconds so far (resumed runs included).
+    """
+    kind: str
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    global_step: int
+    loss: float
+    images_per_s: float
+    eta_s: float
+    elapsed_s: float
+
+
+def dataset_std(dataset, geometry: SliceGeometry, n: int = 1000, seed: int = 0, batch: int = 100) -> float:
+    """cryoDRGN's normalisation: the std of the particles' centred Hartley transforms (inside the training
+    disk), estimated from up to ``n`` images chosen with ``seed``."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(dataset), size=min(n, len(dataset)), replace=False))
+    acc = acc2 = count = 0.0
+    for start in range(0, len(idx), batch):
+        items = [dataset[int(i)] for i in idx[start:start + batch]]
+        imgs = torch.stack([it["image"] for it in items])
+        trans = torch.stack([it["trans"] for it in items])
+        v = geometry.split(geometry.targets(imgs, trans)).double()
+        acc, acc2, count = acc + v.sum().item(), acc2 + v.pow(2).sum().item(), count + v.numel()
+    mean = acc / count
+    return float(math.sqrt(max(acc2 / count - mean**2, 1e-30)))
+
+
+def _lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+class Trainer:
+    """Trains the model of ``run`` (resuming from its checkpoint if there is one)."""
+
+    def __init__(self, run: Run):
+        self.run_dir = run
+        cfg = run.config
+        t = cfg["train"]
+        self.cfg = t
+        self._stop = threading.Event()
+        self.rank, self.world, self.device = distributed.init(t["device"])
+        self.dataset = run.dataset()
+        geometry = SliceGeometry(self.dataset.D)
+        if "norm_std" not in cfg["data"]:
+            cfg["data"]["norm_std"] = dataset_std(self.dataset, geometry, seed=t["seed"])
+            if self.rank == 0:
+                run.save_config()
+        self._seed_everything(int(t["seed"]))
+        self.model = run.build_model().to(self.device)
+        self.model.norm_std.fill_(cfg["data"]["norm_std"])
+        params = list(self.model.parameters())
+        if t["weight_decay"] > 0:
+            self.opt = torch.optim.AdamW(params, lr=t["lr"], weight_decay=t["weight_decay"])
+        else:
+            self.opt = torch.optim.Adam(params, lr=t["lr"])
+        n_rank = len(distributed.epoch_order(len(self.dataset), 0, 0, self.rank, self.world))
+        self.steps_per_epoch = -(-n_rank // int(t["batch_size"]))
+        total = self.steps_per_epoch * int(t["epochs"])
+        warmup = max(1, round(float(t["warmup_epochs"]) * self.steps_per_epoch))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: _lr_factor(s, warmup, total, float(t["min_lr_ratio"])))
+        self.epoch = self.position = self.global_step = 0
+        self.elapsed = 0.0
+        if run.has_checkpoint:
+            self._restore(run.load_checkpoint(self.device))
+        self.ddp = None
+        if self.world > 1:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        use_amp = bool(t["amp"]) and self.device.type == "cuda"
+        self.amp_dtype = (torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else
+                          torch.float16 if use_amp else None)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+
+    # -- state ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _seed_everything(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def _rng_state(self) -> dict:
+        state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def _restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        self.epoch, self.position = int(ckpt["epoch"]), int(ckpt["position"])
+        self.global_step, self.elapsed = int(ckpt["global_step"]), float(ckpt.get("elapsed_s", 0.0))
+        rng = ckpt["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+    def save_checkpoint(self) -> None:
+        """Write ``checkpoints/last.pt`` atomically (rank 0 only)."""
+        if self.rank != 0:
+            return
+        state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict(), "epoch": self.epoch, "position": self.position,
+                 "global_step": self.global_step, "elapsed_s": self.elapsed, "rng": self._rng_state(),
+                 "config": self.run_dir.config}
+        path = self.run_dir.checkpoint_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to end after the current step (thread-safe); a checkpoint is written."""
+        self._stop.set()
+
+    # -- loop -----------------------------------------------------------------------------------------
+    def _log(self, ev: ProgressEvent) -> None:
+        if self.rank == 0:
+            with open(self.run_dir.log_path, "a") as f:
+                f.write(json.dumps(asdict(ev)) + "\n")
+
+    def _step(self, batch: dict) -> float:
+        dev = self.device
+        images = batch["image"].to(dev, non_blocking=True)
+        rots = batch["rot"].to(dev, non_blocking=True)
+        trans = batch["trans"].to(dev, non_blocking=True)
+        ctf = batch["ctf"].to(dev, non_blocking=True) if self.dataset.has_ctf else None
+        net = self.ddp or self.model
+        with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            loss = net(images, rots, trans, ctf)
+        self.opt.zero_grad(set_to_none=True)
+        clip = float(self.cfg["grad_clip"])
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.opt.step()
+        self.sched.step()
+        return float(loss.detach())
+
+    def _loader(self, epoch: int) -> DataLoader:
+        bs = int(self.cfg["batch_size"])
+        order = distributed.epoch_order(len(self.dataset), int(self.cfg["seed"]), epoch, self.rank, self.world)
+        batches = [order[i:i + bs].tolist() for i in range(0, len(order), bs)][self.position:]
+        workers = int(self.cfg["num_workers"])
+        return DataLoader(self.dataset, batch_sampler=batches, num_workers=workers,
+                          pin_memory=self.device.type == "cuda", persistent_workers=False,
+                          prefetch_factor=4 if workers > 0 else None)
+
+    def run(self) -> Iterator[ProgressEvent]:
+        """Train to the configured number of epochs, yielding progress; resumable at any point."""
+        t = self.cfg
+        epochs, spe, bs = int(t["epochs"]), self.steps_per_epoch, int(t["batch_size"])
+        every, log_every = int(t["checkpoint_every"]), max(1, int(t["log_every"]))
+        self.model.train()
+        rate, last_loss = 0.0, float("nan")
+
+        def event(kind: str, loss: float) -> ProgressEvent:
+            remaining = (epochs * spe - self.global_step) * bs * self.world
+            eta = remaining / rate if rate > 0 else float("nan")
+            return ProgressEvent(kind, min(self.epoch + 1, epochs) if kind == "step" else max(self.epoch, 1),
+                                 epochs, self.position if kind == "step" else spe, spe, self.global_step, loss,
+                                 rate, eta if kind in ("step", "epoch") else 0.0, self.elapsed)
+
+        epoch_loss = float("nan")
+        while self.epoch < epochs:
+            losses, stopped = [], False
+            for batch in self._loader(self.epoch):
+                if distributed.any_rank(self._stop.is_set(), self.device):
+                    stopped = True
+                    break
+                t0 = time.perf_counter()
+                last_loss = self._step(batch)
+                dt = time.perf_counter() - t0
+                self.elapsed += dt
+                n = len(batch["index"]) * self.world
+                rate = n / dt if rate == 0 else 0.9 * rate + 0.1 * n / dt
+                losses.append(last_loss)
+                self.position += 1
+                self.global_step += 1
+                ev = event("step", last_loss)
+                if self.global_step % log_every == 0:
+                    self._log(ev)
+                yield ev
+                if every and self.global_step % every == 0:
+                    self.save_checkpoint()
+            if stopped:
+                self.save_checkpoint()
+                ev = event("stopped", last_loss)
+                self._log(ev)
+                yield ev
+                return
+            epoch_loss = distributed.mean_over_ranks(float(np.mean(losses)) if losses else float("nan"),
+                                                     self.device)
+            self.epoch += 1
+            self.position = 0
+            self.save_checkpoint()
+            ev = event("epoch", epoch_loss)
+            self._log(ev)
+            yield ev
+        ev = event("done", epoch_loss)
+        self._log(ev)
+        yield ev
