@@ -19,8 +19,9 @@ from torch import Tensor
 from napari_cryohype.core import fourier, lattice
 from napari_cryohype.core.ctf import ctf_from_table
 
-#: Default Wiener regulariser, in units of summed CTF² (one image with |CTF| = 1 adds 1).
-DEFAULT_REG = 1e-2
+#: Default Wiener regulariser, in units of summed CTF² (one image with |CTF| = 1 adds 1): it damps the
+#: sparsely sampled, noise-dominated voxels and barely touches well-sampled ones.
+DEFAULT_REG = 1.0
 
 _CORNERS = torch.tensor([[dx, dy, dz] for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)])
 
