@@ -17,8 +17,12 @@ at index ``D // 2`` (voxel ``i`` is at ``(i - D // 2) * apix`` Å).
 
 Projections: ``img[y, x] = sum_z vol(p @ R)`` with ``p = (x, y, z)`` (:mod:`napari_cryohype.core.lattice`).
 An atom at ``q`` therefore appears at ``p = q @ R.T``; the image is the exact line integral of the
-Gaussians, computed for a batch of poses with separable 1D Gaussians and one matrix product per image
-(``img = Gy^T diag(w) Gx``), which equals the projection of the ground-truth map.
+Gaussians (cut at 5 sigma), computed for a batch of poses with separable 1D Gaussians and one matrix
+product per image (``img = Gy^T diag(w) Gx``) on a window around the particle, which equals the projection
+of the ground-truth map.
+
+Fit: a structure fits when twice its largest atom distance from the centre is at most the box edge
+``D * apix`` (it then fits in every orientation); shifts can still move its edge out of the box.
 
 Shifts: ``trans`` (fractions of the box, stored in ``poses.pkl``) is drawn with standard deviation
 ``shift_std`` pixels; the stored image is the centred projection moved by ``-trans * D`` pixels, so that
@@ -146,21 +150,33 @@ def _gaussians_1d(centres: torch.Tensor, D: int, sigma_px: float, weights: torch
     return out.scatter_(-1, first.to(torch.int64)[..., None] + steps, g)
 
 
+def _window(model: AtomicModel, D: int, apix: float, sigma_px: float) -> int:
+    """Edge (pixels, even, at most D) of a square window centred on the particle that holds all of its
+    Gaussians in any orientation."""
+    reach = model.radius / apix + math.ceil(TRUNCATE_SIGMAS * sigma_px) + 1
+    return min(D, 2 * math.ceil(reach) + 4)
+
+
 def density_map(model: AtomicModel, D: int, apix: float, resolution: float) -> np.ndarray:
     """Ground-truth map of ``model``: (D, D, D) float32 ``[z, y, x]``, centre at ``D // 2``, units of
-    atomic number per voxel (the voxels sum to about the total weight)."""
+    atomic number per voxel (the voxels sum to about the total weight). Computed on the cube around the
+    particle that holds its Gaussians."""
     sigma_px = gaussian_sigma(resolution) / apix
-    pos = torch.as_tensor(model.coords / apix + D // 2, dtype=torch.float32)  # (n, 3) voxels (x, y, z)
+    size = _window(model, D, apix, sigma_px)
+    corner = D // 2 - size // 2
+    pos = torch.as_tensor(model.coords / apix + D // 2 - corner, dtype=torch.float32)  # (n, 3) (x, y, z)
     w = torch.as_tensor(model.weights, dtype=torch.float32)
-    vol = torch.zeros(D, D * D)
-    step = max(1, BATCH_ELEMENTS // (D * D))
+    cube = torch.zeros(size, size * size)
+    step = max(1, BATCH_ELEMENTS // (size * size))
     for a in range(0, len(pos), step):
         weights = torch.ones(3, len(pos[a:a + step]))
         weights[2] = w[a:a + step]
-        g = _gaussians_1d(pos[a:a + step].T, D, sigma_px, weights)  # (3, n, D): x, y, z (weighted)
-        gyx = (g[1][:, :, None] * g[0][:, None, :]).reshape(-1, D * D)  # (n, D*D), y major
-        vol += g[2].T @ gyx
-    return vol.reshape(D, D, D).numpy()
+        g = _gaussians_1d(pos[a:a + step].T, size, sigma_px, weights)  # (3, n, size): x, y, z (weighted)
+        gyx = (g[1][:, :, None] * g[0][:, None, :]).reshape(-1, size * size)  # (n, size^2), y major
+        cube += g[2].T @ gyx
+    vol = np.zeros((D, D, D), dtype=np.float32)
+    vol[corner:corner + size, corner:corner + size, corner:corner + size] = cube.reshape(size, size, size).numpy()
+    return vol
 
 
 def project_atoms(model: AtomicModel, rots: np.ndarray, offsets_px: np.ndarray, D: int, apix: float,
@@ -174,14 +190,15 @@ def project_atoms(model: AtomicModel, rots: np.ndarray, offsets_px: np.ndarray, 
     placed in the box.
     """
     sigma_px = gaussian_sigma(resolution) / apix
-    reach = model.radius / apix + math.ceil(TRUNCATE_SIGMAS * sigma_px) + 1  # pixels from the centre
-    size = min(D, 2 * math.ceil(reach) + 4)  # window edge
+    size = _window(model, D, apix, sigma_px)
     q = torch.as_tensor(model.coords / apix, dtype=torch.float32)  # (n, 3) voxels
     weights = torch.ones(2, len(q))
     weights[1] = torch.as_tensor(model.weights, dtype=torch.float32)  # on the y factor only
     rots_t = torch.as_tensor(np.asarray(rots), dtype=torch.float32)
     centre = torch.as_tensor(np.asarray(offsets_px), dtype=torch.float32) + D // 2  # (B, 2)
-    corner = (centre.floor() - size // 2).to(torch.int64) if size < D else torch.zeros(len(centre), 2, dtype=torch.int64)
+    corner = (centre.floor() - size // 2).to(torch.int64)  # (B, 2) window origin in the box, pixels
+    if size == D:
+        corner.zero_()
     out = torch.zeros(len(rots_t), D, D)
     step = max(1, BATCH_ELEMENTS // (2 * len(q) * size))
     for b in range(0, len(rots_t), step):
