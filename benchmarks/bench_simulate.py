@@ -73,7 +73,7 @@ def main() -> int:
     n = min(args.structures, len(corpus_files()))
     print(f"corpus: {len(corpus_files())} models in {CORPUS}; box {BOX_A:g} Å; CTF on, SNR 0.1, shift std 2 px")
     print("note: the machine may be shared; times are wall-clock")
-    cases = [] if args.no_throughput else [(min(n, 20), 50, 64), (min(n, 20), 25, 128)]
+    cases = [] if args.no_throughput else [(min(n, 20), 100, 64), (min(n, 20), 50, 128)]
     cases.append((n, args.images, args.box))
     for s, m, d in cases:
         r = run_child(s, m, d)

@@ -10,11 +10,11 @@ import torch
 
 from napari_cryohype.cli import main
 from napari_cryohype.core import fourier, lattice
+from napari_cryohype.core.atoms import read_atoms
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.io.mrc import read_volume
 from napari_cryohype.core.io.pkl import load_ctf_pkl, load_poses_pkl
 from napari_cryohype.core.simulate import bundled_structures, density_map, simulate_mixture
-from napari_cryohype.core.atoms import read_atoms
 
 D, APIX, M = 32, 6.0, 6
 
