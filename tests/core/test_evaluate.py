@@ -69,6 +69,8 @@ def test_method_folders_and_bad_maps(truth_dir, tmp_path):
         evaluate.score_volumes({7: truth[0].volume}, truth, apix)
     with pytest.raises(InputError, match="shape"):
         evaluate.score_volumes({0: truth[0].volume[:-2, :-2, :-2]}, truth, apix)
+    with pytest.raises(InputError, match="mask has shape"):
+        evaluate.score_volumes(volumes, truth, apix, mask=np.ones((4, 4, 4)))
     with pytest.raises(InputError, match="numbered"):
         evaluate.load_volume_folder(truth_dir.parent)
 

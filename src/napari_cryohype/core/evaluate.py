@@ -128,6 +128,10 @@ def score_volumes(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap], api
         true, vol = truth[label], np.asarray(volumes[label])
         if vol.shape != true.volume.shape:
             raise InputError(f"map for label {label} has shape {vol.shape}, the truth {true.volume.shape}")
+        if mask is not None and np.shape(mask) != vol.shape:
+            raise InputError(f"the mask has shape {np.shape(mask)}, the maps {vol.shape}")
+        if not true.volume.max() > 0:
+            raise InputError("the ground-truth map has no positive density to threshold", true.path)
         freq, curve = metrics.fsc(true.volume, vol, mask)
         curves[str(label)] = [round(float(c), 6) for c in curve]
         rows.append({
