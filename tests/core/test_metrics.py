@@ -72,3 +72,12 @@ def test_bad_shapes_and_empty_reference_are_refused(blobs):
         metrics.fsc(blobs, blobs[:-1])
     with pytest.raises(ValueError, match="positive density"):
         metrics.volume_iou(-blobs, blobs)
+
+
+def test_mask_hides_differences_outside_it(blobs, rng):
+    other = blobs.copy()
+    other[:3] += rng.standard_normal(other[:3].shape)  # differs only in the first z-planes
+    mask = np.ones_like(blobs)
+    mask[:3] = 0
+    assert metrics.fsc_auc(blobs, other) < 0.9
+    assert metrics.fsc_auc(blobs, other, mask) == pytest.approx(1.0)
