@@ -69,13 +69,25 @@ def test_umap_worker_updates_axes(explorer, wait_idle, monkeypatch):
     from napari_cryohype.core import analysis
 
     # the real UMAP is tested in core; here only the worker plumbing (compile time would dominate)
-    monkeypatch.setattr(analysis, "umap_embedding", lambda x, init=None, seed=0: x[:, :2] * 2)
+    inits = []
+
+    def fake_umap(x, init=None, seed=0):
+        inits.append(init)
+        return x[:, :2] * 2
+
+    monkeypatch.setattr(analysis, "umap_embedding", fake_umap)
     z, labels = clustered_latents(100)
     explorer.auto_umap.setChecked(True)
     explorer.set_latents(z)
     wait_idle(explorer)
     assert explorer.x_axis.currentText() == "UMAP1"
     np.testing.assert_allclose(explorer.axis_values("UMAP2"), explorer.pcs[:, 1] * 2)
+    # new latents of the same images (training went on): the old layout stays up and seeds the new UMAP
+    first = explorer.embedding.copy()
+    explorer.set_latents(z + 0.01)
+    assert explorer.x_axis.currentText() == "UMAP1"
+    wait_idle(explorer)
+    assert inits[0] is None and np.array_equal(inits[1], first)
 
 
 def test_float_and_redock_survives(explorer, qtbot):

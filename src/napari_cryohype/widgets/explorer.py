@@ -238,7 +238,10 @@ class LatentExplorer(QWidget):
         self.pcs = np.asarray(pcs, np.float32) if pcs is not None else pca(latents, n_components=10)
         if self.pcs.shape[1] == 1:
             self.pcs = np.concatenate([self.pcs, np.zeros_like(self.pcs)], axis=1)
-        self.embedding = None if embedding is None else np.asarray(embedding, np.float32)
+        refresh_umap = embedding is None and self.auto_umap.isChecked() and len(latents) >= 4
+        # while a warm-started UMAP of new latents computes, the previous layout stays on screen
+        self.embedding = (np.asarray(embedding, np.float32) if embedding is not None
+                          else previous if refresh_umap else None)
         self.clusters = None if clusters is None else np.asarray(clusters)
         if labels is not None:
             self.labels = np.asarray(labels)
@@ -248,7 +251,7 @@ class LatentExplorer(QWidget):
             self.covariates = {k: np.asarray(v) for k, v in covariates.items()}
         self._update_controls(keep_axes=previous is not None)
         self._redraw_points(reset_view=previous is None)
-        if self.embedding is None and self.auto_umap.isChecked() and len(latents) >= 4:
+        if refresh_umap:
             self.compute_umap(init=previous)
 
     def compute_umap(self, init: np.ndarray | None = None) -> None:
@@ -267,7 +270,7 @@ class LatentExplorer(QWidget):
                 first = self.embedding is None
                 self.embedding = embedding
                 self._update_controls(keep_axes=not first)
-                self._redraw_points(reset_view=True)
+                self._redraw_points(reset_view=first)
 
         self._start(umap_embedding, self.pcs, init=init, on_done=done,
                     what="UMAP (the first one compiles for ~40 s)")
