@@ -52,7 +52,8 @@ def fsc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> tuple[n
 
 def fsc_auc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Area under the FSC curve over frequency 0 .. Nyquist (trapezoids), divided by 0.5 so that identical
-    maps score 1. (The cryoDRGN/CryoHype scripts report the unnormalised area: half this value.)"""
+    maps score 1. (The CryoHype scripts report the unnormalised area of cryoDRGN's curve: about half this
+    value; see docs/metrics.md.)"""
     freq, curve = fsc(a, b, mask)
     return auc(freq, curve)
 
