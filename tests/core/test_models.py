@@ -1,0 +1,118 @@
+"""The networks: shapes, hypernetwork modulation of every layer, the concat baseline, Hartley symmetry."""
+
+import pytest
+import torch
+
+from napari_cryohype.core.models import CryoHypeModel, preset
+from napari_cryohype.core.models.model import canonical
+from napari_cryohype.core.rotation import random_rotations
+from tests.core.mixture_data import TINY
+
+D = 16
+
+
+def tiny_cfg(**kw) -> dict:
+    cfg = preset("small")["model"]
+    cfg.update({k: v for k, v in TINY.items() if k in cfg}, **kw)
+    return cfg
+
+
+def rots(n, seed=0):
+    import numpy as np
+    return torch.from_numpy(random_rotations(n, np.random.default_rng(seed))).float()
+
+
+@pytest.mark.parametrize("conditioning", ["hyper", "concat"])
+@pytest.mark.parametrize("encoder", ["vit", "mlp", "unet"])
+def test_shapes(conditioning, encoder):
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(conditioning=conditioning, encoder=encoder), D)
+    x = torch.randn(3, D, D)
+    cond = m.encode(x)
+    z = m.latents(cond)
+    expected = m.conditioning.n_tokens * 32 if conditioning == "hyper" else 4
+    assert z.shape == (3, expected)
+    assert m.render(cond, torch.rand(3, 7, 3) - 0.5).shape == (3, 7)
+    assert m.render_pairs(cond, rots(3)).shape == (3, 2 * m.geometry.n_half)
+    loss = m(torch.randn(3, D, D), rots(3), torch.zeros(3, 2), None)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_paper_preset_sizes():
+    cfg = preset("paper")["model"]
+    m = CryoHypeModel(cfg, 64)
+    assert m.conditioning.n_tokens == 129
+    assert [s[1] for s in m.inr.shapes] == [1024] * 4 + [2] and m.inr.shapes[0][0] == 384
+    blk = m.encoder.blocks[0]
+    assert len(m.encoder.blocks) == 6 and blk.heads == 12 and blk.fc1.out_features == 3072
+    assert blk.qkv.in_features == 768 and m.encoder.patch == 16
+
+
+def test_hypernetwork_modulates_every_layer():
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(), D)
+    cond = m.encode(torch.randn(2, D, D))
+    assert len(cond.weights) == len(m.inr.shapes)
+    for w, (i, o) in zip(cond.weights, m.inr.shapes):
+        assert w.shape == (2, i, o)
+        torch.testing.assert_close(w.norm(dim=1), torch.ones(2, o))  # L2-normalised over the fan-in
+        assert not torch.allclose(w[0], w[1])                         # per image
+    m.render_pairs(cond, rots(2)).pow(2).mean().backward()
+    for j, head in enumerate(m.conditioning.heads):
+        assert head[1].weight.grad.abs().sum() > 0, f"no gradient reaches the head of layer {j}"
+    for j, w in enumerate(m.inr.weights):
+        assert w.grad.abs().sum() > 0, f"no gradient reaches base weight {j}"
+
+
+def test_each_token_group_only_changes_its_layer():
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(), D)
+    tokens = torch.randn(1, m.conditioning.n_tokens, 32)
+    base = m.conditioning(tokens, list(m.inr.weights))
+    g0 = m.conditioning.groups[0]
+    t2 = tokens.clone()
+    t2[:, :g0] += torch.randn(1, g0, 32)
+    moved = m.conditioning(t2, list(m.inr.weights))
+    assert not torch.allclose(moved[0], base[0])
+    for a, b in zip(moved[1:], base[1:]):
+        torch.testing.assert_close(a, b)
+
+
+def test_concat_is_first_layer_only():
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(conditioning="concat"), D)
+    cond = m.encode(torch.randn(2, D, D))
+    assert cond.weights is None and cond.first.shape == (2, 32) and cond.z.shape == (2, 4)
+    coords = torch.rand(1, 5, 3).expand(2, -1, -1) - 0.5
+    a = m.render(cond, coords)
+    assert not torch.allclose(a[0], a[1])  # z changes the output...
+    cond.first = cond.first[:1].expand(2, -1)
+    b = m.render(cond, coords)
+    torch.testing.assert_close(b[0], b[1])  # ...only through the first layer
+
+
+def test_half_space_rendering_equals_full_evaluation():
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(), D)
+    cond = m.encode(torch.randn(4, D, D))
+    R = torch.cat([torch.eye(3)[None], rots(3)])  # the identity puts every point on the kz = 0 plane
+    pairs = m.render_pairs(cond, R)
+    geo = m.geometry
+    pts = torch.cat([geo.coords[geo.half_idx], geo.coords[geo.mirror_idx]])
+    full = m.render(cond, pts @ R)
+    torch.testing.assert_close(pairs, full)
+
+
+def test_hartley_values_are_those_of_a_real_volume():
+    """H(k) + H(-k) = 2 Re F(k), H(k) - H(-k) = -2 Im F(k): the pair comes from one (a, b)."""
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(), D)
+    cond = m.encode(torch.randn(1, D, D))
+    k = torch.rand(1, 50, 3) - 0.5
+    c, flip = canonical(k)
+    assert (c[..., 2] <= 0).all()
+    hk, hmk = m.render(cond, k), m.render(cond, -k)
+    ab = m.evaluate(cond, c)
+    a, b = ab[..., 0], torch.where(flip, -ab[..., 1], ab[..., 1])  # (Re, Im) of F at k
+    torch.testing.assert_close(hk, a - b)
+    torch.testing.assert_close(hmk, a + b)

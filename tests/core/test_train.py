@@ -1,0 +1,139 @@
+"""Training: reproducible, stoppable, exactly resumable, atomic checkpoints, and it learns."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from napari_cryohype.cli import main
+from napari_cryohype.core.run import Run
+from napari_cryohype.core.train import Trainer, _lr_factor, train_config
+from tests.core.mixture_data import TINY, write_mixture
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_mixture(tmp_path_factory.mktemp("data"), n=24)
+
+
+def make_run(path, data, **kw):
+    cfg = train_config(particles=str(data["particles"]), poses=str(data["poses"]), ctf=str(data["ctf"]),
+                       **{**TINY, **kw})
+    return Run.create(path, cfg)
+
+
+def params(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def assert_same(a, b, exact=False):
+    assert a.keys() == b.keys()
+    for k in a:
+        if exact:
+            assert torch.equal(a[k], b[k]), k
+        else:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_same_seed_same_weights_and_other_seed_differs(tmp_path, data):
+    out = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        tr = Trainer(make_run(tmp_path / name, data, epochs=1, seed=seed))
+        list(tr.run())
+        out.append(params(tr.model))
+    assert_same(out[0], out[1], exact=True)
+    assert not torch.equal(out[0]["inr.weights.0"], out[2]["inr.weights.0"])
+
+
+def test_stop_mid_epoch_then_resume_equals_uninterrupted(tmp_path, data):
+    ref = Trainer(make_run(tmp_path / "ref", data, epochs=2))
+    list(ref.run())
+
+    run = make_run(tmp_path / "cut", data, epochs=2)
+    tr = Trainer(run)
+    kinds = []
+    for ev in tr.run():
+        kinds.append(ev.kind)
+        if ev.kind == "step" and ev.epoch == 2 and ev.step == 1:
+            tr.stop()
+    assert kinds[-1] == "stopped" and kinds.count("step") == 4  # 3 steps per epoch, stopped after 1 of epoch 2
+    ckpt = torch.load(run.checkpoint_path, weights_only=False)
+    assert (ckpt["epoch"], ckpt["position"], ckpt["global_step"]) == (1, 1, 4)
+
+    resumed = Trainer(Run.open(tmp_path / "cut"))
+    events = list(resumed.run())
+    assert [e.kind for e in events] == ["step", "step", "epoch", "done"]
+    assert events[-1].global_step == ref.global_step == 6
+    assert_same(params(resumed.model), params(ref.model))
+    assert_same(resumed.opt.state_dict()["state"][0], ref.opt.state_dict()["state"][0])
+
+
+def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data):
+    """A killed process leaves the last (mid-epoch) checkpoint; resuming loses and repeats nothing."""
+    ref = Trainer(make_run(tmp_path / "ref", data, epochs=1))
+    list(ref.run())
+    run = make_run(tmp_path / "kill", data, epochs=1, checkpoint_every=2)
+    gen = Trainer(run).run()
+    for ev in gen:
+        if ev.global_step == 3:
+            break  # the process "dies" after step 3; the checkpoint of step 2 is on disk
+    gen.close()
+    assert torch.load(run.checkpoint_path, weights_only=False)["global_step"] == 2
+    resumed = Trainer(Run.open(tmp_path / "kill"))
+    list(resumed.run())
+    assert_same(params(resumed.model), params(ref.model))
+
+
+def test_checkpoint_write_is_atomic(tmp_path, data, monkeypatch):
+    run = make_run(tmp_path / "run", data, epochs=1)
+    tr = Trainer(run)
+    list(tr.run())
+    before = run.checkpoint_path.read_bytes()
+
+    def broken_save(obj, f, *a, **k):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        tr.save_checkpoint()
+    assert run.checkpoint_path.read_bytes() == before
+    assert [p.name for p in run.checkpoint_path.parent.iterdir()] == ["last.pt"]
+
+
+def test_learning_rate_warms_up_per_step_then_decays():
+    f = [_lr_factor(s, 10, 100, 0.0) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(f[:9], f[1:10]))
+    assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] < 0.01
+
+
+def test_events_and_log(tmp_path, data):
+    run = make_run(tmp_path / "run", data, epochs=2)
+    events = list(Trainer(run).run())
+    steps = [e for e in events if e.kind == "step"]
+    assert [e.step for e in steps] == [1, 2, 3, 1, 2, 3] and [e.epoch for e in steps] == [1, 1, 1, 2, 2, 2]
+    assert events[-1].kind == "done" and all(e.images_per_s > 0 for e in steps)
+    logged = [json.loads(line) for line in run.log_path.read_text().splitlines()]
+    assert [e["kind"] for e in logged].count("epoch") == 2 and logged[-1]["kind"] == "done"
+
+
+def test_two_structure_mixture_loss_drops(tmp_path, data):
+    run = make_run(tmp_path / "run", data, epochs=8, lr=3e-3)
+    epochs = [e.loss for e in Trainer(run).run() if e.kind == "epoch"]
+    assert epochs[-1] < 0.7 * epochs[0]
+
+
+def test_cli_train_and_resume(tmp_path, data, capsys):
+    out = tmp_path / "run"
+    argv = ["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+            "--ctf", str(data["ctf"]), "--epochs", "1", "--batch-size", "12", "--seed", "3"]
+    assert main(argv) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["batch_size"] == 12 and cfg["train"]["seed"] == 3 and "norm_std" in cfg["data"]
+    assert main(argv) == 2  # refuses to overwrite
+    assert "not empty" in capsys.readouterr().err
+    assert main(["train", str(out), "--resume", "--epochs", "2"]) == 0
+    assert torch.load(out / "checkpoints" / "last.pt", weights_only=False)["epoch"] == 2
