@@ -153,3 +153,23 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     assert len(written) >= 3
     with mrcfile.open(written[0]) as mrc:
         assert mrc.data.shape == (24, 24, 24) and float(mrc.voxel_size.x) == pytest.approx(4.0)
+
+
+def test_finished_run_opens_from_its_analysis_without_a_model(explorer, tiny_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    (run_dir / "checkpoints" / "last.pt").unlink()  # nothing to compute with: the arrays must be used
+    analysis = run_dir / "analysis"
+    analysis.mkdir()
+    z, labels = clustered_latents(36)
+    np.save(analysis / "latents.npy", z)
+    np.save(analysis / "umap.npy", z[:, :2])
+    np.save(analysis / "kmeans.npy", labels)
+    explorer.load_run(run_dir)
+    assert not explorer.busy and explorer.scatter.n_points == 36
+    assert explorer.x_axis.currentText() == "UMAP1"
+    np.testing.assert_array_equal(explorer.axis_values("UMAP1"), z[:, 0])
+    np.testing.assert_array_equal(explorer.clusters, labels)
+    assert explorer.labels is not None  # labels.npy beside the particles
