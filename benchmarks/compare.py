@@ -143,9 +143,13 @@ class Bench:
                      "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"),
                      "--epochs", str(a.epochs), "--conditioning", conditioning, "--encoder", encoder,
                      "--seed", str(a.seed), "--device", a.device, *a.train_args]
+        if (run / "checkpoints" / "last.pt").is_file():   # interrupted earlier: continue from its checkpoint
+            train_cmd, fresh = [*cryohype(), "train", str(run), "--resume", "--device", a.device], None
+        else:
+            fresh = run
         train = self.step(d / "steps" / "train.json", f"{method}: train",
                           lambda: self.command(train_cmd, d / "logs" / "train.log", f"{method} train",
-                                               fresh=run))
+                                               fresh=fresh))
         analyze_cmd = [*cryohype(), "analyze", str(run), "--k", str(mix["n"]), "--seed", str(a.seed),
                        "--device", a.device]
         self.step(d / "steps" / "analyze.json", f"{method}: latents, UMAP, k-means",
