@@ -173,3 +173,14 @@ def test_finished_run_opens_from_its_analysis_without_a_model(explorer, tiny_run
     np.testing.assert_array_equal(explorer.axis_values("UMAP1"), z[:, 0])
     np.testing.assert_array_equal(explorer.clusters, labels)
     assert explorer.labels is not None  # labels.npy beside the particles
+
+
+def test_large_latents_get_their_pca_in_a_worker(explorer, wait_idle, monkeypatch):
+    from napari_cryohype.widgets import explorer as explorer_module
+
+    monkeypatch.setattr(explorer_module, "_SYNC_PCA_ENTRIES", 100)
+    z, labels = clustered_latents(200)
+    explorer.set_latents(z, labels=labels)
+    assert explorer.busy
+    wait_idle(explorer)
+    assert explorer.scatter.n_points == 200 and explorer.pcs.shape == (200, 6)

@@ -19,7 +19,8 @@ from napari_cryohype.widgets import export
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
 from napari_cryohype.widgets.selection import invert
 
-N_PC_AXES = 6          # PC1..PC6 offered as axes
+N_PC_AXES = 6                  # PC1..PC6 offered as axes
+_SYNC_PCA_ENTRIES = 2_000_000  # larger latent arrays (N x d) get their PCA in a worker
 _PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
                            colormaps["tab20c"](np.arange(20))]).astype(np.float32)
 _GREY = np.array([0.3, 0.3, 0.3, 0.8], np.float32)
@@ -62,6 +63,7 @@ class LatentExplorer(QWidget):
         self.dataset_indices: np.ndarray | None = None
         self._workers: set = set()
         self._umap_generation = 0
+        self._latents_generation = 0
         self._epochs_seen = 0
         self._build()
 
@@ -227,17 +229,29 @@ class LatentExplorer(QWidget):
     def set_latents(self, latents: np.ndarray, *, labels: np.ndarray | None = None,
                     covariates: dict[str, np.ndarray] | None = None, pcs: np.ndarray | None = None,
                     embedding: np.ndarray | None = None, clusters: np.ndarray | None = None) -> None:
-        """Explore ``latents`` (N, d): PCA now (core.analysis.pca unless ``pcs`` given), UMAP in a worker
-        (unless ``embedding`` given or automatic UMAP is off). A previous embedding of the same N
-        warm-starts the new UMAP. ``labels`` (N,) int, ``covariates`` name -> (N,) values colour points."""
+        """Explore ``latents`` (N, d): PCA (core.analysis.pca unless ``pcs`` given) at once — in a worker
+        when the array is large — then UMAP in a worker (unless ``embedding`` given or automatic UMAP is
+        off). A previous embedding of the same N warm-starts the new UMAP. ``labels`` (N,) int and
+        ``covariates`` name -> (N,) values colour the points."""
         from napari_cryohype.core.analysis import pca
 
         latents = np.asarray(latents, dtype=np.float32)
+        self._latents_generation += 1
+        generation = self._latents_generation
+
+        def show(pcs_: np.ndarray) -> None:
+            if generation == self._latents_generation:
+                self._show_latents(latents, np.asarray(pcs_, np.float32), labels, covariates, embedding, clusters)
+
+        if pcs is not None or latents.size <= _SYNC_PCA_ENTRIES:
+            show(pcs if pcs is not None else pca(latents, n_components=10))
+        else:
+            self._start(pca, latents, n_components=10, on_done=show, what=f"PCA of {latents.shape} latents")
+
+    def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters) -> None:
         previous = self.embedding if self.embedding is not None and len(self.embedding) == len(latents) else None
         self.latents = latents
-        self.pcs = np.asarray(pcs, np.float32) if pcs is not None else pca(latents, n_components=10)
-        if self.pcs.shape[1] == 1:
-            self.pcs = np.concatenate([self.pcs, np.zeros_like(self.pcs)], axis=1)
+        self.pcs = pcs if pcs.shape[1] > 1 else np.concatenate([pcs, np.zeros_like(pcs)], axis=1)
         refresh_umap = embedding is None and self.auto_umap.isChecked() and len(latents) >= 4
         # while a warm-started UMAP of new latents computes, the previous layout stays on screen
         self.embedding = (np.asarray(embedding, np.float32) if embedding is not None
