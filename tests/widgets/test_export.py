@@ -35,13 +35,12 @@ def test_volumes_keep_voxel_size_and_ask_before_replacing(tmp_path, monkeypatch)
         np.testing.assert_allclose(mrc.data, vol)  # untouched
 
 
-def test_indices_in_original_numbering(tmp_path):
+def test_indices_and_inverse(tmp_path):
     import pickle
 
-    paths = export.export_indices(np.array([0, 2]), 4, tmp_path / "sel.pkl",
-                                  dataset_indices=np.array([10, 11, 12, 13]))
+    paths = export.export_indices(np.array([0, 2]), 5, tmp_path / "sel.pkl")
     assert [p.name for p in paths] == ["sel.pkl", "sel_inverse.pkl"]
     with open(paths[0], "rb") as f:
-        assert pickle.load(f).tolist() == [10, 12]
+        assert pickle.load(f).tolist() == [0, 2]
     with open(paths[1], "rb") as f:
-        assert pickle.load(f).tolist() == [11, 13]
+        assert pickle.load(f).tolist() == [1, 3, 4]

@@ -11,7 +11,6 @@ from typing import Callable
 
 import numpy as np
 from matplotlib import colormaps
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
@@ -60,7 +59,6 @@ class LatentExplorer(QWidget):
         self.clusters: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.covariates: dict[str, np.ndarray] = {}
-        self.dataset_indices: np.ndarray | None = None
         self._workers: set = set()
         self._umap_generation = 0
         self._latents_generation = 0
@@ -360,8 +358,6 @@ class LatentExplorer(QWidget):
     def _find_data_folder(self) -> None:
         particles = self.run.config.get("data", {}).get("particles")
         self.data_folder = Path(particles).parent if particles else None
-        self.dataset_indices = (np.asarray(self.run.config["data"]["indices"], dtype=np.int64)
-                                if self.run.config.get("data", {}).get("indices") is not None else None)
 
     def _labels(self, n: int) -> np.ndarray | None:
         from napari_cryohype.core.analysis import load_labels
@@ -369,8 +365,6 @@ class LatentExplorer(QWidget):
         if self.data_folder is None or not (self.data_folder / "labels.npy").is_file():
             return None
         labels = load_labels(self.data_folder / "labels.npy")
-        if self.dataset_indices is not None:
-            labels = labels[self.dataset_indices]
         return labels if len(labels) == n else None
 
     def _run_covariates(self) -> dict[str, np.ndarray]:
@@ -492,22 +486,17 @@ class LatentExplorer(QWidget):
         from napari_cryohype.core.io.pkl import load_indices_pkl
 
         indices = load_indices_pkl(path)
-        if self.dataset_indices is not None:
-            indices = np.flatnonzero(np.isin(self.dataset_indices, indices))
         self.scatter.set_selection(indices[(indices >= 0) & (indices < self.n)])
 
     def _point_hovered(self, index) -> None:
         if index is None:
             return
-        parts = [f"image {self._original(index)}"]
+        parts = [f"image {index}"]
         if self.labels is not None:
             parts.append(f"label {self.labels[index]}")
         if self.clusters is not None:
             parts.append(f"cluster {self.clusters[index]}")
         self.status.setText(" · ".join(parts))
-
-    def _original(self, index: int) -> int:
-        return int(self.dataset_indices[index]) if self.dataset_indices is not None else int(index)
 
     # --- decoding -------------------------------------------------------------------------------
     def _point_clicked(self, index: int) -> None:
@@ -529,7 +518,7 @@ class LatentExplorer(QWidget):
             return
         run, dataset, truth = self.run, self.dataset, self._true_map_path(index)
         self._start(_decode_one, run, dataset, index, truth, on_done=self._show_decoded,
-                    what=f"Decoding image {self._original(index)}")
+                    what=f"Decoding image {index}")
 
     def decode_selection(self) -> None:
         """One volume for the selection (core.decode.decode_selection) in a worker, shown as a 3D layer."""
@@ -546,7 +535,7 @@ class LatentExplorer(QWidget):
 
     def _show_decoded(self, result: dict) -> None:
         first = not any(layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
-        i = self._original(result["index"])
+        i = result["index"]
         self._put_layer(result["volume"], f"decoded volume {i}", "decoded volume", 3)
         shift = 1.15 * self.run.D * self.run.apix
         self._put_layer(result["image"], f"particle image {i}", "particle image", 2, translate=(0, shift))
@@ -599,16 +588,14 @@ class LatentExplorer(QWidget):
         return self._report(export.export_volumes(self.decoded_volumes(), folder, self))
 
     def save_indices(self, path) -> list[Path]:
-        return self._report(export.export_indices(self.selection, self.n, path, self,
-                                                  dataset_indices=self.dataset_indices))
+        return self._report(export.export_indices(self.selection, self.n, path, self))
 
     def save_star(self, path) -> list[Path]:
         src = self._source_star()
         if src is None:
             self.status.setText("The run's particles are not a .star file.")
             return []
-        chosen = self.selection if self.dataset_indices is None else self.dataset_indices[self.selection]
-        return self._report(export.export_star(chosen, src, path, self))
+        return self._report(export.export_star(self.selection, src, path, self))
 
     def save_arrays(self, folder) -> list[Path]:
         arrays = {"latents": self.latents, "pca": self.pcs, "selection": self.selection}

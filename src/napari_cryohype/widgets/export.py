@@ -52,13 +52,11 @@ def inverse_path(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}_inverse{path.suffix or '.pkl'}")
 
 
-def export_indices(selection: np.ndarray, n: int, path: str | os.PathLike, parent: QWidget | None = None,
-                   *, dataset_indices: np.ndarray | None = None) -> list[Path]:
-    """Write the selection as a cryoDRGN ``indices.pkl`` (int64 array) and the rest as its inverse.
-
-    ``selection`` are positions 0..n-1 in the explored images; ``dataset_indices`` (n,) maps them to the
-    original dataset's numbering when the run trained on a subset (default: the identity).
-    """
+def export_indices(selection: np.ndarray, n: int, path: str | os.PathLike,
+                   parent: QWidget | None = None) -> list[Path]:
+    """Write the selection as a cryoDRGN ``indices.pkl`` (int64 array) and the rest of 0..n-1 as its
+    inverse, ``indices_inverse.pkl``. A run trains on its whole particle stack, so the explored image
+    positions are the dataset's own numbering (what cryoDRGN's ``--ind`` expects)."""
     path = Path(path)
     paths = [path, inverse_path(path)]
     if not _may_write(paths, parent):
@@ -66,8 +64,6 @@ def export_indices(selection: np.ndarray, n: int, path: str | os.PathLike, paren
     mask = np.zeros(n, dtype=bool)
     mask[np.asarray(selection, dtype=np.int64)] = True
     chosen, rest = np.flatnonzero(mask), np.flatnonzero(~mask)
-    if dataset_indices is not None:
-        chosen, rest = dataset_indices[chosen], dataset_indices[rest]
     save_indices_pkl(paths[0], chosen.astype(np.int64), overwrite=True)
     save_indices_pkl(paths[1], rest.astype(np.int64), overwrite=True)
     return paths
