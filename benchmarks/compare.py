@@ -134,8 +134,8 @@ class Bench:
         return idx
 
     # -- methods -----------------------------------------------------------------------------------------
-    def run_ours(self, mix: dict, method: str) -> dict:
-        """Train, analyse, decode and score one of our models."""
+    def run_ours(self, mix: dict, method: str, train_only: bool = False) -> dict:
+        """Train, analyse and decode one of our models (only train when ``train_only``)."""
         a, d, data = self.args, mix["dir"] / method, mix["data"]
         run = d / "run"
         conditioning, encoder = OURS[method]
@@ -150,6 +150,8 @@ class Bench:
         train = self.step(d / "steps" / "train.json", f"{method}: train",
                           lambda: self.command(train_cmd, d / "logs" / "train.log", f"{method} train",
                                                fresh=fresh))
+        if train_only:
+            return {"train": train, "run_dir": run}
         analyze_cmd = [*cryohype(), "analyze", str(run), "--k", str(mix["n"]), "--seed", str(a.seed),
                        "--device", a.device]
         self.step(d / "steps" / "analyze.json", f"{method}: latents, UMAP, k-means",
@@ -169,8 +171,9 @@ class Bench:
                str(volumes), "--device", self.args.device]
         return self.command(cmd, d / "logs" / "decode.log", "decode", fresh=volumes)
 
-    def run_cryodrgn(self, mix: dict, method: str) -> dict:
-        """Train cryoDRGN (train_vae or train_dec), then decode and average the eval images' volumes."""
+    def run_cryodrgn(self, mix: dict, method: str, train_only: bool = False) -> dict:
+        """Train cryoDRGN (train_vae or train_dec), then decode and average the eval images' volumes (only
+        train when ``train_only``)."""
         a, d, data = self.args, mix["dir"] / method, mix["data"]
         out = d / "run"
         make = cryodrgn.train_vae_command if method == "cryodrgn_vae" else cryodrgn.train_dec_command
@@ -179,6 +182,8 @@ class Bench:
                                                            dec_dim=a.cryodrgn_dim))
         train = self.step(d / "steps" / "train.json", f"{method}: train",
                           lambda: self.command(cmd, d / "logs" / "train.log", f"{method} train", fresh=out))
+        if train_only:
+            return {"train": train, "run_dir": out}
         weights, config, zpkl = cryodrgn.final_outputs(out)
         latents = d / "latents.npy"
         if not latents.is_file():
@@ -249,12 +254,12 @@ class Bench:
             mix = self.mixture(n, corpus)
             for method in methods:
                 if method in OURS:
-                    res = self.run_ours(mix, method)
+                    res = self.run_ours(mix, method, a.cost_only)
                 elif method in PEERS:
-                    res = self.run_cryodrgn(mix, method)
+                    res = self.run_cryodrgn(mix, method, a.cost_only)
                 else:
                     res = self.run_backproject(mix)
-                metrics = self.score(mix, method, res["volumes"])
+                metrics = None if a.cost_only else self.score(mix, method, res["volumes"])
                 rows = [r for r in rows if (r["size"], r["method"]) != (n, method)]
                 rows.append(report.method_row(n, method, res, metrics, mix, a))
                 rows.sort(key=lambda r: (r["size"], ALL_METHODS.index(r["method"])))
@@ -292,6 +297,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cryodrgn-dim", type=int, default=256, help="cryoDRGN encoder and decoder width (3 layers)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of each child")
     p.add_argument("--nice", type=int, default=0, help="run the children at this nice level")
+    p.add_argument("--cost-only", action="store_true",
+                   help="only train (and backproject): measure images/s and peak memory, no scores")
     p.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
                    help="extra arguments passed to `cryohype train` (put last)")
     args = p.parse_args(argv)

@@ -85,30 +85,37 @@ def loop_images_per_s(method: str, run_dir: Path | None, n_images: int) -> float
     return float(rates[-1]) if rates else None
 
 
-def method_row(n: int, method: str, res: dict, metrics: dict, mix: dict, args) -> dict:
-    """One table row: scores, latent-space ARI, training cost; writes cryoDRGN's UMAP next to its latents."""
+def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, args) -> dict:
+    """One table row: scores, latent-space ARI, training cost; writes cryoDRGN's UMAP next to its latents.
+    ``metrics`` None (a cost-only run): the cost alone."""
+    labels = mix["labels"]
+    train = res["train"]
+    trained = method != "backproject"
+    n_images = int(labels.size)
+    row = {
+        "size": n, "n_structures": int(np.unique(labels).size), "method": method, "label": LABELS[method],
+        "box": args.box, "device": args.device, "n_images": n_images,
+        "epochs": args.epochs if trained else None,
+        "wall_s": train["wall_s"], "peak_rss_mb": train["peak_rss_mb"],
+        "images_per_s": n_images * args.epochs / train["wall_s"] if trained else n_images / train["wall_s"],
+        "loop_images_per_s": loop_images_per_s(method, res.get("run_dir"), n_images),
+    }
+    if metrics is None:
+        return row
     structs = per_structure(metrics)
     auc = np.array([s["fsc_auc"] for s in structs])
     cd = np.array([s["chamfer_A"] for s in structs])
     iou = np.array([s["iou"] for s in structs])
-    labels = mix["labels"]
     ari, x = latent_scores(res["latents"], labels, int(np.unique(labels).size), args.seed)
     umap_path = res["umap"]
     if x is not None and umap_path is None:
         umap_path = Path(res["latents"]).with_name("umap.npy")
         if not umap_path.is_file():
             np.save(umap_path, umap_embedding(x, seed=args.seed))
-    train = res["train"]
-    trained = method != "backproject"
-    n_images = int(labels.size)
     return {
-        "size": n, "n_structures": int(np.unique(labels).size), "method": method, "label": LABELS[method],
+        **row,
         "fsc_auc_mean": float(auc.mean()), "fsc_auc_std": float(auc.std()),
-        "chamfer_A_mean": float(cd.mean()), "viou_mean": float(iou.mean()),
-        "ari": ari, "n_images": n_images, "epochs": args.epochs if trained else None,
-        "wall_s": train["wall_s"], "peak_rss_mb": train["peak_rss_mb"],
-        "images_per_s": n_images * args.epochs / train["wall_s"] if trained else n_images / train["wall_s"],
-        "loop_images_per_s": loop_images_per_s(method, res.get("run_dir"), n_images),
+        "chamfer_A_mean": float(cd.mean()), "viou_mean": float(iou.mean()), "ari": ari,
         "missing_structures": metrics["missing"],
         "fsc_freq_per_px": metrics["fsc"]["freq_per_px"],
         "fsc_curves": list(metrics["fsc"]["curves"].values()),
@@ -147,8 +154,10 @@ def table(rows: list[dict], size: int) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = ""
     for r in (r for r in rows if r["size"] == size):
-        body += (f"| {r['label']} | {r['fsc_auc_mean']:.3f} ± {r['fsc_auc_std']:.3f} | "
-                 f"{r['chamfer_A_mean']:.2f} | {r['viou_mean']:.3f} | {_fmt(r['ari'])} | "
+        scored = "fsc_auc_mean" in r
+        auc = f"{r['fsc_auc_mean']:.3f} ± {r['fsc_auc_std']:.3f}" if scored else "– (cost only)"
+        body += (f"| {r['label']} | {auc} | {_fmt(r.get('chamfer_A_mean'), '.2f')} | "
+                 f"{_fmt(r.get('viou_mean'))} | {_fmt(r.get('ari'))} | "
                  f"{_fmt(r['epochs'], 'd')} | {r['wall_s']:.0f} | {r['images_per_s']:.1f} | "
                  f"{_fmt(r.get('loop_images_per_s'), '.1f')} | "
                  f"{r['peak_rss_mb']:.0f} | {_paper_cell(r['method'])} |\n")
@@ -171,7 +180,7 @@ def paper_table() -> str:
 def plot_fsc(rows: list[dict], size: int, path: Path) -> None:
     """Mean FSC curve (over structures) of every method at one mixture size."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for r in (r for r in rows if r["size"] == size):
+    for r in (r for r in rows if r["size"] == size and "fsc_curves" in r):
         freq, curve = np.asarray(r["fsc_freq_per_px"]), np.mean(r["fsc_curves"], axis=0)
         ax.plot(freq, curve, label=r["label"], lw=1.5, ls="--" if r["method"] == "backproject" else "-")
     ax.axhline(0.5, color="grey", lw=0.5)
@@ -185,7 +194,7 @@ def plot_fsc(rows: list[dict], size: int, path: Path) -> None:
 
 def plot_umaps(rows: list[dict], size: int, path: Path) -> None:
     """UMAPs coloured by the true label, one panel per method that has latents, at one mixture size."""
-    have = [r for r in rows if r["size"] == size and r["umap"]]
+    have = [r for r in rows if r["size"] == size and r.get("umap")]
     if not have:
         return
     fig, axes = plt.subplots(1, len(have), figsize=(4 * len(have), 4), squeeze=False)
@@ -203,12 +212,12 @@ def plot_umaps(rows: list[dict], size: int, path: Path) -> None:
 
 def plot_ari(rows: list[dict], path: Path) -> None:
     """ARI of k-means on the latents vs the true labels, per method and mixture size."""
-    methods = [m for m in LABELS if any(r["method"] == m and r["ari"] is not None for r in rows)]
+    methods = [m for m in LABELS if any(r["method"] == m and r.get("ari") is not None for r in rows)]
     sizes = sorted({r["size"] for r in rows})
     fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.8 / max(1, len(methods))
     for i, m in enumerate(methods):
-        vals = [next((r["ari"] for r in rows if r["method"] == m and r["size"] == s), None) for s in sizes]
+        vals = [next((r.get("ari") for r in rows if r["method"] == m and r["size"] == s), None) for s in sizes]
         ax.bar(np.arange(len(sizes)) + i * width, [v or 0 for v in vals], width, label=LABELS[m])
     ax.set_xticks(np.arange(len(sizes)) + width * (len(methods) - 1) / 2, [str(s) for s in sizes])
     ax.set(xlabel="structures in the mixture", ylabel="adjusted Rand index", ylim=(0, 1.05))
@@ -236,13 +245,17 @@ def write_report(out: Path, rows: list[dict], runs: dict) -> None:
             f"`{s['device']}`. Wall time includes process start and data loading; images/s = images x "
             "epochs / wall (backprojection: images / wall); images/s (loop) is the training loop alone (cryoDRGN's "
             "epoch times, our trainer's logged rate). Peak memory: resident set of the process tree.\n"]
+    scored = any("fsc_auc_mean" in r for r in rows)
     for size in sizes:
-        text += [f"## {size} structures\n", table(rows, size),
-                 f"\n![FSC](plots/fsc_{size}.png) ![UMAP](plots/umap_{size}.png)\n"]
-        plot_fsc(rows, size, plots / f"fsc_{size}.png")
-        plot_umaps(rows, size, plots / f"umap_{size}.png")
-    plot_ari(rows, plots / "ari.png")
-    text += ["## Latent clustering\n", "![ARI](plots/ari.png)\n",
+        text += [f"## {size} structures\n", table(rows, size)]
+        if scored:
+            text.append(f"\n![FSC](plots/fsc_{size}.png) ![UMAP](plots/umap_{size}.png)\n")
+            plot_fsc(rows, size, plots / f"fsc_{size}.png")
+            plot_umaps(rows, size, plots / f"umap_{size}.png")
+    if scored:
+        plot_ari(rows, plots / "ari.png")
+        text += ["## Latent clustering\n", "![ARI](plots/ari.png)\n"]
+    text += [
              "## The paper's numbers (theirs, arXiv 2512.06332; not our runs)\n",
              "Their FSC_AUC is the unnormalised area (at most 0.5); multiply by 2 for our scale. Their data: "
              "Tomotwin-100 at D=128, 4.5 Å/px, about 1,000 images per structure, 50 epochs on GPUs.\n",
