@@ -59,7 +59,7 @@ def cryohype() -> list[str]:
 def write_json(path: Path, data) -> None:
     """Write ``data`` as JSON atomically (temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, default=str))
     os.replace(tmp, path)
 
@@ -71,6 +71,7 @@ class Bench:
         self.args = args
         self.out = Path(args.out)
         self.work = Path(args.workdir) if args.workdir else REPO / "benchmarks" / "work" / self.out.name
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.env = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
         if args.device == "cpu":
             self.env["CUDA_VISIBLE_DEVICES"] = ""
@@ -236,6 +237,16 @@ class Bench:
         return json.loads(metrics.read_text())
 
     # -- the whole benchmark -----------------------------------------------------------------------------
+    def save_row(self, row: dict) -> list[dict]:
+        """Put ``row`` into ``out/results.json`` (replacing the same size and method), re-read just before
+        writing so that two invocations writing into the same folder keep each other's rows."""
+        path = self.out / "results.json"
+        rows = json.loads(path.read_text())["rows"] if path.is_file() else []
+        rows = [r for r in rows if (r["size"], r["method"]) != (row["size"], row["method"])] + [row]
+        rows.sort(key=lambda r: (r["size"], ALL_METHODS.index(r["method"])))
+        write_json(path, {"rows": rows})
+        return rows
+
     def run(self) -> int:
         a = self.args
         t_start = time.perf_counter()
@@ -247,8 +258,7 @@ class Bench:
             if "cryodrgn_dec" in methods and not cryodrgn.has_command("train_dec"):
                 print("cryodrgn train_dec does not exist in this cryoDRGN: dropped", flush=True)
                 methods.remove("cryodrgn_dec")
-        old = self.out / "results.json"
-        rows = json.loads(old.read_text())["rows"] if old.is_file() else []
+        rows: list[dict] = []
         for n in a.sizes:
             print(f"== mixture of {n} structures ==", flush=True)
             mix = self.mixture(n, corpus)
@@ -260,16 +270,17 @@ class Bench:
                 else:
                     res = self.run_backproject(mix)
                 metrics = None if a.cost_only else self.score(mix, method, res["volumes"])
-                rows = [r for r in rows if (r["size"], r["method"]) != (n, method)]
-                rows.append(report.method_row(n, method, res, metrics, mix, a))
-                rows.sort(key=lambda r: (r["size"], ALL_METHODS.index(r["method"])))
-            write_json(self.out / "results.json", {"rows": rows})
-        runs = {"settings": {k: (v if not isinstance(v, Path) else str(v)) for k, v in vars(a).items()},
-                "machine": machine_info(REPO),
-                "cryodrgn": cryodrgn.version() if any(m in PEERS for m in methods) else None,
-                "total_wall_s_this_invocation": round(time.perf_counter() - t_start, 1),
-                "steps": report.collect_steps(self.work)}
-        write_json(self.out / "runs.json", runs)
+                rows = self.save_row(report.method_row(n, method, res, metrics, mix, a))
+        runs_path = self.out / "runs.json"
+        runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {"invocations": []}
+        runs["settings"] = {k: (v if not isinstance(v, Path) else str(v)) for k, v in vars(a).items()}
+        peer = cryodrgn.version() if any(m in PEERS for m in methods) else None
+        runs["invocations"].append({"settings": runs["settings"], "machine": machine_info(REPO), "cryodrgn": peer,
+                                    "started_utc": self.started,
+                                    "total_wall_s": round(time.perf_counter() - t_start, 1)})
+        runs["machine"], runs["cryodrgn"] = runs["invocations"][-1]["machine"], runs["invocations"][-1]["cryodrgn"]
+        runs["steps"] = report.collect_steps(self.work)
+        write_json(runs_path, runs)
         report.write_report(self.out, rows, runs)
         print(f"results: {self.out / 'results.md'}", flush=True)
         return 0
