@@ -67,3 +67,22 @@ def test_training_feeds_the_latent_explorer(train_widget, qtbot, wait_idle):
     assert train_widget.events[-1].kind == "done"
     wait_idle(explorer)
     assert explorer.scatter.n_points == 36 and explorer.run is not None
+
+
+def test_error_during_training_is_a_notification_and_the_worker_ends(train_widget, qtbot, monkeypatch):
+    import napari.utils.notifications as notifications
+
+    from napari_cryohype.core import train
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+
+    def out_of_memory(self):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        yield
+
+    monkeypatch.setattr(train.Trainer, "run", out_of_memory)
+    train_widget.start(overrides=TINY_MODEL)
+    qtbot.waitUntil(lambda: train_widget.worker is None, timeout=60_000)
+    assert len(shown) == 1 and "out of memory" in shown[0] and "batch size" in shown[0]
+    assert train_widget.start_button.isEnabled() and not train_widget.stop_button.isEnabled()

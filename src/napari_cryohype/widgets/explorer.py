@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, 
 from napari_cryohype.widgets import export
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
 from napari_cryohype.widgets.selection import invert
+from napari_cryohype.widgets.workers import start_worker
 
 N_PC_AXES = 6                  # PC1..PC6 offered as axes
 _SYNC_PCA_ENTRIES = 2_000_000  # larger latent arrays (N x d) get their PCA in a worker
@@ -197,15 +198,17 @@ class LatentExplorer(QWidget):
 
     def _start(self, func: Callable, *args, on_done: Callable, what: str, **kwargs) -> None:
         """Run ``func(*args, **kwargs)`` in a napari thread worker; ``on_done(result)`` on the UI thread."""
-        from napari.qt.threading import create_worker
+        holder = []
 
-        worker = create_worker(func, *args, _start_thread=False, **kwargs)
-        worker.returned.connect(on_done)
-        worker.errored.connect(lambda err: self._error(what, err))
-        worker.finished.connect(lambda: (self._workers.discard(worker), self._show_busy()))
-        self._workers.add(worker)
+        def finished() -> None:
+            self._workers.discard(holder[0])
+            self._show_busy()
+
         self._show_busy(what)
-        worker.start()
+        worker = start_worker(func, *args, on_done=on_done, on_error=lambda err: self._error(what, err),
+                              on_finished=finished, **kwargs)
+        holder.append(worker)
+        self._workers.add(worker)
 
     def _show_busy(self, what: str | None = None) -> None:
         if what:

@@ -14,6 +14,7 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBo
                             QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from napari_cryohype.widgets.loss_plot import LossCurve
+from napari_cryohype.widgets.workers import start_worker
 
 _FILE_FILTERS = {
     "particles": "Particles (*.mrcs *.mrc *.star *.cs *.txt);;All files (*)",
@@ -136,8 +137,6 @@ class TrainWidget(QWidget):
 
     def use_sample(self) -> None:
         """Fill the inputs with the sample mixture (simulated into the cache in a worker on first use)."""
-        from napari.qt.threading import create_worker
-
         from napari_cryohype._sample_data import sample_dataset
 
         def fill(folder: Path) -> None:
@@ -149,12 +148,9 @@ class TrainWidget(QWidget):
                 self.fields["outdir"].setText(str(Path.home() / "cryohype-sample-run"))
             self.info.setText(f"Sample mixture: {folder}")
 
-        worker = create_worker(sample_dataset, _start_thread=False)
-        worker.returned.connect(fill)
-        worker.errored.connect(lambda err: self._fail("Preparing the sample", err))
         self.info.setText("Simulating the sample mixture (first use only, a few seconds)…")
-        worker.start()
-        self._sample_worker = worker
+        self._sample_worker = start_worker(sample_dataset, on_done=fill,
+                                           on_error=lambda err: self._fail("Preparing the sample", err))
 
     # --- running --------------------------------------------------------------------------------
     def config(self, overrides: dict | None = None) -> dict:
@@ -213,20 +209,15 @@ class TrainWidget(QWidget):
         self.progress.setFormat("stopping…")
 
     def _launch(self, run) -> None:
-        from napari.qt.threading import create_worker
-
         self.run, self.trainer, self.events = run, None, []
-        self.worker = create_worker(_train_job, run, _start_thread=False)
-        self.worker.yielded.connect(self._on_yield)
-        self.worker.errored.connect(lambda err: self._fail("Training", err))
-        self.worker.finished.connect(self._on_finished)
         self._set_running(True)
         self.progress.setRange(0, 0)  # busy until the first step
         self.progress.setFormat("loading data…")
         self.info.setText(f"Run folder: {run.path}")
         if self.follow.isChecked():
             self._explorer().follow_training(run.path)
-        self.worker.start()
+        self.worker = start_worker(_train_job, run, on_yield=self._on_yield,
+                                   on_error=lambda err: self._fail("Training", err), on_finished=self._on_finished)
 
     def _explorer(self):
         _, widget = self.viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
