@@ -25,6 +25,7 @@ def test_plain_latents_one_point_per_image_lasso_and_export(explorer, qtbot, tmp
     explorer.set_latents(z, labels=labels, covariates={"defocus (Å)": np.linspace(1e4, 2e4, 300)})
     assert explorer.scatter.n_points == 300
     assert explorer.x_axis.currentText() == "PC1" and explorer.color_by.currentText() == "true label"
+    assert [text for text, _ in explorer.scatter.legend] == ["label 0", "label 1", "label 2"]
     # the lasso picks exactly the points of one cluster: a polygon around that cluster's points
     xy = explorer.scatter.index.xy
     members = np.flatnonzero(labels == 1)

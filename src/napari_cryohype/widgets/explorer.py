@@ -432,6 +432,7 @@ class LatentExplorer(QWidget):
         xy = np.stack([self.axis_values(xname), self.axis_values(yname)], axis=1)
         self.scatter.set_data(xy, self._colors(), reset_view=reset_view)
         self.scatter.set_labels(xname, yname)
+        self.scatter.set_legend(self._legend())
         self._selection_changed(self.scatter.selection)
 
     def _colors(self) -> np.ndarray:
@@ -444,12 +445,28 @@ class LatentExplorer(QWidget):
             return value_colors(self.covariates[by])
         return np.tile(_GREY, (self.n, 1))
 
+    def _legend(self) -> list[tuple[str, tuple]]:
+        """Legend of the current colouring: one entry per category (at most 12), or a covariate's range."""
+        by = self.color_by.currentText()
+        values = (self.labels if by == "true label" else self.clusters if by == "k-means" else None)
+        if values is not None:
+            cats = np.unique(values)
+            name = "label" if by == "true label" else "cluster"
+            entries = [(f"{name} {c}", tuple(category_colors(np.array([c]))[0])) for c in cats[:12]]
+            return entries + ([(f"… {len(cats) - 12} more", (0.5, 0.5, 0.5, 1))] if len(cats) > 12 else [])
+        if by in self.covariates:
+            lo, hi = np.nanpercentile(self.covariates[by], [1, 99])
+            colors = value_colors(np.array([lo, hi]))
+            return [(f"{by} {lo:.4g}", tuple(colors[0])), (f"{by} {hi:.4g}", tuple(colors[1]))]
+        return []
+
     def _recolor(self, *_) -> None:
         if self.n == 0:
             return
         if self.color_by.currentText() == "k-means" and self.clusters is None:
             self._recluster()
         self.scatter.set_colors(self._colors())
+        self.scatter.set_legend(self._legend())
 
     # --- selection ------------------------------------------------------------------------------
     @property

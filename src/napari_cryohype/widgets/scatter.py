@@ -68,6 +68,7 @@ class ScatterCanvas(QWidget):
         self.tool = "pan"
         self.mode = "replace"
         self.x_label, self.y_label = "", ""
+        self.legend: list[tuple[str, tuple]] = []   # (text, RGBA floats) drawn at the top right
         self.index = PointIndex(np.zeros((0, 2), np.float32))
         self.colors = np.zeros((0, 4), np.float32)
         self.selection = np.empty(0, dtype=np.int64)
@@ -125,6 +126,11 @@ class ScatterCanvas(QWidget):
     def set_labels(self, x_label: str, y_label: str) -> None:
         """Axis names drawn under the x axis and beside the y axis."""
         self.x_label, self.y_label = x_label, y_label
+        self.update()
+
+    def set_legend(self, entries: list[tuple[str, tuple]]) -> None:
+        """Legend entries (text, RGBA in [0, 1]) drawn in the plot's top-right corner; [] hides it."""
+        self.legend = list(entries)
         self.update()
 
     # --- view -----------------------------------------------------------------------------------
@@ -335,7 +341,25 @@ class ScatterCanvas(QWidget):
                 p.drawPath(path)
         p.restore()
         self._draw_axes(p, area)
+        self._draw_legend(p, area)
         p.end()
+
+    def _draw_legend(self, p: QPainter, area: QRectF) -> None:
+        if not self.legend:
+            return
+        row = 13
+        width = 12 + max(p.fontMetrics().horizontalAdvance(text) for text, _ in self.legend) + 20
+        box = QRectF(area.right() - width - 4, area.top() + 4, width, row * len(self.legend) + 6)
+        p.setPen(QPen(QColor(160, 160, 160), 1))
+        p.setBrush(QColor(255, 255, 255, 215))
+        p.drawRect(box)
+        for i, (text, rgba) in enumerate(self.legend):
+            y = box.top() + 3 + i * row
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor.fromRgbF(*(float(c) for c in rgba[:3]), 1.0))
+            p.drawEllipse(QPointF(box.left() + 8, y + row / 2), 4, 4)
+            p.setPen(QColor(30, 30, 30))
+            p.drawText(QRectF(box.left() + 16, y, width - 18, row), Qt.AlignmentFlag.AlignVCenter, text)
 
     def _draw_axes(self, p: QPainter, area: QRectF) -> None:
         p.setPen(QPen(QColor(110, 110, 110), 1))
