@@ -185,3 +185,17 @@ def test_large_latents_get_their_pca_in_a_worker(explorer, wait_idle, monkeypatc
     assert explorer.busy
     wait_idle(explorer)
     assert explorer.scatter.n_points == 200 and explorer.pcs.shape == (200, 6)
+
+
+def test_kmeans_colouring_runs_in_a_worker(explorer, wait_idle):
+    z, labels = clustered_latents(150)
+    explorer.set_latents(z)
+    explorer.k_spin.setValue(3)
+    explorer.color_by.setCurrentText("k-means")
+    assert explorer.busy
+    wait_idle(explorer)
+    assert explorer.clusters.shape == (150,) and len(np.unique(explorer.clusters)) == 3
+    # the three well separated clusters are found (up to renaming)
+    pairs = set(zip(labels.tolist(), explorer.clusters.tolist()))
+    assert len(pairs) == 3
+    assert [text for text, _ in explorer.scatter.legend] == ["cluster 0", "cluster 1", "cluster 2"]

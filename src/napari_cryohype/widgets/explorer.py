@@ -371,8 +371,7 @@ class LatentExplorer(QWidget):
         return labels if len(labels) == n else None
 
     def _run_covariates(self) -> dict[str, np.ndarray]:
-        """Per-image covariates of the run's data: defocus (Å), pose angles (RELION rot/tilt/psi, °) and
-        per-image loss when the analysis folder has one."""
+        """Per-image covariates of the run's data: defocus (Å) and pose angles (RELION rot/tilt/psi, °)."""
         from napari_cryohype.core.io.star import rotation_to_relion
 
         cov: dict[str, np.ndarray] = {}
@@ -381,9 +380,6 @@ class LatentExplorer(QWidget):
         angles = rotation_to_relion(self.dataset.poses.rots)
         for j, name in enumerate(("rot", "tilt", "psi")):
             cov[f"pose {name} (°)"] = angles[:, j]
-        loss = Path(self.run.analysis_dir) / "loss.npy"
-        if loss.is_file():
-            cov["per-image loss"] = np.load(loss)
         return cov
 
     def _source_star(self) -> Path | None:
@@ -434,6 +430,8 @@ class LatentExplorer(QWidget):
         self.scatter.set_labels(xname, yname)
         self.scatter.set_legend(self._legend())
         self._selection_changed(self.scatter.selection)
+        if self.color_by.currentText() == "k-means" and self.clusters is None:
+            self._recluster()
 
     def _colors(self) -> np.ndarray:
         by = self.color_by.currentText()
