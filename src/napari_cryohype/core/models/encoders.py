@@ -2,7 +2,7 @@
 
 - ``vit``: patch tokenizer (non-overlapping p x p patches, one linear layer), optional learned positional
   embedding, ``n_tokens`` learnable weight tokens appended, pre-LayerNorm Transformer (GELU MLP); the
-  outputs at the weight-token positions are returned.
+  outputs at the weight-token positions are returned (the last block computes only those).
 - ``mlp``: the flattened image through a residual ReLU MLP to one feature vector ``f``; the tokens are
   ``t_j + f`` (learnable ``t_j``): the same interface, one global code.
 - ``unet``: the contracting path of a U-Net (two 3x3 convolutions per level, stride-2 downsampling)
@@ -31,11 +31,16 @@ class Block(nn.Module):
         self.fc1 = nn.Linear(width, mlp_dim)
         self.fc2 = nn.Linear(mlp_dim, width)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, last: int | None = None) -> Tensor:
+        """x (B, T, W) -> (B, T, W); with ``last``, only the outputs of the last ``last`` tokens are
+        computed (they still attend to all tokens): (B, last, W)."""
         B, T, W = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4)
+        h = self.heads
+        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, h, W // h).permute(2, 0, 3, 1, 4)
+        if last is not None:
+            q, x = q[:, :, -last:], x[:, -last:]
         a = F.scaled_dot_product_attention(q, k, v)
-        x = x + self.proj(a.transpose(1, 2).reshape(B, T, W))
+        x = x + self.proj(a.transpose(1, 2).reshape(B, x.shape[1], W))
         return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
 
 
@@ -60,9 +65,10 @@ class ViTEncoder(nn.Module):
         if self.pos is not None:
             x = x + self.pos
         x = torch.cat([x, self.tokens.expand(B, -1, -1)], dim=1)
-        for blk in self.blocks:
-            x = blk(x)
-        return x[:, -self.tokens.shape[0]:]
+        n = self.tokens.shape[0]
+        for i, blk in enumerate(self.blocks):  # the last block computes the weight tokens' outputs only
+            x = blk(x, n if i == len(self.blocks) - 1 else None)
+        return x
 
 
 class MLPEncoder(nn.Module):

@@ -14,17 +14,17 @@ _MODEL_BASE = {
     "conditioning": "hyper",      # "hyper" (modulate every INR layer) | "concat" (z joins the INR input)
     "encoder": "vit",             # "vit" | "mlp" | "unet"
     "encoder_input": "hartley",   # "hartley" (phase-flipped, centred transform) | "real" (masked image)
-    "patch": 4,                   # ViT patch size, pixels
-    "width": 256,                 # encoder token width
+    "patch": 8,                   # ViT patch size, pixels
+    "width": 128,                 # encoder token width
     "depth": 4,                   # Transformer blocks
-    "heads": 8,                   # attention heads
-    "mlp_dim": 1024,              # Transformer MLP hidden size
+    "heads": 4,                   # attention heads
+    "mlp_dim": 256,               # Transformer MLP hidden size
     "pos_embed": True,            # learned positional embedding of the image patches
-    "tokens_per_layer": 32,       # weight tokens per hidden INR layer: min(this, layer width)
+    "tokens_per_layer": 8,        # weight tokens per hidden INR layer: min(this, layer width)
     "output_tokens": 1,           # weight tokens of the INR output layer
     "zdim": 8,                    # latent size of the concat baseline
     "encoder_hidden": 1024,       # hidden width of the mlp encoder / channels base of the unet encoder
-    "inr_width": 256,             # INR hidden width
+    "inr_width": 128,             # INR hidden width
     "inr_layers": 5,              # INR linear layers in all (first, residual middle ones, output)
     "n_freqs": 64,                # Gaussian Fourier features (sin and cos of each: 2 x n_freqs inputs)
     "pe_sigma": 0.5,              # std of the Gaussian frequencies, in units of 1 / (D/2 Fourier pixels)

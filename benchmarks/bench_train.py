@@ -1,0 +1,158 @@
+"""Training throughput, peak memory and decoding time of CryoHype models on this machine (CPU).
+
+Each measurement runs in its own process (so that peak memory is its own): a training step is the model's
+forward (encoder, hypernetwork, half-space rendering, CTF, masked MSE), backward and an Adam step on a
+batch of 32 random images with random poses and CTF (data loading excluded). Ratios are printed against the
+CryoHype reference implementation and cryoDRGN on a 2-core CPU (docs/model.md):
+
+    python benchmarks/bench_train.py              # all
+    python benchmarks/bench_train.py --quick      # fewer steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+REFERENCE = {  # images/s (training, batch 32) and seconds (decode one D=64 volume), 2-core CPU
+    ("ref-small", 32): 20.0, ("ref-small", 64): 9.0, ("paper", 64): 0.64,
+}
+REFERENCE_PAPER_PEAK_GB = 9.0
+REFERENCE_DECODE_S = 12.7
+CRYODRGN_D64 = 3.15
+
+#: the reference's small configuration: ViT 256x4, INR 256x5, patch 4 (129 weight tokens)
+REF_SMALL = {"patch": 4, "width": 256, "depth": 4, "heads": 8, "mlp_dim": 1024, "tokens_per_layer": 32,
+             "output_tokens": 1, "inr_width": 256, "inr_layers": 5, "n_freqs": 64}
+
+
+def model_cfg(name: str) -> dict:
+    from napari_cryohype.core.models import preset
+    if name == "ref-small":
+        cfg = preset("small")["model"]
+        cfg.update(REF_SMALL)
+        return cfg
+    return preset(name)["model"]
+
+
+def batch(B: int, D: int):
+    import numpy as np
+    import torch
+
+    from napari_cryohype.core.rotation import random_rotations
+    g = np.random.default_rng(0)
+    ctf = torch.zeros(B, 9)
+    ctf[:, 0], ctf[:, 1], ctf[:, 2], ctf[:, 3] = D, 6.0, 15000.0, 14000.0
+    ctf[:, 5], ctf[:, 6], ctf[:, 7] = 300.0, 2.7, 0.1
+    return (torch.randn(B, D, D), torch.from_numpy(random_rotations(B, g)).float(),
+            torch.randn(B, 2), ctf)
+
+
+def measure_train(name: str, D: int, steps: int, B: int = 32) -> dict:
+    import torch
+
+    from napari_cryohype.core.models import CryoHypeModel
+    from napari_cryohype.core.train import make_optimizer
+    torch.manual_seed(0)
+    model = CryoHypeModel(model_cfg(name), D)
+    opt = make_optimizer(model.parameters(), 1e-4, 0.0, torch.device("cpu"))
+    data = batch(B, D)
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        loss = model(*data)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i:  # the first step warms up allocators and kernels
+            times.append(time.perf_counter() - t0)
+    best = min(times)
+    return {"what": "train", "preset": name, "D": D, "batch": B, "images_per_s": B / best,
+            "median_images_per_s": B / sorted(times)[len(times) // 2], "steps": steps,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def measure_decode(name: str, D: int, repeats: int) -> dict:
+    import torch
+
+    from napari_cryohype.core.decode import decode_images
+    from napari_cryohype.core.models import CryoHypeModel
+    torch.manual_seed(0)
+    model = CryoHypeModel(model_cfg(name), D).eval()
+    img = torch.randn(1, D, D).numpy()
+    t0 = time.perf_counter()
+    decode_images(model, img)  # first call also builds the cached lattice encoding
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        decode_images(model, img)
+        times.append(time.perf_counter() - t0)
+    return {"what": "decode", "preset": name, "D": D, "seconds": min(times), "first_call_s": first,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def child(spec: dict) -> None:
+    import torch
+    torch.set_num_threads(spec["threads"])
+    if spec["what"] == "train":
+        out = measure_train(spec["preset"], spec["D"], spec["steps"])
+    else:
+        out = measure_decode(spec["preset"], spec["D"], spec["repeats"])
+    print("RESULT " + json.dumps(out))
+
+
+def run_child(spec: dict) -> dict:
+    p = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    if p.returncode or not lines:
+        raise RuntimeError(f"benchmark {spec} failed:\n{p.stderr[-2000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer steps and repeats")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--only", choices=("train", "decode"), help="run one kind of measurement")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(json.loads(args.child))
+    s = 2 if args.quick else 5
+    specs = []
+    if args.only in (None, "train"):
+        specs += [{"what": "train", "preset": "ref-small", "D": 32, "steps": s},
+                  {"what": "train", "preset": "ref-small", "D": 64, "steps": s},
+                  {"what": "train", "preset": "small", "D": 32, "steps": s},
+                  {"what": "train", "preset": "small", "D": 64, "steps": s},
+                  {"what": "train", "preset": "paper", "D": 64, "steps": 2}]
+    if args.only in (None, "decode"):
+        specs += [{"what": "decode", "preset": p, "D": 64, "repeats": 2 if args.quick else 3}
+                  for p in ("small", "paper")]
+    print("noisy numbers: the CPU may be shared; re-run on a quiet machine for reporting")
+    for spec in specs:
+        spec["threads"] = args.threads
+        r = run_child(spec)
+        if r["what"] == "train":
+            ref = REFERENCE.get((r["preset"], r["D"]))
+            extra = f"  x{r['images_per_s'] / ref:.2f} vs reference {ref:g} img/s" if ref else ""
+            if r["D"] == 64:
+                extra += f"  x{r['images_per_s'] / CRYODRGN_D64:.2f} vs cryoDRGN train_vae {CRYODRGN_D64} img/s"
+            if r["preset"] == "paper":
+                extra += f"  (reference peak {REFERENCE_PAPER_PEAK_GB:g} GB)"
+            print(f"train  {r['preset']:9s} D={r['D']:3d} batch {r['batch']}: {r['images_per_s']:7.2f} img/s "
+                  f"(median {r['median_images_per_s']:.2f}), peak {r['peak_rss_gb']:.2f} GB{extra}", flush=True)
+        else:
+            print(f"decode {r['preset']:9s} D={r['D']:3d}: {r['seconds']:.3f} s per volume "
+                  f"(first call {r['first_call_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB)  "
+                  f"x{REFERENCE_DECODE_S / r['seconds']:.1f} faster than the reference's {REFERENCE_DECODE_S} s",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
