@@ -6,6 +6,7 @@ a selection; export. All computation is :mod:`napari_cryohype.core`, run in napa
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Callable
 
@@ -65,6 +66,8 @@ class LatentExplorer(QWidget):
         self._latents_generation = 0
         self._epochs_seen = 0
         self._build()
+        # core.analysis imports scikit-learn (~3 s the first time): do that now, off the UI thread
+        start_worker(importlib.import_module, "napari_cryohype.core.analysis", on_error=lambda err: None)
 
     # --- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -234,8 +237,6 @@ class LatentExplorer(QWidget):
         when the array is large — then UMAP in a worker (unless ``embedding`` given or automatic UMAP is
         off). A previous embedding of the same N warm-starts the new UMAP. ``labels`` (N,) int and
         ``covariates`` name -> (N,) values colour the points."""
-        from napari_cryohype.core.analysis import pca
-
         latents = np.asarray(latents, dtype=np.float32)
         self._latents_generation += 1
         generation = self._latents_generation
@@ -245,9 +246,9 @@ class LatentExplorer(QWidget):
                 self._show_latents(latents, np.asarray(pcs_, np.float32), labels, covariates, embedding, clusters)
 
         if pcs is not None or latents.size <= _SYNC_PCA_ENTRIES:
-            show(pcs if pcs is not None else pca(latents, n_components=10))
+            show(pcs if pcs is not None else _pca(latents))
         else:
-            self._start(pca, latents, n_components=10, on_done=show, what=f"PCA of {latents.shape} latents")
+            self._start(_pca, latents, on_done=show, what=f"PCA of {latents.shape} latents")
 
     def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters) -> None:
         previous = self.embedding if self.embedding is not None and len(self.embedding) == len(latents) else None
@@ -669,6 +670,13 @@ class LatentExplorer(QWidget):
             action()
         except (InputError, OSError, ValueError) as err:
             self._error(what, err)
+
+
+def _pca(latents: np.ndarray) -> np.ndarray:
+    """Up to 10 principal components (core.analysis.pca); imported here so a worker pays the import."""
+    from napari_cryohype.core.analysis import pca
+
+    return pca(latents, n_components=10)
 
 
 def _decode_one(run, dataset, index: int, truth: Path | None) -> dict:
