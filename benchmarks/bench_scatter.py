@@ -2,7 +2,7 @@
 
 Run under a virtual display (what CI and a headless 2-core machine have):
 
-    xvfb-run -a python benchmarks/bench_scatter.py [--sizes 100000 1000000] [--repeats 5]
+    xvfb-run -a python benchmarks/bench_scatter.py [--sizes 100000 1000000] [--repeats 5] [--explorer]
 
 "draw" is ``set_data`` (index + colours + painting the points with numpy) plus one full paint of the
 widget into a pixmap (``QWidget.grab``, which runs the same ``paintEvent`` as the screen). "pan" and
@@ -103,11 +103,49 @@ def bench(n: int, repeats: int) -> dict[str, float]:
     return out
 
 
+def bench_explorer(n: int, d: int = 8) -> dict[str, float]:
+    """The whole Latent Explorer in a napari viewer: latents (n, d) with 20 labels and one covariate."""
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    viewer = napari.Viewer(show=True)
+    _, explorer = viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
+    explorer.auto_umap.setChecked(False)
+    app = QApplication.instance()
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 20, n)
+    z = (rng.normal(size=(n, d)) + np.eye(20, d)[labels] * 4).astype(np.float32)
+    defocus = rng.uniform(1e4, 2e4, n)
+    while explorer.busy or not __import__("sys").modules.get("napari_cryohype.core.analysis"):
+        app.processEvents()  # the explorer imports core.analysis in a worker when it opens
+    out = {}
+    t0 = time.perf_counter()
+    explorer.set_latents(z, labels=labels, covariates={"defocus (Å)": defocus})
+    out["set_latents: UI blocked for"] = time.perf_counter() - t0
+    while explorer.busy:
+        app.processEvents()
+        time.sleep(0.005)
+    out["set_latents: PCA (worker) + points shown"] = time.perf_counter() - t0
+    out["colour by covariate"] = _timed(lambda: explorer.color_by.setCurrentText("defocus (Å)"))
+    out["change x axis (PC3)"] = _timed(lambda: explorer.x_axis.setCurrentText("PC3"))
+    out["invert selection"] = _timed(explorer.invert_selection)
+    out["select a covariate range"] = _timed(lambda: explorer.select_range("defocus (Å)", 1e4, 1.5e4))
+    viewer.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--explorer", action="store_true",
+                        help="also time the whole Latent Explorer (napari viewer) at the largest size")
     args = parser.parse_args()
+    if args.explorer:
+        n = max(args.sizes)
+        print(f"\nLatent Explorer, {n:,} latents of 8 dims, 20 labels")
+        for k, v in bench_explorer(n).items():
+            print(f"  {k:<52s} {v * 1000:8.1f} ms")
     for n in args.sizes:
         res = bench(n, args.repeats)
         print(f"\n{n:,} points (600 x 600 widget)")
