@@ -17,6 +17,13 @@ def test_manifest_validates():
     pm.validate_imports()  # every command's python_name imports
     assert {w.display_name for w in pm.contributions.widgets} == {"Train", "Latent Explorer"}
     assert pm.contributions.readers[0].accepts_directories
+    # the reader is offered for MRC files and folders only, so opening other files never asks about it
+    from npe2 import PluginManager
+
+    manager = PluginManager.instance()
+    manager.discover()
+    offered = {p: {r.plugin_name for r in manager.iter_compatible_readers([p])} for p in ("a.tif", "a.MRCS")}
+    assert "napari-cryohype" not in offered["a.tif"] and "napari-cryohype" in offered["a.MRCS"]
 
 
 def test_volume_round_trip_keeps_voxel_size(tmp_path, rng):
