@@ -28,7 +28,7 @@ from napari_cryohype.core.latents import batch_inputs
 from napari_cryohype.core.models import Condition, CryoHypeModel
 from napari_cryohype.core.run import Run
 
-_POINTS_PER_CHUNK = 1 << 15   # INR rows evaluated at once (images x points)
+_CHUNK_FLOATS = 1 << 20      # activations per INR evaluation chunk (images x points x width): ~4 MB, cache-sized
 _MODELS: "OrderedDict[tuple, tuple[CryoHypeModel, object]]" = OrderedDict()
 
 
@@ -69,7 +69,7 @@ def volume_transforms(model: CryoHypeModel, cond: Condition, D: int) -> Tensor:
     idx, feats = volume_lattice(model, D)
     B, n = cond.tokens.shape[0], (D + 1) ** 3
     ht = torch.zeros(B, n, device=feats.device)
-    step = max(1, _POINTS_PER_CHUNK // B)
+    step = max(256, _CHUNK_FLOATS // (B * model.inr.shapes[0][1]))
     for s in range(0, len(idx), step):
         ab = model.evaluate(cond, None, feats[s:s + step]).float()
         i = idx[s:s + step]

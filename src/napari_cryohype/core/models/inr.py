@@ -74,8 +74,10 @@ class INR(nn.Module):
             else:
                 y = torch.baddbmm(b, x, w)
             if j == 0 and first is not None:
-                y = y + first[:, None, :]
+                y.add_(first[:, None, :])
             if j == last:
                 return y
-            x = torch.relu(y + x) if 0 < j and y.shape[-1] == x.shape[-1] else torch.relu(y)
+            if 0 < j and y.shape[-1] == x.shape[-1]:
+                y.add_(x)  # residual; in place: neither matmul nor relu backward needs y before it
+            x = torch.relu_(y)
         raise AssertionError("unreachable")
