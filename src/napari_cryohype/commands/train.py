@@ -44,12 +44,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     p.add_argument("--num-workers", type=int, metavar="W", help="data-loading processes (default 0)")
+    p.add_argument("--threads", type=int, metavar="T",
+                   help="torch CPU threads per process (default: torch's choice; 1 on a busy shared CPU)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUTDIR from its checkpoint")
     p.add_argument("--force", action="store_true", help="replace an earlier run in OUTDIR")
     p.set_defaults(func=run)
 
 
-_OVERRIDES = ("conditioning", "encoder", "epochs", "batch_size", "lr", "device", "seed", "num_workers")
+_OVERRIDES = ("conditioning", "encoder", "epochs", "batch_size", "lr", "device", "seed", "num_workers", "threads")
 
 
 def _make_run(args):
@@ -62,7 +64,7 @@ def _make_run(args):
             raise InputError("--resume and --force contradict each other")
         run = Run.open(args.outdir)
         for key, value in overrides.items():  # only the schedule-neutral ones may change on resume
-            if key in ("epochs", "device", "num_workers"):
+            if key in ("epochs", "device", "num_workers", "threads"):
                 run.config["train"][key] = value
             elif run.config["model"].get(key, run.config["train"].get(key)) != value:
                 raise InputError(f"--{key.replace('_', '-')} differs from the run being resumed", args.outdir)

@@ -107,6 +107,8 @@ class Trainer:
         self.cfg = t
         self._stop = threading.Event()
         self.rank, self.world, self.device = distributed.init(t["device"])
+        if int(t.get("threads", 0)) > 0:
+            torch.set_num_threads(int(t["threads"]))
         self.dataset = run.dataset()
         geometry = SliceGeometry(self.dataset.D)
         if "norm_std" not in cfg["data"]:

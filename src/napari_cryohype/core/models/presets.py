@@ -40,6 +40,7 @@ _TRAIN_BASE = {
     "grad_clip": 1.0,             # max gradient norm (0: off)
     "seed": 0,
     "num_workers": 0,
+    "threads": 0,                 # torch CPU threads (0: torch's default; 1 is robust on a busy shared CPU)
     "device": "cpu",
     "amp": True,                  # bf16/fp16 autocast on CUDA only
     "log_every": 10,              # steps between step events written to log.jsonl
