@@ -80,7 +80,18 @@ def run(args: argparse.Namespace) -> int:
     """Train with a progress bar (loss, images/s, ETA); return 0 when done, 130 when interrupted."""
     from napari_cryohype.core.train import Trainer
 
-    run_ = _make_run(args)
+    import torch.distributed as dist
+
+    from napari_cryohype.core import distributed
+    from napari_cryohype.core.run import Run
+
+    rank, world, _ = distributed.init(args.device or "cpu")
+    if rank == 0:  # under torchrun, rank 0 makes (or checks) the run folder, the others then open it
+        run_ = _make_run(args)
+    if world > 1:
+        dist.barrier()
+    if rank != 0:
+        run_ = Run.open(args.outdir)
     trainer = Trainer(run_)
     if args.resume and trainer.rank == 0:
         run_.save_config()
