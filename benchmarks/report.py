@@ -70,7 +70,8 @@ def _seconds(hms: str) -> float:
 
 def loop_images_per_s(method: str, run_dir: Path | None, n_images: int) -> float | None:
     """Training-loop throughput without process start and data loading: cryoDRGN's per-epoch times from
-    its run.log, or the last ``images_per_s`` our trainer logged in log.jsonl. None when not found."""
+    its run.log, or images x epochs / the trainer's elapsed time in its final log.jsonl event (the time of
+    the last leg when it was resumed). None when not found."""
     if run_dir is None:
         return None
     if method.startswith("cryodrgn"):
@@ -83,8 +84,8 @@ def loop_images_per_s(method: str, run_dir: Path | None, n_images: int) -> float
     if not log.is_file():
         return None
     events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    rates = [e["images_per_s"] for e in events if e.get("images_per_s")]
-    return float(rates[-1]) if rates else None
+    done = [e for e in events if e.get("kind") == "done" and e.get("elapsed_s")]
+    return n_images * done[-1]["epoch"] / done[-1]["elapsed_s"] if done else None
 
 
 def wrong_map_auc(volumes_dir: Path, truth_dir: Path, others: int = 5, seed: int = 0) -> float:
@@ -263,7 +264,7 @@ def write_report(out: Path, rows: list[dict], runs: dict) -> None:
             f"torch {m['torch']}; {runs.get('cryodrgn') or ''}; commit {m['git_commit']}. Device "
             f"`{s['device']}`. Wall time includes process start and data loading; images/s = images x "
             "epochs / wall (backprojection: images / wall); images/s (loop) is the training loop alone (cryoDRGN's "
-            "epoch times, our trainer's logged rate). Peak memory: resident set of the process tree.\n"]
+            "epoch times, our trainer's elapsed time). Peak memory: resident set of the process tree.\n"]
     scored = any("fsc_auc_mean" in r for r in rows)
     for size in sizes:
         text += [f"## {size} structures\n", table(rows, size)]
