@@ -2,11 +2,15 @@
 
 Each measurement runs in its own process (so that peak memory is its own): a training step is the model's
 forward (encoder, hypernetwork, half-space rendering, CTF, masked MSE), backward and an Adam step on a
-batch of 32 random images with random poses and CTF (data loading excluded). Ratios are printed against the
-CryoHype reference implementation and cryoDRGN on a 2-core CPU (docs/model.md):
+batch of 32 random images with random poses and CTF (data loading excluded). Ratios are printed against
 
-    python benchmarks/bench_train.py              # all
-    python benchmarks/bench_train.py --quick      # fewer steps
+- the reference algorithm (``reference_algorithm.py``: the CryoHype reference implementation's step,
+  re-implemented) trained on the same batch in the same process, in alternation with ours;
+- the figures quoted for the reference implementation and cryoDRGN on a 2-core CPU (docs/model.md).
+
+    python benchmarks/bench_train.py                  # all
+    python benchmarks/bench_train.py --quick          # fewer steps
+    python benchmarks/bench_train.py --no-baseline    # ours only (peak memory is then ours alone)
 """
 
 from __future__ import annotations
@@ -52,15 +56,11 @@ def batch(B: int, D: int):
             torch.randn(B, 2), ctf)
 
 
-def measure_train(name: str, D: int, steps: int, B: int = 32) -> dict:
+def _step_times(model, data, steps: int) -> list[float]:
     import torch
 
-    from napari_cryohype.core.models import CryoHypeModel
     from napari_cryohype.core.train import make_optimizer
-    torch.manual_seed(0)
-    model = CryoHypeModel(model_cfg(name), D)
     opt = make_optimizer(model.parameters(), 1e-4, 0.0, torch.device("cpu"))
-    data = batch(B, D)
     times = []
     for i in range(steps + 1):
         t0 = time.perf_counter()
@@ -70,10 +70,32 @@ def measure_train(name: str, D: int, steps: int, B: int = 32) -> dict:
         opt.step()
         if i:  # the first step warms up allocators and kernels
             times.append(time.perf_counter() - t0)
-    best = min(times)
-    return {"what": "train", "preset": name, "D": D, "batch": B, "images_per_s": B / best,
-            "median_images_per_s": B / sorted(times)[len(times) // 2], "steps": steps,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    return times
+
+
+def measure_train(name: str, D: int, steps: int, baseline: bool, B: int = 32) -> dict:
+    """Our step's speed; with ``baseline`` also the reference algorithm's (reference_algorithm.py) on the
+    same batch in the same process, the two measured in alternation so that load changes hit both."""
+    import torch
+
+    from napari_cryohype.core.models import CryoHypeModel
+    torch.manual_seed(0)
+    ours = CryoHypeModel(model_cfg(name), D)
+    data = batch(B, D)
+    out = {"what": "train", "preset": name, "D": D, "batch": B, "steps": steps}
+    if baseline:
+        from reference_algorithm import ReferenceAlgorithm
+        ref = ReferenceAlgorithm(model_cfg(name), D)
+        t_ours, t_ref = [], []
+        for _ in range(steps):
+            t_ours += _step_times(ours, data, 1)
+            t_ref += _step_times(ref, data, 1)
+        out["baseline_images_per_s"] = B / min(t_ref)
+    else:
+        t_ours = _step_times(ours, data, steps)
+    out.update(images_per_s=B / min(t_ours), median_images_per_s=B / sorted(t_ours)[len(t_ours) // 2],
+               peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    return out
 
 
 def measure_decode(name: str, D: int, repeats: int) -> dict:
@@ -100,7 +122,7 @@ def child(spec: dict) -> None:
     import torch
     torch.set_num_threads(spec["threads"])
     if spec["what"] == "train":
-        out = measure_train(spec["preset"], spec["D"], spec["steps"])
+        out = measure_train(spec["preset"], spec["D"], spec["steps"], spec["baseline"])
     else:
         out = measure_decode(spec["preset"], spec["D"], spec["repeats"])
     print("RESULT " + json.dumps(out))
@@ -119,6 +141,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--only", choices=("train", "decode"), help="run one kind of measurement")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the same-process reference-algorithm baseline (its paper-size step is slow)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -126,11 +150,12 @@ def main() -> None:
     s = 2 if args.quick else 5
     specs = []
     if args.only in (None, "train"):
-        specs += [{"what": "train", "preset": "ref-small", "D": 32, "steps": s},
-                  {"what": "train", "preset": "ref-small", "D": 64, "steps": s},
-                  {"what": "train", "preset": "small", "D": 32, "steps": s},
-                  {"what": "train", "preset": "small", "D": 64, "steps": s},
-                  {"what": "train", "preset": "paper", "D": 64, "steps": 2}]
+        b = not args.no_baseline
+        specs += [{"what": "train", "preset": "ref-small", "D": 32, "steps": s, "baseline": b},
+                  {"what": "train", "preset": "ref-small", "D": 64, "steps": s, "baseline": b},
+                  {"what": "train", "preset": "small", "D": 32, "steps": s, "baseline": False},
+                  {"what": "train", "preset": "small", "D": 64, "steps": s, "baseline": False},
+                  {"what": "train", "preset": "paper", "D": 64, "steps": 2, "baseline": b}]
     if args.only in (None, "decode"):
         specs += [{"what": "decode", "preset": p, "D": 64, "repeats": 2 if args.quick else 3}
                   for p in ("small", "paper")]
@@ -140,13 +165,17 @@ def main() -> None:
         r = run_child(spec)
         if r["what"] == "train":
             ref = REFERENCE.get((r["preset"], r["D"]))
-            extra = f"  x{r['images_per_s'] / ref:.2f} vs reference {ref:g} img/s" if ref else ""
+            extra = f"  x{r['images_per_s'] / ref:.2f} vs reference {ref:g} img/s (quoted)" if ref else ""
+            if "baseline_images_per_s" in r:
+                extra += (f"  x{r['images_per_s'] / r['baseline_images_per_s']:.2f} vs the reference algorithm "
+                          f"here ({r['baseline_images_per_s']:.2f} img/s)")
             if r["D"] == 64:
                 extra += f"  x{r['images_per_s'] / CRYODRGN_D64:.2f} vs cryoDRGN train_vae {CRYODRGN_D64} img/s"
             if r["preset"] == "paper":
                 extra += f"  (reference peak {REFERENCE_PAPER_PEAK_GB:g} GB)"
             print(f"train  {r['preset']:9s} D={r['D']:3d} batch {r['batch']}: {r['images_per_s']:7.2f} img/s "
-                  f"(median {r['median_images_per_s']:.2f}), peak {r['peak_rss_gb']:.2f} GB{extra}", flush=True)
+                  f"(median {r['median_images_per_s']:.2f}), peak {r['peak_rss_gb']:.2f} GB"
+                  f"{' (both models)' if 'baseline_images_per_s' in r else ''}{extra}", flush=True)
         else:
             print(f"decode {r['preset']:9s} D={r['D']:3d}: {r['seconds']:.3f} s per volume "
                   f"(first call {r['first_call_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB)  "

@@ -116,3 +116,30 @@ def test_hartley_values_are_those_of_a_real_volume():
     a, b = ab[..., 0], torch.where(flip, -ab[..., 1], ab[..., 1])  # (Re, Im) of F at k
     torch.testing.assert_close(hk, a - b)
     torch.testing.assert_close(hmk, a + b)
+
+
+def test_vit_shortcuts_equal_a_plain_transformer_pass():
+    """The first block's shared weight-token projections and the last block's pruning change no output
+    and no gradient: compare with every token through every block in full."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    enc = CryoHypeModel(tiny_cfg(encoder="vit"), D).encoder
+    img = torch.randn(3, D, D)
+
+    def plain(blk, x):
+        B, T, W = x.shape
+        q, k, v = blk.qkv(blk.ln1(x)).view(B, T, 3, blk.heads, W // blk.heads).permute(2, 0, 3, 1, 4)
+        x = x + blk.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, T, W))
+        return x + blk.fc2(F.gelu(blk.fc1(blk.ln2(x))))
+
+    p = enc.patch
+    x = enc.embed(img.reshape(3, D // p, p, D // p, p).transpose(2, 3).reshape(3, -1, p * p)) + enc.pos
+    x = torch.cat([x, enc.tokens.expand(3, -1, -1)], dim=1)
+    for blk in enc.blocks:
+        x = plain(blk, x)
+    ref = x[:, -len(enc.tokens):]
+    ref_grad = torch.autograd.grad(ref.square().sum(), enc.tokens)[0]
+    out = enc(img)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.autograd.grad(out.square().sum(), enc.tokens)[0], ref_grad,
+                               rtol=1e-4, atol=1e-5)

@@ -2,7 +2,8 @@
 
 - ``vit``: patch tokenizer (non-overlapping p x p patches, one linear layer), optional learned positional
   embedding, ``n_tokens`` learnable weight tokens appended, pre-LayerNorm Transformer (GELU MLP); the
-  outputs at the weight-token positions are returned (the last block computes only those).
+  outputs at the weight-token positions are returned. Exact savings: the first block projects the weight
+  tokens (identical for every image) once per batch; the last block computes only their outputs.
 - ``mlp``: the flattened image through a residual ReLU MLP to one feature vector ``f``; the tokens are
   ``t_j + f`` (learnable ``t_j``): the same interface, one global code.
 - ``unet``: the contracting path of a U-Net (two 3x3 convolutions per level, stride-2 downsampling)
@@ -31,12 +32,20 @@ class Block(nn.Module):
         self.fc1 = nn.Linear(width, mlp_dim)
         self.fc2 = nn.Linear(mlp_dim, width)
 
-    def forward(self, x: Tensor, last: int | None = None) -> Tensor:
+    def forward(self, x: Tensor, last: int | None = None, shared: Tensor | None = None) -> Tensor:
         """x (B, T, W) -> (B, T, W); with ``last``, only the outputs of the last ``last`` tokens are
-        computed (they still attend to all tokens): (B, last, W)."""
+        computed (they still attend to all tokens): (B, last, W).
+
+        ``shared`` (S, W): tokens that are the same for every image, appended after ``x``; their LayerNorm
+        and q, k, v projections are computed once for the batch, not B times (the output is unchanged)."""
+        qkv = self.qkv(self.ln1(x))
+        if shared is not None:
+            B = len(x)
+            qkv = torch.cat([qkv, self.qkv(self.ln1(shared)).expand(B, -1, -1)], dim=1)
+            x = torch.cat([x, shared.expand(B, -1, -1)], dim=1)
         B, T, W = x.shape
         h = self.heads
-        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, h, W // h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.view(B, T, 3, h, W // h).permute(2, 0, 3, 1, 4)
         if last is not None:
             q, x = q[:, :, -last:], x[:, -last:]
         a = F.scaled_dot_product_attention(q, k, v)
@@ -64,10 +73,9 @@ class ViTEncoder(nn.Module):
         x = self.embed(x)
         if self.pos is not None:
             x = x + self.pos
-        x = torch.cat([x, self.tokens.expand(B, -1, -1)], dim=1)
-        n = self.tokens.shape[0]
+        n, depth = self.tokens.shape[0], len(self.blocks)
         for i, blk in enumerate(self.blocks):  # the last block computes the weight tokens' outputs only
-            x = blk(x, n if i == len(self.blocks) - 1 else None)
+            x = blk(x, n if i == depth - 1 else None, self.tokens if i == 0 else None)
         return x
 
 
