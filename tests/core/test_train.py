@@ -69,6 +69,37 @@ def test_stop_mid_epoch_then_resume_equals_uninterrupted(tmp_path, data):
     assert_same(resumed.opt.state_dict()["state"][0], ref.opt.state_dict()["state"][0])
 
 
+@pytest.mark.parametrize("phase", ["forward", "backward"])
+def test_stop_during_a_step_abandons_it_and_resume_redoes_it(tmp_path, data, phase):
+    """A stop asked while a step computes ends the run before the optimiser moves (no waiting for a long
+    step); the checkpoint is the state before that step and a resume ends where an uninterrupted run does."""
+    ref = Trainer(make_run(tmp_path / "ref", data, epochs=1))
+    list(ref.run())
+
+    run = make_run(tmp_path / "cut", data, epochs=1)
+    tr = Trainer(run)
+    before = {}
+
+    def ask_stop(*_):
+        if tr.global_step == 1 and not tr._stop.is_set():
+            before.update(params(tr.model))
+            tr.stop()
+
+    if phase == "forward":
+        tr.model.inr.register_forward_pre_hook(ask_stop)
+    else:  # the INR's first weight gets its gradient near the end of the backward pass
+        tr.model.encoder.blocks[-1].fc1.weight.register_hook(lambda g: ask_stop())
+    events = list(tr.run())
+    assert [e.kind for e in events] == ["step", "stopped"]
+    assert_same(params(tr.model), before, exact=True)
+    ckpt = torch.load(run.checkpoint_path, weights_only=False)
+    assert (ckpt["epoch"], ckpt["position"], ckpt["global_step"]) == (0, 1, 1)
+
+    resumed = Trainer(Run.open(tmp_path / "cut"))
+    assert [e.kind for e in resumed.run()] == ["step", "step", "epoch", "done"]
+    assert_same(params(resumed.model), params(ref.model))
+
+
 def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data):
     """A killed process leaves the last (mid-epoch) checkpoint; resuming loses and repeats nothing."""
     ref = Trainer(make_run(tmp_path / "ref", data, epochs=1))

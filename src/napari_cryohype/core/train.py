@@ -1,4 +1,4 @@
-"""Training: an iterator of progress events, stoppable between steps and resumable exactly.
+"""Training: an iterator of progress events, stoppable within a step and resumable exactly.
 
 ``Trainer(run).run()`` yields :class:`ProgressEvent` s. Checkpoints (``RUN/checkpoints/last.pt``, written
 atomically by rank 0) hold the model, optimiser, scheduler, epoch, position within the epoch, global step,
@@ -6,10 +6,16 @@ RNG states and config; a new :class:`Trainer` on the same run continues from it 
 epoch's order is recomputed from ``(seed, epoch)`` (:func:`napari_cryohype.core.distributed.epoch_order`)
 and the batches already done are skipped. The learning rate warms up linearly per step, then follows a
 cosine to ``lr * min_lr_ratio``. Mixed precision (bf16, else fp16) is used on CUDA only.
+
+Stopping: :meth:`Trainer.stop` (from any thread) abandons the step in progress — autograd's saved-tensor
+hooks check the request in the forward and the backward pass, so a long step (the paper preset on a CPU)
+does not have to finish — and the checkpoint holds the state before that step, which a resume redoes.
+Under DistributedDataParallel every rank must finish the step, so there the run ends after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -97,6 +103,10 @@ def _lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+class _StepAbandoned(Exception):
+    """Raised inside a training step when a stop was requested."""
+
+
 class Trainer:
     """Trains the model of ``run`` (resuming from its checkpoint if there is one)."""
 
@@ -178,8 +188,15 @@ class Trainer:
             torch.save(state, tmp)
 
     def stop(self) -> None:
-        """Ask :meth:`run` to end after the current step (thread-safe); a checkpoint is written."""
+        """Ask :meth:`run` to end (thread-safe): the step in progress is abandoned (single process) or
+        finished (DDP); a checkpoint is written and a "stopped" event ends the iteration."""
         self._stop.set()
+
+    def _check_stop(self, t: torch.Tensor) -> torch.Tensor:
+        """Saved-tensor hook, called for every tensor autograd saves or unpacks: raises on a stop request."""
+        if self._stop.is_set():
+            raise _StepAbandoned
+        return t
 
     # -- loop -----------------------------------------------------------------------------------------
     def _log(self, ev: ProgressEvent) -> None:
@@ -194,19 +211,23 @@ class Trainer:
         trans = batch["trans"].to(dev, non_blocking=True)
         ctf = batch["ctf"].to(dev, non_blocking=True) if self.dataset.has_ctf else None
         net = self.ddp or self.model
-        with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            loss = net(images, rots, trans, ctf)
         self.opt.zero_grad(set_to_none=True)
+        abortable = self.world == 1
+        with torch.autograd.graph.saved_tensors_hooks(self._check_stop, self._check_stop) if abortable \
+                else contextlib.nullcontext():
+            with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                loss = net(images, rots, trans, ctf)
+            (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+        if abortable and self._stop.is_set():  # asked during the last op: do not apply a half-made step
+            raise _StepAbandoned
         clip = float(self.cfg["grad_clip"])
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.opt)
             if clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.scaler.step(self.opt)
             self.scaler.update()
         else:
-            loss.backward()
             if clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.opt.step()
@@ -245,7 +266,12 @@ class Trainer:
                     stopped = True
                     break
                 t0 = time.perf_counter()
-                last_loss = self._step(batch)
+                try:
+                    last_loss = self._step(batch)
+                except _StepAbandoned:
+                    self.opt.zero_grad(set_to_none=True)
+                    stopped = True
+                    break
                 dt = time.perf_counter() - t0
                 self.elapsed += dt
                 n = len(batch["index"]) * self.world
