@@ -1,7 +1,8 @@
 """Latent Explorer: every image's latent as a point (PCA at once, UMAP from a worker), coloured by cluster,
 true label or a per-image covariate; pick by lasso, box, click, range or indices.pkl; click a point to
 decode that image's structure into a 3D layer beside its particle image and rendered projection; decode
-a selection; export. All computation is :mod:`napari_cryohype.core`, run in napari workers.
+a selection; export. All computation is :mod:`napari_cryohype.core`, run in napari workers; PCA of large
+arrays, UMAP and k-means in a helper process (:mod:`.helper_process`), where they cannot hold the GIL.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, 
                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from napari_cryohype.widgets import export
+from napari_cryohype.widgets.helper_process import call_analysis
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
 from napari_cryohype.widgets.selection import invert
 from napari_cryohype.widgets.workers import start_worker
 
 N_PC_AXES = 6                  # PC1..PC6 offered as axes
-_SYNC_PCA_ENTRIES = 2_000_000  # larger latent arrays (N x d) get their PCA in a worker
+_SYNC_PCA_ENTRIES = 200_000  # larger latent arrays (N x d) get their PCA in the helper process
+_N_PCS = 10                  # principal components offered as axes (and given to UMAP and k-means)
 _PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
                            colormaps["tab20c"](np.arange(20))]).astype(np.float32)
 _GREY = np.array([0.3, 0.3, 0.3, 0.8], np.float32)
@@ -233,9 +236,9 @@ class LatentExplorer(QWidget):
     def set_latents(self, latents: np.ndarray, *, labels: np.ndarray | None = None,
                     covariates: dict[str, np.ndarray] | None = None, pcs: np.ndarray | None = None,
                     embedding: np.ndarray | None = None, clusters: np.ndarray | None = None) -> None:
-        """Explore ``latents`` (N, d): PCA (core.analysis.pca unless ``pcs`` given) at once — in a worker
-        when the array is large — then UMAP in a worker (unless ``embedding`` given or automatic UMAP is
-        off). A previous embedding of the same N warm-starts the new UMAP. ``labels`` (N,) int and
+        """Explore ``latents`` (N, d): PCA (core.analysis.pca unless ``pcs`` given) at once — in the helper
+        process (:mod:`.helper_process`) when the array is large — then UMAP there (unless ``embedding``
+        given or automatic UMAP is off). A previous embedding of the same N warm-starts the new UMAP. ``labels`` (N,) int and
         ``covariates`` name -> (N,) values colour the points."""
         latents = np.asarray(latents, dtype=np.float32)
         self._latents_generation += 1
@@ -248,7 +251,8 @@ class LatentExplorer(QWidget):
         if pcs is not None or latents.size <= _SYNC_PCA_ENTRIES:
             show(pcs if pcs is not None else _pca(latents))
         else:
-            self._start(_pca, latents, on_done=show, what=f"PCA of {latents.shape} latents")
+            self._start(call_analysis, "pca", latents, n_components=_N_PCS, on_done=show,
+                        what=f"PCA of {latents.shape} latents")
 
     def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters) -> None:
         previous = self.embedding if self.embedding is not None and len(self.embedding) == len(latents) else None
@@ -273,8 +277,6 @@ class LatentExplorer(QWidget):
     def compute_umap(self, init: np.ndarray | None = None) -> None:
         """UMAP of the principal components (core.analysis.umap_embedding) in a worker; ``init`` (N, 2)
         warm-starts it (the previous embedding while training)."""
-        from napari_cryohype.core.analysis import umap_embedding
-
         if self.n < 4:
             return
         self._umap_generation += 1
@@ -288,13 +290,11 @@ class LatentExplorer(QWidget):
                 self._update_controls(keep_axes=not first)
                 self._redraw_points(reset_view=first)
 
-        self._start(umap_embedding, self.pcs, init=init, on_done=done,
+        self._start(call_analysis, "umap_embedding", self.pcs, init=init, on_done=done,
                     what="UMAP (the first one compiles for ~40 s)")
 
     def _recluster(self) -> None:
         """k-means of the principal components (core.analysis.kmeans) in a worker, then recolour."""
-        from napari_cryohype.core.analysis import kmeans
-
         if self.n < 2:
             return
         k = min(self.k_spin.value(), self.n)
@@ -304,7 +304,7 @@ class LatentExplorer(QWidget):
                 self.clusters = clusters
                 self._recolor()
 
-        self._start(kmeans, self.pcs, k, on_done=done, what=f"k-means (k={k})")
+        self._start(call_analysis, "kmeans", self.pcs, k, on_done=done, what=f"k-means (k={k})")
 
     def load_run(self, path) -> None:
         """Open a run folder: its analysis/*.npy when present, else compute the latents in a worker.
@@ -673,10 +673,10 @@ class LatentExplorer(QWidget):
 
 
 def _pca(latents: np.ndarray) -> np.ndarray:
-    """Up to 10 principal components (core.analysis.pca); imported here so a worker pays the import."""
+    """Up to _N_PCS principal components (core.analysis.pca), on the calling thread."""
     from napari_cryohype.core.analysis import pca
 
-    return pca(latents, n_components=10)
+    return pca(latents, n_components=_N_PCS)
 
 
 def _decode_one(run, dataset, index: int, truth: Path | None) -> dict:

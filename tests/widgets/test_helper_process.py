@@ -1,0 +1,23 @@
+"""The explorer's analysis runs in a helper process, so that UMAP's compilation cannot freeze the UI."""
+
+import numpy as np
+
+from napari_cryohype.core import analysis
+from napari_cryohype.widgets import helper_process
+
+
+def test_analysis_runs_in_the_helper_process_and_matches():
+    x = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32)
+    try:
+        out = helper_process.call_analysis("pca", x, n_components=3)
+        assert helper_process._executor is not None  # a process was started for it
+        np.testing.assert_allclose(out, analysis.pca(x, n_components=3), rtol=1e-4, atol=1e-5)
+    finally:
+        helper_process.shutdown()
+    assert helper_process._executor is None
+
+
+def test_a_stand_in_replacing_the_function_runs_in_this_process(monkeypatch):
+    monkeypatch.setattr(analysis, "kmeans", lambda x, k: np.zeros(len(x), int))
+    assert helper_process.call_analysis("kmeans", np.ones((4, 2)), 2).tolist() == [0, 0, 0, 0]
+    assert helper_process._executor is None
