@@ -97,17 +97,23 @@ def test_analyze_run_writes_every_file_and_keeps_the_layout(rng, tmp_path, monke
     from napari_cryohype.core import latents as latents_module
 
     x, labels = clusters(rng, n_per=40, d=300)
-    monkeypatch.setattr(latents_module, "compute_latents", lambda run, device, progress: (progress(1.0), x)[1])
-    run = SimpleNamespace(analysis_dir=tmp_path / "analysis")
+    def stand_in(run, device, progress, losses):
+        losses[:] = np.arange(len(x))
+        progress(1.0)
+        return x
+
+    monkeypatch.setattr(latents_module, "compute_latents", stand_in)
+    run = SimpleNamespace(analysis_dir=tmp_path / "analysis", dataset=lambda: x)
     stages = []
     paths = analysis.analyze_run(run, labels=labels, progress=lambda s, f: stages.append((s, f)))
-    assert set(paths) == {"latents", "pca", "umap", "kmeans"}
+    assert set(paths) == {"latents", "loss", "pca", "umap", "kmeans"}
+    np.testing.assert_array_equal(np.load(paths["loss"]), np.arange(len(x)))
     assert all(p.parent == run.analysis_dir for p in paths.values())
     assert np.load(paths["pca"]).shape == (120, 100) and np.load(paths["umap"]).shape == (120, 2)
     assert analysis.adjusted_rand_index(np.load(paths["kmeans"]), labels) == pytest.approx(1.0)
     assert [s for s, f in stages if f == 0.0] == ["latents", "pca", "umap", "kmeans"]
-    assert sorted(p.name for p in run.analysis_dir.iterdir()) == ["kmeans.npy", "latents.npy", "pca.npy",
-                                                                   "umap.npy"]  # no temporary files left
+    assert sorted(p.name for p in run.analysis_dir.iterdir()) == ["kmeans.npy", "latents.npy", "loss.npy",
+                                                                   "pca.npy", "umap.npy"]  # no temporaries
     first = np.load(paths["umap"])
     analysis.analyze_run(run, k=5, seed=3)  # starts from the saved layout
     again = np.load(paths["umap"])

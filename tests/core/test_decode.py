@@ -59,9 +59,22 @@ def test_volume_lattice_matches_rendering(run):
 def test_render_projection_and_latents(run):
     img = render_projection(run, 2)
     assert img.shape == (16, 16) and np.isfinite(img).all()
-    z = compute_latents(run, batch_size=5)
+    losses = np.empty(16, np.float32)
+    z = compute_latents(run, batch_size=5, losses=losses)
     assert z.shape[0] == 16 and z.dtype == np.float32 and np.isfinite(z).all()
     assert not np.allclose(z[0], z[1])
+    np.testing.assert_allclose(compute_latents(run, batch_size=16), z, rtol=1e-4, atol=1e-5)
+
+    # the per-image losses are the training loss image by image: their mean is the model's batch loss
+    model, ds = run.load_model("cpu"), run.dataset()
+    items = [ds[i] for i in range(16)]
+    b = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ("image", "rot", "trans", "ctf")}
+    with torch.no_grad():
+        batch_loss = float(model(b["image"], b["rot"], b["trans"], b["ctf"]))
+    assert losses.min() > 0 and losses.std() > 0
+    assert float(losses.mean()) == pytest.approx(batch_loss, rel=1e-5)
+    with pytest.raises(ValueError, match="losses must be"):
+        compute_latents(run, losses=np.empty(3, np.float32))
 
 
 def test_cli_decode_writes_mrc_with_voxel_size(run, tmp_path, capsys):

@@ -118,6 +118,8 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     assert explorer.scatter.n_points == 36
     assert explorer.labels is not None and explorer.color_by.currentText() == "true label"
     assert "defocus (Å)" in explorer.covariates
+    loss = explorer.covariates["loss (per image)"]
+    assert loss.shape == (36,) and np.all(loss > 0)
 
     target = 5
     x, y = explorer.scatter.to_canvas(explorer.scatter.index.xy[target])

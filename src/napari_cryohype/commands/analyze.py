@@ -14,8 +14,8 @@ tokens): PCA to at most 100 dimensions, a 2D UMAP of the PCA coordinates (seeded
 same images is the starting layout, so points stay in place after more training), and k-means on the PCA
 coordinates (--k clusters; default: the number of distinct --labels, else round(sqrt(N / 2))).
 
-Writes (replacing earlier results) RUN/analysis/latents.npy (N, d), pca.npy (N, <=100), umap.npy (N, 2)
-and kmeans.npy (N,), which the napari Latent Explorer opens. UMAP's first use in a process compiles for
+Writes (replacing earlier results) RUN/analysis/latents.npy (N, d), loss.npy (N,) (each image's loss),
+pca.npy (N, <=100), umap.npy (N, 2) and kmeans.npy (N,), which the napari Latent Explorer opens. UMAP's first use in a process compiles for
 tens of seconds; --no-umap skips it."""
 
 EPILOG = """\

@@ -130,8 +130,9 @@ def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, 
                 seed: int = 0, device: str = "cpu", progress: Progress | None = None) -> dict[str, Path]:
     """Latents, PCA, UMAP and k-means of every image of a :class:`~napari_cryohype.core.run.Run`.
 
-    Writes RUN/analysis/latents.npy (N, d), pca.npy (N, <=100), umap.npy (N, 2) (unless ``umap`` is
-    False: an earlier umap.npy is then left as it is) and kmeans.npy (N,), each atomically. An existing umap.npy of the same N seeds the new layout,
+    Writes RUN/analysis/latents.npy (N, d), loss.npy (N,) (each image's loss under the model), pca.npy
+    (N, <=100), umap.npy (N, 2) (unless ``umap`` is False: an earlier umap.npy is then left as it is) and
+    kmeans.npy (N,), each atomically. An existing umap.npy of the same N seeds the new layout,
     so that re-analysing after more training keeps points in place. ``k`` defaults to :func:`default_k`
     (``labels``, one per image, give the number of structures). Returns {name: path}.
     """
@@ -143,10 +144,13 @@ def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, 
     paths = {}
 
     report("latents", 0.0)
-    latents = compute_latents(run, device=device, progress=lambda fraction: report("latents", fraction))
+    losses = np.empty(len(run.dataset()), dtype=np.float32)
+    latents = compute_latents(run, device=device, progress=lambda fraction: report("latents", fraction),
+                              losses=losses)
     if labels is not None and len(labels) != len(latents):
         raise ValueError(f"need one label per image ({len(latents)}), got {len(labels)}")
     paths["latents"] = save_array(out_dir / "latents.npy", latents)
+    paths["loss"] = save_array(out_dir / "loss.npy", losses)
 
     report("pca", 0.0)
     pcs = pca(latents, seed=seed)

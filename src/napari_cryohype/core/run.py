@@ -4,7 +4,7 @@
 RUN/config.json          every setting: data paths, D, apix, preset, model sizes, optimiser, seed
 RUN/checkpoints/last.pt  model, optimiser, scheduler, step, epoch, position, RNG states, config (atomic)
 RUN/log.jsonl            one JSON progress event per line
-RUN/analysis/            latents.npy, pca.npy, umap.npy, kmeans.npy
+RUN/analysis/            latents.npy, loss.npy, pca.npy, umap.npy, kmeans.npy
 ```
 """
 

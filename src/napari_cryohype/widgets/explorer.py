@@ -17,13 +17,14 @@ from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, 
                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from napari_cryohype.widgets import export
-from napari_cryohype.widgets.helper_process import call_analysis
+from napari_cryohype.widgets.helper_process import call_analysis, call_in_helper
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
 from napari_cryohype.widgets.selection import invert
 from napari_cryohype.widgets.workers import start_worker
 
 N_PC_AXES = 6                  # PC1..PC6 offered as axes
 _SYNC_PCA_ENTRIES = 200_000  # larger latent arrays (N x d) get their PCA in the helper process
+LOSS = "loss (per image)"  # the covariate name of each image's loss under the model
 _N_PCS = 10                  # principal components offered as axes (and given to UMAP and k-means)
 _PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
                            colormaps["tab20c"](np.arange(20))]).astype(np.float32)
@@ -320,11 +321,13 @@ class LatentExplorer(QWidget):
                                f"{self.run.apix:g} Å/px")
         self.star_button.setEnabled(self._source_star() is not None)
         analysis = Path(self.run.analysis_dir)
-        arrays = {name: analysis / f"{name}.npy" for name in ("latents", "pca", "umap", "kmeans")}
+        arrays = {name: analysis / f"{name}.npy" for name in ("latents", "pca", "umap", "kmeans", "loss")}
         if arrays["latents"].is_file():
             loaded = {k: np.load(p) if p.is_file() else None for k, p in arrays.items()}
             n = len(loaded["latents"])
             same = {k: v if v is not None and len(v) == n else None for k, v in loaded.items()}
+            if same["loss"] is not None:
+                self.covariates[LOSS] = same["loss"]
             self.set_latents(loaded["latents"], labels=self._labels(n), pcs=same["pca"], embedding=same["umap"],
                              clusters=same["kmeans"])
         else:
@@ -332,13 +335,15 @@ class LatentExplorer(QWidget):
 
     def refresh_latents(self) -> None:
         """Recompute every image's latent from the run's last checkpoint (core.latents) in a worker."""
-        from napari_cryohype.core.latents import compute_latents
-
         if self.run is None:
             return
-        run = self.run
-        self._start(compute_latents, run, on_done=lambda z: self.set_latents(z, labels=self._labels(len(z))),
-                    what="Computing latents")
+
+        def shown(result):
+            z, losses = result
+            self.set_latents(z, labels=self._labels(len(z)), covariates={**self.covariates, LOSS: losses})
+
+        self._start(call_in_helper, "napari_cryohype.core.latents", "latents_and_losses", str(self.run.path),
+                    on_done=shown, what="Computing latents")
 
     def follow_training(self, run_path) -> None:
         """Attach to a run being trained (the Train widget calls this); latents come at :meth:`training_epoch`."""
@@ -372,7 +377,8 @@ class LatentExplorer(QWidget):
         return labels if len(labels) == n else None
 
     def _run_covariates(self) -> dict[str, np.ndarray]:
-        """Per-image covariates of the run's data: defocus (Å) and pose angles (RELION rot/tilt/psi, °)."""
+        """Per-image covariates of the run's data: defocus (Å) and pose angles (RELION rot/tilt/psi, °);
+        the per-image loss joins them with the latents."""
         from napari_cryohype.core.io.star import rotation_to_relion
 
         cov: dict[str, np.ndarray] = {}

@@ -1,9 +1,9 @@
-"""A helper process for the latent analysis (PCA, UMAP, k-means) of the Latent Explorer.
+"""A helper process for the Latent Explorer's computations (latents, PCA, UMAP, k-means).
 
 A thread worker keeps the UI thread free only while the work releases Python's GIL. UMAP's numba
-compilation, scikit-learn's input checks and the imports they trigger hold it for hundreds of
-milliseconds at a time, and then the viewer freezes although the work is "in the background". So the
-explorer's workers hand these calls to one long-lived process (spawned on first use, shared by every
+compilation, scikit-learn's input checks, unpickling a checkpoint and the imports they trigger hold it for
+hundreds of milliseconds at a time, and then the viewer freezes although the work is "in the background".
+So the explorer's workers hand these calls to one long-lived process (spawned on first use, shared by every
 explorer, ended at exit) and wait for the answer with the GIL released. numba compiles once per process:
 the first UMAP of a session pays ~40 s, the next ones do not.
 """
@@ -24,8 +24,8 @@ _executor: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
 
 
-def _call(name: str, args: tuple, kwargs: dict):
-    return getattr(importlib.import_module(ANALYSIS), name)(*args, **kwargs)
+def _call(module: str, name: str, args: tuple, kwargs: dict):
+    return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
 
 def _get_executor() -> ProcessPoolExecutor:
@@ -36,19 +36,25 @@ def _get_executor() -> ProcessPoolExecutor:
         return _executor
 
 
-def call_analysis(name: str, *args, **kwargs):
-    """``core.analysis.<name>(*args, **kwargs)`` computed in the helper process; blocks the calling
-    (worker) thread until it returns. A function replaced in this process (a test's stand-in) runs here."""
-    module = sys.modules.get(ANALYSIS)
-    func = getattr(module, name, None) if module is not None else None
-    if func is not None and getattr(func, "__module__", None) != ANALYSIS:
+def call_in_helper(module: str, name: str, *args, **kwargs):
+    """``module.name(*args, **kwargs)`` (a :mod:`napari_cryohype.core` function) computed in the helper
+    process; blocks the calling (worker) thread until it returns. A function replaced in this process (a
+    test's stand-in) runs here instead."""
+    loaded = sys.modules.get(module)
+    func = getattr(loaded, name, None) if loaded is not None else None
+    if func is not None and getattr(func, "__module__", None) != module:
         return func(*args, **kwargs)
     try:
-        return _get_executor().submit(_call, name, args, kwargs).result()
+        return _get_executor().submit(_call, module, name, args, kwargs).result()
     except BrokenProcessPool as err:
         shutdown()  # the next call starts a fresh process
-        raise RuntimeError(f"the analysis process ended unexpectedly during {name} "
+        raise RuntimeError(f"the helper process ended unexpectedly during {name} "
                            "(out of memory?); try again") from err
+
+
+def call_analysis(name: str, *args, **kwargs):
+    """``core.analysis.<name>(*args, **kwargs)`` in the helper process (see :func:`call_in_helper`)."""
+    return call_in_helper(ANALYSIS, name, *args, **kwargs)
 
 
 def shutdown() -> None:

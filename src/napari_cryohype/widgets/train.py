@@ -1,5 +1,5 @@
 """Train widget: pick particles, poses and CTF (or the sample mixture), an output folder and a few
-settings; start, stop (after the current step, checkpoint kept) and resume. Training is
+settings; start, stop (the step in progress is abandoned, the checkpoint kept) and resume. Training is
 :class:`napari_cryohype.core.train.Trainer` run in a napari generator worker, never on the UI thread;
 each yielded ProgressEvent moves the progress bar and the loss curve and, every few epochs, refreshes
 the Latent Explorer.
@@ -7,6 +7,7 @@ the Latent Explorer.
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class TrainWidget(QWidget):
         self.run = None
         self.events: list = []
         self._build()
+        # the trainer's imports (torch.utils.data and the rest) hold the GIL for a while: pay them now, in a
+        # worker, rather than when training starts and the viewer should stay fluid
+        start_worker(importlib.import_module, "napari_cryohype.core.train", on_error=lambda err: None)
 
     def _build(self) -> None:
         from napari_cryohype.core.models.presets import PRESETS
@@ -201,7 +205,8 @@ class TrainWidget(QWidget):
         self._launch(run)
 
     def stop(self) -> None:
-        """Ask the trainer to end after the current step; it writes a checkpoint, then the worker ends."""
+        """Ask the trainer to stop: it abandons the step in progress, writes a checkpoint, then the worker
+        ends (about a second even for the paper preset on a CPU: ``benchmarks/bench_ui.py``)."""
         if self.trainer is not None:
             self.trainer.stop()
         elif self.worker is not None:

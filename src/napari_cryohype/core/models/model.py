@@ -107,10 +107,13 @@ class CryoHypeModel(nn.Module):
         s, t = ab[..., 0] - ab[..., 1], ab[..., 0] + ab[..., 1]  # H at the canonical point and at its opposite
         return torch.cat([torch.where(flip, t, s), torch.where(flip, s, t)], dim=1)
 
+    def image_losses(self, cond: Condition, rots: Tensor, target: Tensor, ctf_half: Tensor) -> Tensor:
+        """Per-image loss (B,): masked MSE between CTF x rendered slice and the target transform, from
+        :meth:`encode`'s condition and :meth:`encoder_input`'s targets and CTF."""
+        pred = self.render_pairs(cond, rots)
+        return (pred.float() * ctf_half.repeat(1, 2) - target).pow(2).mean(dim=1)
+
     def forward(self, images: Tensor, rots: Tensor, trans_px: Tensor | None, ctf: Tensor | None) -> Tensor:
-        """Training loss: masked MSE between CTF x rendered slice and the particle's centred, normalised
-        Hartley transform (a scalar)."""
+        """Training loss: the mean over the batch of :meth:`image_losses` (a scalar)."""
         x, target, ctf_half = self.encoder_input(images, trans_px, ctf)
-        pred = self.render_pairs(self.encode(x), rots)
-        c = ctf_half.repeat(1, 2)
-        return (pred.float() * c - target).pow(2).mean()
+        return self.image_losses(self.encode(x), rots, target, ctf_half).mean()
