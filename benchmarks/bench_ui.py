@@ -2,7 +2,7 @@
 
 In a napari viewer (needs a display: run under ``xvfb-run -a``) the Train widget trains on a simulated
 mixture of the bundled structures with the Latent Explorer following (latents, PCA and UMAP refreshed
-every epoch, in workers). A 5 ms QTimer on the UI thread records when it fires: a gap between two ticks
+every epoch, in workers), started 5 s after the widgets open (their opening work is done by then). A 5 ms QTimer on the UI thread records when it fires: a gap between two ticks
 longer than the interval is time the UI thread could not handle events (a stall). Then Stop is pressed in
 the middle of a long step (a larger model) and the time until the worker has ended is measured.
 
@@ -56,11 +56,16 @@ def stalls(viewer, app, data: Path, work: Path, epochs: int, umap: bool) -> dict
     listed with what the explorer was doing just before (``busy``: its worker's task)."""
     from qtpy.QtCore import QTimer
 
+    from napari_cryohype.widgets import helper_process
+
     w = _train_widget(viewer, data, work / "run-stalls", epochs, "small")
     explorer = w._explorer()
     explorer.follow_every.setValue(1)
     explorer.auto_umap.setChecked(umap)
     w.follow.setChecked(True)
+    _wait(app, lambda: helper_process._executor is not None, timeout=60)
+    t_open = time.perf_counter()  # the widgets' opening work (imports, helper process) ends: as a user would
+    _wait(app, lambda: time.perf_counter() - t_open > 5, timeout=60)
     ticks: list[float] = []
     doing: list[str] = []
 

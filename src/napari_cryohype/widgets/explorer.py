@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, 
                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from napari_cryohype.widgets import export
+from napari_cryohype.widgets import helper_process
 from napari_cryohype.widgets.helper_process import call_analysis, call_in_helper
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
 from napari_cryohype.widgets.selection import invert
@@ -70,8 +71,10 @@ class LatentExplorer(QWidget):
         self._latents_generation = 0
         self._epochs_seen = 0
         self._build()
-        # core.analysis imports scikit-learn (~3 s the first time): do that now, off the UI thread
+        # core.analysis imports scikit-learn (~3 s the first time) and the helper process takes a moment to
+        # start: do both now, off the UI thread, rather than in the middle of a training run
         start_worker(importlib.import_module, "napari_cryohype.core.analysis", on_error=lambda err: None)
+        start_worker(helper_process.warm_up, on_error=lambda err: None)
 
     # --- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:

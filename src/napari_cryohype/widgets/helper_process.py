@@ -57,6 +57,12 @@ def call_analysis(name: str, *args, **kwargs):
     return call_in_helper(ANALYSIS, name, *args, **kwargs)
 
 
+def warm_up() -> None:
+    """Start the helper process and import the analysis there (for a worker thread: starting a process
+    holds the GIL for a moment, better when the explorer opens than in the middle of training)."""
+    _get_executor().submit(importlib.import_module, ANALYSIS).result()
+
+
 def shutdown() -> None:
     """End the helper process (if any)."""
     global _executor

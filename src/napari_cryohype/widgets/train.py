@@ -7,7 +7,6 @@ the Latent Explorer.
 
 from __future__ import annotations
 
-import importlib
 import math
 from pathlib import Path
 
@@ -30,6 +29,17 @@ def format_seconds(seconds: float) -> str:
         return "--"
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _warm_up() -> None:
+    """Worker job when the widget opens: the trainer's imports, and the ~800 modules (torch._dynamo, sympy)
+    that building the first optimizer imports, hold the GIL for seconds; pay that now rather than when
+    training starts and the viewer should stay fluid."""
+    import torch
+
+    from napari_cryohype.core.train import make_optimizer
+
+    make_optimizer([torch.zeros(1, requires_grad=True)], 1e-3, 0.0, torch.device("cpu"))
 
 
 def _train_job(run):
@@ -58,9 +68,7 @@ class TrainWidget(QWidget):
         self.run = None
         self.events: list = []
         self._build()
-        # the trainer's imports (torch.utils.data and the rest) hold the GIL for a while: pay them now, in a
-        # worker, rather than when training starts and the viewer should stay fluid
-        start_worker(importlib.import_module, "napari_cryohype.core.train", on_error=lambda err: None)
+        start_worker(_warm_up, on_error=lambda err: None)
 
     def _build(self) -> None:
         from napari_cryohype.core.models.presets import PRESETS
