@@ -2,7 +2,8 @@
 
 In a napari viewer (needs a display: run under ``xvfb-run -a``) the Train widget trains on a simulated
 mixture of the bundled structures with the Latent Explorer following (latents, PCA and UMAP refreshed
-every epoch, in workers), started 5 s after the widgets open (their opening work is done by then). A 5 ms QTimer on the UI thread records when it fires: a gap between two ticks
+every epoch, in workers), started 5 s after the widgets open (their opening work is done by then).
+After training, clicks on points are timed until their decoded volume is in the viewer. A 5 ms QTimer on the UI thread records when it fires: a gap between two ticks
 longer than the interval is time the UI thread could not handle events (a stall). Then Stop is pressed in
 the middle of a long step (a larger model) and the time until the worker has ended is measured.
 
@@ -111,6 +112,19 @@ def stalls(viewer, app, data: Path, work: Path, epochs: int, umap: bool) -> dict
                                                        for i in worst)}
 
 
+def click_to_volume(viewer, app, explorer, repeats: int = 3) -> list[float]:
+    """Seconds from a click on a point (the explorer's click handler) to the decoded volume's layer in the
+    viewer (with the particle image, rendered projection and true map), for ``repeats`` points."""
+    times = []
+    for index in range(1, repeats + 1):
+        name = f"decoded volume {index}"
+        t0 = time.perf_counter()
+        explorer._point_clicked(index)
+        _wait(app, lambda: name in viewer.layers and not explorer.busy, timeout=120)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def stop_latency(viewer, app, data: Path, work: Path, preset: str, into_step_s: float) -> dict:
     """Press Stop ``into_step_s`` seconds into the second step; seconds until the worker has ended."""
     w = _train_widget(viewer, data, work / f"run-stop-{preset}", 1, preset)
@@ -146,6 +160,10 @@ def main() -> None:
         print(f"{5 * args.images} images, D={args.box}; small preset, {args.epochs} epochs, explorer following")
         for k, v in stalls(viewer, app, data, work, args.epochs, not args.no_umap).items():
             print(f"  {k}: {v:.1f}" if isinstance(v, float) else f"  {k}: {v}", flush=True)
+        explorer = viewer.window.dock_widgets["Latent Explorer (napari-cryohype)"]
+        times = click_to_volume(viewer, app, explorer)
+        print(f"click -> decoded volume layer (D={args.box}, small preset): "
+              + ", ".join(f"{t:.2f} s" for t in times), flush=True)
         for preset, into in () if args.no_stop else (("small", 0.2), ("paper", 3.0)):
             r = stop_latency(viewer, app, data, work, preset, into)
             print(f"stop, {preset} preset: one step {r['one step (s)']:.1f} s; pressed {into} s into the next; "

@@ -168,3 +168,12 @@ def test_cli_train_and_resume(tmp_path, data, capsys):
     assert "not empty" in capsys.readouterr().err
     assert main(["train", str(out), "--resume", "--epochs", "2"]) == 0
     assert torch.load(out / "checkpoints" / "last.pt", weights_only=False)["epoch"] == 2
+    assert main(["train", str(out), "--resume", "--encoder-input", "real"]) == 2  # a model setting: refused
+    assert "--encoder-input differs" in capsys.readouterr().err
+
+
+def test_cli_encoder_input_real_is_saved_and_trains(tmp_path, data):
+    out = tmp_path / "real"
+    assert main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+                 "--epochs", "1", "--batch-size", "12", "--encoder-input", "real"]) == 0
+    assert json.loads((out / "config.json").read_text())["model"]["encoder_input"] == "real"

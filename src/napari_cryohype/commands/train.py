@@ -38,6 +38,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--conditioning", choices=("hyper", "concat"),
                    help="hyper: modulate every INR layer (CryoHype); concat: cryoDRGN-style baseline")
     p.add_argument("--encoder", choices=("vit", "mlp", "unet"), help="image encoder (default vit)")
+    p.add_argument("--encoder-input", choices=("hartley", "real"),
+                   help="what the encoder sees: the centred, CTF phase-flipped Hartley transform (default) or "
+                        "its inverse, a CTF-corrected real-space image")
     p.add_argument("--epochs", type=int, metavar="E", help="epochs (preset default)")
     p.add_argument("--batch-size", type=int, metavar="B", help="images per step (per process)")
     p.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
@@ -51,7 +54,8 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-_OVERRIDES = ("conditioning", "encoder", "epochs", "batch_size", "lr", "device", "seed", "num_workers", "threads")
+_OVERRIDES = ("conditioning", "encoder", "encoder_input", "epochs", "batch_size", "lr", "device", "seed",
+              "num_workers", "threads")
 
 
 def _make_run(args):
