@@ -21,3 +21,26 @@ def test_a_stand_in_replacing_the_function_runs_in_this_process(monkeypatch):
     monkeypatch.setattr(analysis, "kmeans", lambda x, k: np.zeros(len(x), int))
     assert helper_process.call_analysis("kmeans", np.ones((4, 2)), 2).tolist() == [0, 0, 0, 0]
     assert helper_process._executor is None
+
+
+def test_shutdown_does_not_wait_for_running_work():
+    import threading
+    import time
+
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    helper_process.call_analysis("pca", x, n_components=2)  # the process is up
+    errors = []
+
+    def long_call():  # a UMAP on random data: seconds of numba compilation in a fresh process
+        try:
+            helper_process.call_analysis("umap_embedding", np.random.default_rng(1).normal(size=(300, 5)))
+        except Exception as err:  # the abandoned call fails instead of hanging
+            errors.append(err)
+
+    t = threading.Thread(target=long_call)
+    t.start()
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    helper_process.shutdown()
+    t.join(timeout=20)
+    assert time.perf_counter() - t0 < 5 and not t.is_alive() and errors

@@ -64,10 +64,13 @@ def warm_up() -> None:
 
 
 def shutdown() -> None:
-    """End the helper process (if any)."""
+    """End the helper process (if any) now, abandoning its work: closing napari must not wait for a UMAP."""
     global _executor
     with _lock:
         if _executor is not None:
+            # ProcessPoolExecutor has no public "kill" before Python 3.14; its process table is stable
+            for proc in list(getattr(_executor, "_processes", {}).values()):
+                proc.terminate()
             _executor.shutdown(wait=False, cancel_futures=True)
             _executor = None
 
