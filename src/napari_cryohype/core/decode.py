@@ -44,6 +44,13 @@ def _cached(run: Run, device) -> tuple[CryoHypeModel, object]:
     return _MODELS[key]
 
 
+def preload(run: Run, device: str = "cpu") -> None:
+    """Load the run's model and dataset into the cache the decoders use, and the volume lattice's
+    encoding, so that the first decode (a click in the viewer) does not pay for them."""
+    model, _ = _cached(run, device)
+    volume_lattice(model, model.D)
+
+
 def volume_lattice(model: CryoHypeModel, D: int) -> tuple[Tensor, Tensor]:
     """The evaluated points of a (D+1)**3 lattice: (flat indices (M,), positional encodings (M, F)).
 

@@ -320,6 +320,7 @@ class LatentExplorer(QWidget):
         self._find_data_folder()
         self.covariates = self._run_covariates()
         self.embedding, self.clusters = None, None
+        self.preload_model()
         self.run_label.setText(f"Run: {self.run.path}  ·  {len(self.dataset)} images, D={self.run.D}, "
                                f"{self.run.apix:g} Å/px")
         self.star_button.setEnabled(self._source_star() is not None)
@@ -335,6 +336,12 @@ class LatentExplorer(QWidget):
                              clusters=same["kmeans"])
         else:
             self.refresh_latents()
+
+    def preload_model(self) -> None:
+        """Load the run's model for decoding in a worker now, so that the first click waits for the
+        decoding only (core.decode.preload)."""
+        if self.run is not None and self.run.has_checkpoint:
+            start_worker(_preload, self.run, on_error=lambda err: None)
 
     def refresh_latents(self) -> None:
         """Recompute every image's latent from the run's last checkpoint (core.latents) in a worker."""
@@ -679,6 +686,12 @@ class LatentExplorer(QWidget):
             action()
         except (InputError, OSError, ValueError) as err:
             self._error(what, err)
+
+
+def _preload(run) -> None:
+    from napari_cryohype.core.decode import preload
+
+    preload(run)
 
 
 def _pca(latents: np.ndarray) -> np.ndarray:

@@ -260,7 +260,9 @@ class TrainWidget(QWidget):
         elif ev.kind in ("done", "stopped"):
             self.progress.setFormat(f"{ev.kind} · epoch {ev.epoch}/{ev.epochs} · {format_seconds(ev.elapsed_s)}")
             if self.follow.isChecked() and ev.kind == "done":
-                self._explorer().refresh_latents()
+                explorer = self._explorer()
+                explorer.refresh_latents()
+                explorer.preload_model()
 
     def _on_finished(self) -> None:
         self.worker, self.trainer = None, None
