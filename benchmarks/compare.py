@@ -37,7 +37,7 @@ from measure import machine_info, run_measured  # noqa: E402
 from napari_cryohype.core.evaluate import per_structure_indices  # noqa: E402
 from peers import cryodrgn  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = report.REPO
 DEFAULT_STRUCTURES = REPO.parent / "shared" / "data" / "structures"
 
 #: Our methods: name -> (conditioning, encoder).
@@ -57,7 +57,8 @@ def cryohype() -> list[str]:
 
 
 def write_json(path: Path, data) -> None:
-    """Write ``data`` as JSON atomically (temporary name, then rename)."""
+    """Write ``data`` as JSON atomically (temporary name, then rename). Published records (results.json,
+    runs.json) go through :func:`report.portable` first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, default=str))
@@ -244,7 +245,7 @@ class Bench:
         rows = json.loads(path.read_text())["rows"] if path.is_file() else []
         rows = [r for r in rows if (r["size"], r["method"]) != (row["size"], row["method"])] + [row]
         rows.sort(key=lambda r: (r["size"], ALL_METHODS.index(r["method"])))
-        write_json(path, {"rows": rows})
+        write_json(path, report.portable({"rows": rows}, sys.executable))
         return rows
 
     def run(self) -> int:
@@ -280,7 +281,7 @@ class Bench:
                                     "total_wall_s": round(time.perf_counter() - t_start, 1)})
         runs["machine"], runs["cryodrgn"] = runs["invocations"][-1]["machine"], runs["invocations"][-1]["cryodrgn"]
         runs["steps"] = report.collect_steps(self.work)
-        write_json(runs_path, runs)
+        write_json(runs_path, report.portable(runs, sys.executable))
         report.write_report(self.out, rows, runs)
         print(f"results: {self.out / 'results.md'}", flush=True)
         return 0

@@ -212,6 +212,30 @@ def plot_fsc(rows: list[dict], size: int, path: Path) -> None:
     plt.close(fig)
 
 
+#: the repository root: recorded paths are relative to it (``portable``)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def portable(data, executable: str):
+    """``data`` (JSON-like) with this machine's paths made relative to the repository — ``REPO/x`` → ``x``,
+    ``REPO/../x`` → ``../x`` — and the interpreter ``executable`` → ``python``: records read the same on
+    any clone. Read such a path back with ``REPO / path`` (absolute ones pass unchanged)."""
+    if isinstance(data, dict):
+        return {k: portable(v, executable) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [portable(v, executable) for v in data]
+    if isinstance(data, Path):
+        data = str(data)
+    if not isinstance(data, str):
+        return data
+    if data == executable:
+        return "python"
+    for root, prefix in ((REPO, ""), (REPO.parent, "../")):
+        if data.startswith(f"{root}/"):
+            return prefix + data[len(str(root)) + 1:]
+    return data
+
+
 def plot_umaps(rows: list[dict], size: int, path: Path) -> None:
     """UMAPs coloured by the true label, one panel per method that has latents, at one mixture size."""
     have = [r for r in rows if r["size"] == size and r.get("umap")]
@@ -219,7 +243,7 @@ def plot_umaps(rows: list[dict], size: int, path: Path) -> None:
         return
     fig, axes = plt.subplots(1, len(have), figsize=(4 * len(have), 4), squeeze=False)
     for ax, r in zip(axes[0], have):
-        xy, lab = np.load(r["umap"]), np.load(r["labels_path"])
+        xy, lab = np.load(REPO / r["umap"]), np.load(REPO / r["labels_path"])
         ax.scatter(xy[:, 0], xy[:, 1], c=lab, cmap="tab20" if size <= 20 else "nipy_spectral",
                    s=float(np.clip(3000 / len(xy), 1, 12)), linewidths=0)
         ax.set(title=f"{r['label']}\nARI {_fmt(r['ari'], '.2f')}", xticks=[], yticks=[])

@@ -1,0 +1,20 @@
+"""Benchmark records (benchmarks/report.py) name no path of the machine that wrote them."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import report  # noqa: E402
+
+
+def test_portable_records_are_relative_to_the_repository_and_read_back():
+    repo = report.REPO
+    record = {"rows": [{"umap": str(repo / "benchmarks/work/x/umap.npy"), "n": 3}],
+              "settings": {"structures_dir": repo.parent / "shared/data/structures", "out": "elsewhere/x"},
+              "command": ["/opt/py/bin/python", "-m", "napari_cryohype.cli", "/tmp/a"]}
+    out = report.portable(record, "/opt/py/bin/python")
+    assert out == {"rows": [{"umap": "benchmarks/work/x/umap.npy", "n": 3}],
+                   "settings": {"structures_dir": "../shared/data/structures", "out": "elsewhere/x"},
+                   "command": ["python", "-m", "napari_cryohype.cli", "/tmp/a"]}
+    assert repo / out["rows"][0]["umap"] == repo / "benchmarks/work/x/umap.npy"
+    assert str(repo) not in repr(out)
