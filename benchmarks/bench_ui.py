@@ -109,8 +109,9 @@ def stalls(viewer, app, data: Path, work: Path, epochs: int, umap: bool) -> dict
             "99.9th percentile gap (ms)": float(np.percentile(gaps, 99.9)),
             "stalls over 100 ms": int((gaps > 100).sum()), "stalls over 50 ms": int((gaps > 50).sum()),
             "points in the scatter": explorer.scatter.n_points,
-            "longest, at (s): before them": "; ".join(f"\n    {gaps[i]:.0f} ms at {ticks[i] - t0:.1f} s ({doing[i]}): threads in {inside(i)}"
-                                                       for i in worst)}
+            "longest, at (s): before them": "; ".join(
+                f"\n    {gaps[i]:.0f} ms at {ticks[i] - t0:.1f} s ({doing[i]}): threads in {inside(i)}"
+                for i in worst)}
 
 
 def click_to_volume(viewer, app, explorer, repeats: int = 3) -> list[float]:

@@ -15,8 +15,8 @@ same images is the starting layout, so points stay in place after more training)
 coordinates (--k clusters; default: the number of distinct --labels, else round(sqrt(N / 2))).
 
 Writes (replacing earlier results) RUN/analysis/latents.npy (N, d), loss.npy (N,) (each image's loss),
-pca.npy (N, <=100), umap.npy (N, 2) and kmeans.npy (N,), which the napari Latent Explorer opens. UMAP's first use in a process compiles for
-tens of seconds; --no-umap skips it."""
+pca.npy (N, <=100), umap.npy (N, 2) and kmeans.npy (N,), which the napari Latent Explorer opens. UMAP's
+first use in a process compiles for tens of seconds; --no-umap skips it."""
 
 EPILOG = """\
 example:

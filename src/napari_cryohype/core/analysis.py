@@ -136,7 +136,7 @@ def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, 
     so that re-analysing after more training keeps points in place. ``k`` defaults to :func:`default_k`
     (``labels``, one per image, give the number of structures). Returns {name: path}.
     """
-    from napari_cryohype.core.latents import compute_latents
+    from napari_cryohype.core.latents import latents_and_losses
 
     report = progress or (lambda stage, fraction: None)
     out_dir = Path(run.analysis_dir)
@@ -144,9 +144,8 @@ def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, 
     paths = {}
 
     report("latents", 0.0)
-    losses = np.empty(len(run.dataset()), dtype=np.float32)
-    latents = compute_latents(run, device=device, progress=lambda fraction: report("latents", fraction),
-                              losses=losses)
+    latents, losses = latents_and_losses(run, device=device,
+                                         progress=lambda fraction: report("latents", fraction))
     if labels is not None and len(labels) != len(latents):
         raise ValueError(f"need one label per image ({len(latents)}), got {len(labels)}")
     paths["latents"] = save_array(out_dir / "latents.npy", latents)

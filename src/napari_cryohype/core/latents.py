@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import numpy as np
@@ -51,8 +52,11 @@ def compute_latents(run: Run, *, batch_size: int = 64, device: str = "cpu",
     return out
 
 
-def latents_and_losses(run_path, *, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Every image's latent (N, d) and loss (N,) under the last checkpoint of the run folder ``run_path``."""
-    run = Run.open(run_path)
+def latents_and_losses(run: Run | str | os.PathLike, *, device: str = "cpu",
+                       progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every image's latent (N, d) and loss (N,) under the last checkpoint of ``run`` (a Run or its
+    folder), in one pass (:func:`compute_latents`)."""
+    if isinstance(run, (str, os.PathLike)):
+        run = Run.open(run)
     losses = np.empty(len(run.dataset()), dtype=np.float32)
-    return compute_latents(run, device=device, losses=losses), losses
+    return compute_latents(run, device=device, progress=progress, losses=losses), losses

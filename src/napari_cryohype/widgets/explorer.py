@@ -242,8 +242,8 @@ class LatentExplorer(QWidget):
                     embedding: np.ndarray | None = None, clusters: np.ndarray | None = None) -> None:
         """Explore ``latents`` (N, d): PCA (core.analysis.pca unless ``pcs`` given) at once — in the helper
         process (:mod:`.helper_process`) when the array is large — then UMAP there (unless ``embedding``
-        given or automatic UMAP is off). A previous embedding of the same N warm-starts the new UMAP. ``labels`` (N,) int and
-        ``covariates`` name -> (N,) values colour the points."""
+        given or automatic UMAP is off). A previous embedding of the same N warm-starts the new UMAP.
+        ``labels`` (N,) int and ``covariates`` name -> (N,) values colour the points."""
         latents = np.asarray(latents, dtype=np.float32)
         self._latents_generation += 1
         generation = self._latents_generation
