@@ -16,17 +16,15 @@ from matplotlib import colormaps
 from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from napari_cryohype.widgets import export
-from napari_cryohype.widgets import helper_process
-from napari_cryohype.widgets.helper_process import call_analysis, call_in_helper
+from napari_cryohype.widgets import export, helper_process
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
 from napari_cryohype.widgets.selection import invert
 from napari_cryohype.widgets.workers import start_worker
 
 N_PC_AXES = 6                  # PC1..PC6 offered as axes
-_SYNC_PCA_ENTRIES = 200_000  # larger latent arrays (N x d) get their PCA in the helper process
-LOSS = "loss (per image)"  # the covariate name of each image's loss under the model
-_N_PCS = 10                  # principal components offered as axes (and given to UMAP and k-means)
+_SYNC_PCA_ENTRIES = 200_000   # larger latent arrays (N x d) get their PCA in the helper process
+_N_PCS = 10                    # principal components computed; UMAP and k-means run on them
+LOSS = "loss (per image)"      # the covariate name of each image's loss under the model
 _PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
                            colormaps["tab20c"](np.arange(20))]).astype(np.float32)
 _GREY = np.array([0.3, 0.3, 0.3, 0.8], np.float32)
@@ -255,7 +253,7 @@ class LatentExplorer(QWidget):
         if pcs is not None or latents.size <= _SYNC_PCA_ENTRIES:
             show(pcs if pcs is not None else _pca(latents))
         else:
-            self._start(call_analysis, "pca", latents, n_components=_N_PCS, on_done=show,
+            self._start(helper_process.call_analysis, "pca", latents, n_components=_N_PCS, on_done=show,
                         what=f"PCA of {latents.shape} latents")
 
     def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters) -> None:
@@ -294,7 +292,7 @@ class LatentExplorer(QWidget):
                 self._update_controls(keep_axes=not first)
                 self._redraw_points(reset_view=first)
 
-        self._start(call_analysis, "umap_embedding", self.pcs, init=init, on_done=done,
+        self._start(helper_process.call_analysis, "umap_embedding", self.pcs, init=init, on_done=done,
                     what="UMAP (the first one compiles for ~40 s)")
 
     def _recluster(self) -> None:
@@ -308,7 +306,8 @@ class LatentExplorer(QWidget):
                 self.clusters = clusters
                 self._recolor()
 
-        self._start(call_analysis, "kmeans", self.pcs, k, on_done=done, what=f"k-means (k={k})")
+        self._start(helper_process.call_analysis, "kmeans", self.pcs, k, on_done=done,
+                    what=f"k-means (k={k})")
 
     def load_run(self, path) -> None:
         """Open a run folder: its analysis/*.npy when present, else compute the latents in a worker.
@@ -352,8 +351,8 @@ class LatentExplorer(QWidget):
             z, losses = result
             self.set_latents(z, labels=self._labels(len(z)), covariates={**self.covariates, LOSS: losses})
 
-        self._start(call_in_helper, "napari_cryohype.core.latents", "latents_and_losses", str(self.run.path),
-                    on_done=shown, what="Computing latents")
+        self._start(helper_process.call_in_helper, "napari_cryohype.core.latents", "latents_and_losses",
+                    str(self.run.path), on_done=shown, what="Computing latents")
 
     def follow_training(self, run_path) -> None:
         """Attach to a run being trained (the Train widget calls this); latents come at :meth:`training_epoch`."""
