@@ -154,16 +154,17 @@ class Bench:
                                                fresh=fresh))
         if train_only:
             return {"train": train, "run_dir": run}
+        want_umap = method in a.umap_methods
         analyze_cmd = [*cryohype(), "analyze", str(run), "--k", str(mix["n"]), "--seed", str(a.seed),
-                       "--device", a.device]
+                       "--device", a.device, *([] if want_umap else ["--no-umap"])]
         self.step(d / "steps" / "analyze.json", f"{method}: latents, UMAP, k-means",
                   lambda: self.command(analyze_cmd, d / "logs" / "analyze.log", f"{method} analyze"))
         latents_dir = run / "analysis"
         volumes = d / "volumes"
         self.step(d / "steps" / "decode.json", f"{method}: decode {mix['eval_indices'].shape[1]} images per "
                   "structure", lambda: self.decode_ours(run, mix, volumes, d))
-        return {"train": train, "latents": latents_dir / "latents.npy", "umap": latents_dir / "umap.npy",
-                "volumes": volumes, "run_dir": run}
+        return {"train": train, "latents": latents_dir / "latents.npy",
+                "umap": latents_dir / "umap.npy" if want_umap else False, "volumes": volumes, "run_dir": run}
 
     def decode_ours(self, run: Path, mix: dict, volumes: Path, d: Path) -> dict:
         """One averaged volume per structure, ``volumes/NNN.mrc``, from that structure's eval images."""
@@ -193,7 +194,8 @@ class Bench:
         volumes = d / "volumes"
         self.step(d / "steps" / "decode.json", f"{method}: eval_vol",
                   lambda: self.decode_cryodrgn(weights, config, np.load(latents), mix, volumes, d))
-        return {"train": train, "latents": latents, "umap": None, "volumes": volumes, "run_dir": out}
+        umap = None if method in a.umap_methods else False   # None: the report computes it
+        return {"train": train, "latents": latents, "umap": umap, "volumes": volumes, "run_dir": out}
 
     def decode_cryodrgn(self, weights: Path, config: Path, z: np.ndarray, mix: dict, volumes: Path,
                         d: Path) -> dict:
@@ -302,6 +304,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=20, help="training epochs, the same for every method")
     p.add_argument("--methods", type=lambda s: s.split(","), default=list(ALL_METHODS),
                    help=f"comma-separated, from {','.join(ALL_METHODS)}")
+    p.add_argument("--umap-methods", type=lambda s: s.split(","), default=list(ALL_METHODS),
+                   help="methods whose latents get a UMAP plot (each costs ~40 s of numba compile)")
     p.add_argument("--per-structure", type=int, default=20, help="images decoded and averaged per structure")
     p.add_argument("--device", default="cpu", help="cpu or cuda (ours; cryoDRGN uses CUDA when visible)")
     p.add_argument("--seed", type=int, default=0, help="seed of the selection, simulation and training")
@@ -314,7 +318,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
                    help="extra arguments passed to `cryohype train` (put last)")
     args = p.parse_args(argv)
-    bad = [m for m in args.methods if m not in ALL_METHODS]
+    bad = [m for m in [*args.methods, *args.umap_methods] if m not in ALL_METHODS]
     if bad:
         p.error(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(ALL_METHODS)}")
     return args
