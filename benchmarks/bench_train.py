@@ -8,6 +8,10 @@ batch of 32 random images with random poses and CTF (data loading excluded). Rat
   re-implemented) trained on the same batch in the same process, in alternation with ours;
 - the figures quoted for the reference implementation and cryoDRGN on a 2-core CPU (docs/model.md).
 
+Next to the speed ratio against the reference algorithm stands the ratio of the two steps' floating-point
+operations per image (torch's FlopCounterMode): where both run near this CPU's matmul rate, the speed
+ratio cannot exceed it by much.
+
     python benchmarks/bench_train.py                  # all
     python benchmarks/bench_train.py --quick          # fewer steps
     python benchmarks/bench_train.py --no-baseline    # ours only (peak memory is then ours alone)
@@ -73,6 +77,16 @@ def _step_times(model, data, steps: int) -> list[float]:
     return times
 
 
+def flops_per_image(model, D: int, B: int) -> float:
+    """Floating-point operations of one training forward + backward on a batch of ``B``, per image (torch's
+    FlopCounterMode: matmuls, attention and convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        model(*batch(B, D)).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / B
+
+
 def measure_train(name: str, D: int, steps: int, baseline: bool, B: int = 32) -> dict:
     """Our step's speed; with ``baseline`` also the reference algorithm's (reference_algorithm.py) on the
     same batch in the same process, the two measured in alternation so that load changes hit both."""
@@ -91,6 +105,7 @@ def measure_train(name: str, D: int, steps: int, baseline: bool, B: int = 32) ->
             t_ours += _step_times(ours, data, 1)
             t_ref += _step_times(ref, data, 1)
         out["baseline_images_per_s"] = B / min(t_ref)
+        out["flop_ratio"] = flops_per_image(ref, D, B) / flops_per_image(ours, D, B)
     else:
         t_ours = _step_times(ours, data, steps)
     out.update(images_per_s=B / min(t_ours), median_images_per_s=B / sorted(t_ours)[len(t_ours) // 2],
@@ -168,7 +183,8 @@ def main() -> None:
             extra = f"  x{r['images_per_s'] / ref:.2f} vs reference {ref:g} img/s (quoted)" if ref else ""
             if "baseline_images_per_s" in r:
                 extra += (f"  x{r['images_per_s'] / r['baseline_images_per_s']:.2f} vs the reference algorithm "
-                          f"here ({r['baseline_images_per_s']:.2f} img/s)")
+                          f"here ({r['baseline_images_per_s']:.2f} img/s; it needs x{r['flop_ratio']:.2f} our "
+                          "FLOPs per image)")
             if r["D"] == 64:
                 extra += f"  x{r['images_per_s'] / CRYODRGN_D64:.2f} vs cryoDRGN train_vae {CRYODRGN_D64} img/s"
             if r["preset"] == "paper":

@@ -18,6 +18,8 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from napari_cryohype.widgets.workers import BACKGROUND_NICE, lower_priority
+
 ANALYSIS = "napari_cryohype.core.analysis"
 
 _executor: ProcessPoolExecutor | None = None
@@ -28,11 +30,17 @@ def _call(module: str, name: str, args: tuple, kwargs: dict):
     return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
 
+def _lower_priority() -> None:
+    """The helper's work is background work, like training (:mod:`.workers`): the window comes first."""
+    lower_priority(BACKGROUND_NICE, whole_process=True)
+
+
 def _get_executor() -> ProcessPoolExecutor:
     global _executor
     with _lock:
         if _executor is None:
-            _executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_lower_priority)
         return _executor
 
 

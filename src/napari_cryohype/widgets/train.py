@@ -14,7 +14,7 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBo
                             QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from napari_cryohype.widgets.loss_plot import LossCurve
-from napari_cryohype.widgets.workers import start_worker
+from napari_cryohype.widgets.workers import iterate_at_low_priority, start_worker
 
 _FILE_FILTERS = {
     "particles": "Particles (*.mrcs *.mrc *.star *.cs *.txt);;All files (*)",
@@ -42,14 +42,19 @@ def _warm_up() -> None:
     make_optimizer([torch.zeros(1, requires_grad=True)], 1e-3, 0.0, torch.device("cpu"))
 
 
-def _train_job(run):
-    """Worker generator: build the Trainer (reads the data, may take seconds), hand it to the UI so Stop
-    can reach it, then yield its progress events."""
+def _train(run):
+    """Build the Trainer (reads the data, may take seconds), hand it over so Stop can reach it, then yield
+    its progress events."""
     from napari_cryohype.core.train import Trainer
 
     trainer = Trainer(run)
     yield trainer
     yield from trainer.run()
+
+
+def _train_job(run):
+    """Worker generator: :func:`_train` on its own lower-priority thread, so the viewer stays fluid."""
+    yield from iterate_at_low_priority(_train, run)
 
 
 class TrainWidget(QWidget):

@@ -1,13 +1,25 @@
-"""Starting napari thread workers so that every failure reaches the widget.
+"""Starting napari thread workers so that every failure reaches the widget, and running long jobs at a
+lower CPU priority.
 
 superqt's worker treats a ``RuntimeError`` raised by the work as "the Qt object was deleted" and ends
 silently, without ``errored`` or ``finished``; PyTorch raises ``RuntimeError`` (out of memory included)
 for most failures. The jobs here re-raise those as :class:`WorkerError`.
+
+On a machine with few cores, training, the explorer's helper process and the window compete for the CPU;
+at equal priority the window waits its turn for 100 ms and more. Training therefore runs on its own thread
+at a lower priority (:func:`iterate_at_low_priority`): the window's rare, short work comes first, and
+training loses nothing while the window is idle.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import sys
+import threading
 from typing import Callable, Iterator
+
+BACKGROUND_NICE = 5   # nice levels added to training and the helper process (Linux weight 1024 -> 335)
 
 
 class WorkerError(Exception):
@@ -41,3 +53,55 @@ def start_worker(func: Callable, *args, on_done: Callable | None = None, on_yiel
     # passing "errored" here keeps create_worker from also re-raising the error on the UI thread
     return create_worker(job, func, args, kwargs, _start_thread=True,
                          _connect={k: v for k, v in connect.items() if v is not None})
+
+
+def lower_priority(increment: int = BACKGROUND_NICE, *, whole_process: bool = False) -> None:
+    """Lower the CPU priority of the calling thread (Linux; threads it starts later inherit it) or of the
+    whole process (``whole_process``, any POSIX system) by ``increment`` nice levels. Elsewhere, or where
+    the system refuses, nothing changes."""
+    try:
+        if whole_process and hasattr(os, "nice"):
+            os.nice(increment)
+        elif not whole_process and sys.platform.startswith("linux"):
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
+    except OSError:
+        pass
+
+
+_END = object()
+
+
+def iterate_at_low_priority(func: Callable[..., Iterator], *args, nice: int = BACKGROUND_NICE) -> Iterator:
+    """Yield the items of the generator ``func(*args)``, computed on a dedicated thread whose priority is
+    lowered by ``nice`` (:func:`lower_priority`; the thread ends with the generator, so no pooled thread
+    keeps the lower priority). Its exceptions are raised here. Closing this generator closes ``func``'s
+    once the item in progress is done."""
+    items: queue.SimpleQueue = queue.SimpleQueue()
+    closed = threading.Event()
+
+    def produce() -> None:
+        lower_priority(nice)
+        gen = func(*args)
+        try:
+            for item in gen:
+                if closed.is_set():
+                    break
+                items.put(item)
+            else:
+                items.put(_END)
+        except BaseException as err:  # handed to the consumer, which raises it
+            items.put(err)
+        finally:
+            gen.close()
+
+    thread = threading.Thread(target=produce, name=f"low-priority {getattr(func, '__name__', 'job')}",
+                              daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        closed.set()

@@ -1,0 +1,69 @@
+"""Running a generator on its own lower-priority thread (widgets.workers.iterate_at_low_priority)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+from napari_cryohype.widgets.workers import BACKGROUND_NICE, iterate_at_low_priority
+
+
+def _thread_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def _report(n: int):
+    for i in range(n):
+        yield i, threading.get_native_id(), _thread_nice() if sys.platform.startswith("linux") else None
+
+
+def test_items_arrive_in_order_from_another_thread():
+    got = list(iterate_at_low_priority(_report, 4))
+    assert [i for i, _, _ in got] == [0, 1, 2, 3]
+    assert {tid for _, tid, _ in got} != {threading.get_native_id()}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority is Linux's")
+def test_the_producing_thread_runs_at_lower_priority_and_the_caller_does_not():
+    before = _thread_nice()
+    got = list(iterate_at_low_priority(_report, 2))
+    assert {nice for _, _, nice in got} == {min(19, before + BACKGROUND_NICE)}
+    assert _thread_nice() == before
+
+
+def _fails():
+    yield 1
+    raise ValueError("bad particle file")
+
+
+def test_an_exception_of_the_generator_is_raised_to_the_caller():
+    it = iterate_at_low_priority(_fails)
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="bad particle file"):
+        next(it)
+
+
+def test_closing_the_consumer_closes_the_generator():
+    closed = threading.Event()
+    produced = []
+
+    def endless():
+        try:
+            for i in range(10_000):
+                produced.append(i)
+                time.sleep(0.01)
+                yield i
+        finally:
+            closed.set()
+
+    it = iterate_at_low_priority(endless)
+    assert next(it) == 0
+    it.close()
+    assert closed.wait(2)
+    n = len(produced)
+    time.sleep(0.1)
+    assert len(produced) == n < 10
