@@ -201,3 +201,11 @@ def test_kmeans_colouring_runs_in_a_worker(explorer, wait_idle):
     pairs = set(zip(labels.tolist(), explorer.clusters.tolist()))
     assert len(pairs) == 3
     assert [text for text, _ in explorer.scatter.legend] == ["cluster 0", "cluster 1", "cluster 2"]
+
+
+def test_the_3d_warm_up_finds_what_it_loads():
+    """The explorer's warm-up (run in a worker, errors ignored there) must still find napari's unit
+    registry and the modules of a first 3D layer; a napari upgrade that moves them shows up here."""
+    from napari_cryohype.widgets.explorer import _warm_up_3d
+
+    _warm_up_3d()

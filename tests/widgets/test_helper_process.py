@@ -17,6 +17,21 @@ def test_analysis_runs_in_the_helper_process_and_matches():
     assert helper_process._executor is None
 
 
+def test_warm_up_starts_the_process_at_lower_priority():
+    import os
+    import sys
+
+    try:
+        helper_process.warm_up()
+        assert helper_process._executor is not None
+        if sys.platform.startswith("linux"):  # the helper's main thread, which does the work
+            (pid,) = helper_process._executor._processes
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(
+                19, os.getpriority(os.PRIO_PROCESS, 0) + helper_process.BACKGROUND_NICE)
+    finally:
+        helper_process.shutdown()
+
+
 def test_a_stand_in_replacing_the_function_runs_in_this_process(monkeypatch):
     monkeypatch.setattr(analysis, "kmeans", lambda x, k: np.zeros(len(x), int))
     assert helper_process.call_analysis("kmeans", np.ones((4, 2)), 2).tolist() == [0, 0, 0, 0]

@@ -570,6 +570,8 @@ class LatentExplorer(QWidget):
 
     def _show_decoded(self, result: dict) -> None:
         first = not any(layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
+        if self.viewer.dims.ndisplay != 3:  # before adding: layers are then sliced once, in 3D
+            self.viewer.dims.ndisplay = 3
         i = result["index"]
         self._put_layer(result["volume"], f"decoded volume {i}", "decoded volume", 3)
         shift = 1.15 * self.run.D * self.run.apix
@@ -579,8 +581,6 @@ class LatentExplorer(QWidget):
         if result["truth"] is not None:
             self._put_layer(result["truth"], f"true map {result['truth_name']}", "true map", 3,
                             translate=(0, 0, -shift))
-        if self.viewer.dims.ndisplay != 3:
-            self.viewer.dims.ndisplay = 3
         if first:
             self.viewer.reset_view()
 

@@ -30,6 +30,10 @@ def _call(module: str, name: str, args: tuple, kwargs: dict):
     return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
 
+def _import(module: str) -> None:
+    importlib.import_module(module)  # a module cannot travel back: return nothing
+
+
 def _lower_priority() -> None:
     """The helper's work is background work, like training (:mod:`.workers`): the window comes first."""
     lower_priority(BACKGROUND_NICE, whole_process=True)
@@ -68,7 +72,7 @@ def call_analysis(name: str, *args, **kwargs):
 def warm_up() -> None:
     """Start the helper process and import the analysis there (for a worker thread: starting a process
     holds the GIL for a moment, better when the explorer opens than in the middle of training)."""
-    _get_executor().submit(importlib.import_module, ANALYSIS).result()
+    _get_executor().submit(_import, ANALYSIS).result()
 
 
 def shutdown() -> None:
