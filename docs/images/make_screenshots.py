@@ -81,7 +81,7 @@ def main() -> None:
         if layer.name == "particles":
             layer.visible = False
     viewer.reset_view()
-    viewer.camera.angles = (0, -30, 60)
+    viewer.camera.angles = (0, -30, 60)  # as the explorer sets it on its first volume
     train_dock = viewer.window.dock_widgets["Train (napari-cryohype)"].parentWidget()
     train_dock.hide()  # room for the explorer
     for _ in range(20):

@@ -24,6 +24,7 @@ from napari_cryohype.widgets.workers import start_worker
 N_PC_AXES = 6                  # PC1..PC6 offered as axes
 _SYNC_PCA_ENTRIES = 200_000   # larger latent arrays (N x d) get their PCA in the helper process
 _N_PCS = 10                    # principal components computed; UMAP and k-means run on them
+_FIRST_VIEW_ANGLES = (0.0, -30.0, 60.0)   # camera (roll, elevation, azimuth) in degrees for the first volume
 LOSS = "loss (per image)"      # the covariate name of each image's loss under the model
 _PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
                            colormaps["tab20c"](np.arange(20))]).astype(np.float32)
@@ -581,8 +582,9 @@ class LatentExplorer(QWidget):
         if result["truth"] is not None:
             self._put_layer(result["truth"], f"true map {result['truth_name']}", "true map", 3,
                             translate=(0, 0, -shift))
-        if first:
+        if first:  # an oblique view: a volume seen straight down its z axis looks like a flat image
             self.viewer.reset_view()
+            self.viewer.camera.angles = _FIRST_VIEW_ANGLES
 
     def _put_layer(self, data: np.ndarray, name: str, role: str, ndim: int, translate=None):
         """Show ``data`` as an image layer with the run's voxel size; with 'replace layers' reuse the layer
