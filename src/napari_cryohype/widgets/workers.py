@@ -56,17 +56,15 @@ def start_worker(func: Callable, *args, on_done: Callable | None = None, on_yiel
 
 
 def lower_priority(increment: int = BACKGROUND_NICE, *, whole_process: bool = False) -> None:
-    """Lower the CPU priority of the calling thread (Linux; threads it starts later inherit it) or of the
-    whole process (``whole_process``, any POSIX system) by ``increment`` nice levels. Elsewhere, or where
-    the system refuses, nothing changes."""
-    try:
-        if whole_process and hasattr(os, "nice"):
+    """Lower the CPU priority by ``increment`` nice levels (``os.nice``). On Linux a nice level belongs to
+    a thread: this lowers the calling thread, and threads it starts later inherit it. Elsewhere ``os.nice``
+    lowers the whole process, so it is done only when ``whole_process`` asks for that (a helper process).
+    Where the system has no nice levels or refuses, nothing changes."""
+    if hasattr(os, "nice") and (whole_process or sys.platform.startswith("linux")):
+        try:
             os.nice(increment)
-        elif not whole_process and sys.platform.startswith("linux"):
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
-    except OSError:
-        pass
+        except OSError:
+            pass
 
 
 _END = object()
