@@ -164,7 +164,7 @@ class Bench:
         self.step(d / "steps" / "decode.json", f"{method}: decode {mix['eval_indices'].shape[1]} images per "
                   "structure", lambda: self.decode_ours(run, mix, volumes, d))
         return {"train": train, "latents": latents_dir / "latents.npy",
-                "umap": latents_dir / "umap.npy" if want_umap else False, "volumes": volumes, "run_dir": run}
+                "umap": latents_dir / "umap.npy" if want_umap else None, "volumes": volumes, "run_dir": run}
 
     def decode_ours(self, run: Path, mix: dict, volumes: Path, d: Path) -> dict:
         """One averaged volume per structure, ``volumes/NNN.mrc``, from that structure's eval images."""
@@ -194,8 +194,7 @@ class Bench:
         volumes = d / "volumes"
         self.step(d / "steps" / "decode.json", f"{method}: eval_vol",
                   lambda: self.decode_cryodrgn(weights, config, np.load(latents), mix, volumes, d))
-        umap = None if method in a.umap_methods else False   # None: the report computes it
-        return {"train": train, "latents": latents, "umap": umap, "volumes": volumes, "run_dir": out}
+        return {"train": train, "latents": latents, "umap": None, "volumes": volumes, "run_dir": out}
 
     def decode_cryodrgn(self, weights: Path, config: Path, z: np.ndarray, mix: dict, volumes: Path,
                         d: Path) -> dict:

@@ -125,8 +125,8 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
     cd = np.array([s["chamfer_A"] for s in structs])
     iou = np.array([s["iou"] for s in structs])
     ari, x = latent_scores(res["latents"], labels, int(np.unique(labels).size), args.seed)
-    umap_path = res["umap"]   # False: no UMAP wanted; None: compute it here
-    if x is not None and umap_path is None:
+    umap_path = res["umap"]   # None for a method with latents but no UMAP yet (cryoDRGN): computed here
+    if x is not None and umap_path is None and method in args.umap_methods:
         umap_path = Path(res["latents"]).with_name("umap.npy")
         if not umap_path.is_file():
             np.save(umap_path, umap_embedding(x, seed=args.seed))
