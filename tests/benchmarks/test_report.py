@@ -10,12 +10,12 @@ import report  # noqa: E402
 def test_portable_records_are_relative_to_the_repository_and_read_back():
     repo = report.REPO
     record = {"rows": [{"umap": str(repo / "benchmarks/work/x/umap.npy"), "n": 3}],
-              "settings": {"structures_dir": repo.parent / "shared/data/structures", "out": "elsewhere/x"},
+              "settings": {"structures_dir": repo.parent / "corpus/structures", "out": "elsewhere/x"},
               "command": ["/opt/py/bin/python", "-m", "napari_cryohype.cli", "/nonexistent-cryohype/a"]}
     assert not "/nonexistent-cryohype/a".startswith(f"{repo.parent}/")  # a path outside: left as it is
     out = report.portable(record, "/opt/py/bin/python")
     assert out == {"rows": [{"umap": "benchmarks/work/x/umap.npy", "n": 3}],
-                   "settings": {"structures_dir": "../shared/data/structures", "out": "elsewhere/x"},
+                   "settings": {"structures_dir": "../corpus/structures", "out": "elsewhere/x"},
                    "command": ["python", "-m", "napari_cryohype.cli", "/nonexistent-cryohype/a"]}
     assert repo / out["rows"][0]["umap"] == repo / "benchmarks/work/x/umap.npy"
     assert str(repo) not in repr(out)
