@@ -134,6 +134,7 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     assert any(layer.name.startswith("true map") for layer in viewer.layers)
     assert viewer.dims.ndisplay == 3
     assert tuple(viewer.camera.angles) == pytest.approx((0.0, -30.0, 60.0))  # oblique: the volume looks 3D
+    assert viewer.camera.center[-1] > 24 * 4.0  # framed with the images beside it, not on the volume alone
 
     shot = viewer.screenshot(canvas_only=True)
     assert shot.ndim == 3 and shot[..., :3].std() > 1.0, "the canvas with a decoded volume is blank"
@@ -147,6 +148,15 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     explorer.decode_index(8)
     wait_idle(explorer)
     assert len(viewer.layers) > n_layers
+
+    # the volume is in the viewer as the result arrives; its other layers follow in later event-loop turns
+    n_layers = len(viewer.layers)
+    blank = np.zeros((24, 24), np.float32)
+    explorer._show_decoded({"index": 9, "volume": np.zeros((24, 24, 24), np.float32), "image": blank,
+                            "projection": blank, "truth": None, "truth_name": None})
+    assert "decoded volume 9" in viewer.layers and len(viewer.layers) == n_layers + 1 and explorer.busy
+    wait_idle(explorer)
+    assert {"particle image 9", "rendered projection 9"} <= {layer.name for layer in viewer.layers}
 
     explorer.set_selection(np.arange(10))
     explorer.decode_selection()

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 from matplotlib import colormaps
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
@@ -25,6 +26,7 @@ N_PC_AXES = 6                  # PC1..PC6 offered as axes
 _SYNC_PCA_ENTRIES = 200_000   # larger latent arrays (N x d) get their PCA in the helper process
 _N_PCS = 10                    # principal components computed; UMAP and k-means run on them
 _FIRST_VIEW_ANGLES = (0.0, -30.0, 60.0)   # camera (roll, elevation, azimuth) in degrees for the first volume
+_PENDING = "decoded volume (pending)"   # the role of the empty layer a click adds while its image decodes
 LOSS = "loss (per image)"      # the covariate name of each image's loss under the model
 _PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
                            colormaps["tab20c"](np.arange(20))]).astype(np.float32)
@@ -66,6 +68,7 @@ class LatentExplorer(QWidget):
         self.labels: np.ndarray | None = None
         self.covariates: dict[str, np.ndarray] = {}
         self._workers: set = set()
+        self._pending_layers: list[Callable[[], object]] = []   # layer steps of a decoded image, in order
         self._umap_generation = 0
         self._latents_generation = 0
         self._epochs_seen = 0
@@ -203,20 +206,26 @@ class LatentExplorer(QWidget):
     # --- workers --------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        """True while a worker (latents, UMAP, k-means, decoding) is running."""
-        return bool(self._workers)
+        """True while a worker (latents, UMAP, k-means, decoding) runs or decoded layers are being added."""
+        return bool(self._workers or self._pending_layers)
 
-    def _start(self, func: Callable, *args, on_done: Callable, what: str, **kwargs) -> None:
-        """Run ``func(*args, **kwargs)`` in a napari thread worker; ``on_done(result)`` on the UI thread."""
+    def _start(self, func: Callable, *args, on_done: Callable, what: str,
+               on_failed: Callable[[], object] | None = None, **kwargs) -> None:
+        """Run ``func(*args, **kwargs)`` in a napari thread worker; ``on_done(result)`` on the UI thread, or
+        a notification and ``on_failed()`` if it raised."""
         holder = []
 
         def finished() -> None:
             self._workers.discard(holder[0])
             self._show_busy()
 
+        def failed(err: Exception) -> None:
+            self._error(what, err)
+            if on_failed is not None:
+                on_failed()
+
         self._show_busy(what)
-        worker = start_worker(func, *args, on_done=on_done, on_error=lambda err: self._error(what, err),
-                              on_finished=finished, **kwargs)
+        worker = start_worker(func, *args, on_done=on_done, on_error=failed, on_finished=finished, **kwargs)
         holder.append(worker)
         self._workers.add(worker)
 
@@ -548,13 +557,28 @@ class LatentExplorer(QWidget):
 
     def decode_index(self, index: int) -> None:
         """Decode image ``index``'s INR to a volume (core.decode.decode_images) in a worker and show it with
-        the particle image, the model's rendered projection and, for simulations, the true map."""
+        the particle image, the model's rendered projection and, for simulations, the true map.
+
+        The volume's layer is there at once: the one to replace, or a new empty one while the worker
+        decodes (creating a napari layer is most of a first click's wait; it then overlaps the decoding)."""
         if self.run is None:
             self.status.setText("Decoding needs a run folder (latents alone have no model).")
             return
         run, dataset, truth = self.run, self.dataset, self._true_map_path(index)
-        self._start(_decode_one, run, dataset, index, truth, on_done=self._show_decoded,
-                    what=f"Decoding image {index}")
+        target = []  # the volume's layer, found or made once the worker has started (results come after)
+
+        def failed() -> None:
+            if target[0] in self.viewer.layers and target[0].metadata["cryohype_role"] == _PENDING:
+                self.viewer.layers.remove(target[0])
+
+        self._start(_decode_one, run, dataset, index, truth, on_done=lambda r: self._show_decoded(r, target[0]),
+                    on_failed=failed, what=f"Decoding image {index}")
+        layer = None
+        if self.layer_mode.currentText() == "replace layers":  # (a pending one: a click while another decodes)
+            layer = self._role_layer("decoded volume", 3) or self._role_layer(_PENDING, 3)
+        if layer is None:
+            layer = self._new_volume_layer(np.zeros((run.D,) * 3, np.float32), f"decoding image {index}…", _PENDING)
+        target.append(layer)
 
     def decode_selection(self) -> None:
         """One volume for the selection (core.decode.decode_selection) in a worker, shown as a 3D layer."""
@@ -569,49 +593,94 @@ class LatentExplorer(QWidget):
                     on_done=lambda vol: self._put_layer(vol, name, "selection volume", 3),
                     what=f"Decoding {len(selection)} selected images")
 
-    def _show_decoded(self, result: dict) -> None:
-        first = not any(layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
-        if self.viewer.dims.ndisplay != 3:  # before adding: layers are then sliced once, in 3D
-            self.viewer.dims.ndisplay = 3
-        i = result["index"]
-        self._put_layer(result["volume"], f"decoded volume {i}", "decoded volume", 3)
-        shift = 1.15 * self.run.D * self.run.apix
-        self._put_layer(result["image"], f"particle image {i}", "particle image", 2, translate=(0, shift))
-        self._put_layer(result["projection"], f"rendered projection {i}", "rendered projection", 2,
-                        translate=(0, 2 * shift))
+    def _show_decoded(self, result: dict, target=None) -> None:
+        """Put a decoded image's layers in the viewer, one per event-loop turn: the volume (what the click
+        asked for; into the layer ``target`` when given and still there) is drawn first, then the particle
+        image, the rendered projection and the true map (each new napari layer costs the UI thread a few
+        hundred ms under software OpenGL)."""
+        i, shift = result["index"], 1.15 * self.run.D * self.run.apix
+        if target is not None and target in self.viewer.layers:
+            show_volume = lambda: self._fill(target, result["volume"], f"decoded volume {i}", "decoded volume")
+        else:
+            show_volume = lambda: self._put_layer(result["volume"], f"decoded volume {i}", "decoded volume", 3)
+        steps = [show_volume,
+                 lambda: self._put_layer(result["image"], f"particle image {i}", "particle image", 2,
+                                         translate=(0, shift)),
+                 lambda: self._put_layer(result["projection"], f"rendered projection {i}", "rendered projection",
+                                         2, translate=(0, 2 * shift))]
         if result["truth"] is not None:
-            self._put_layer(result["truth"], f"true map {result['truth_name']}", "true map", 3,
-                            translate=(0, 0, -shift))
-        if first:  # an oblique view: a volume seen straight down its z axis looks like a flat image
-            self.viewer.reset_view()
-            self.viewer.camera.angles = _FIRST_VIEW_ANGLES
+            steps.append(lambda: self._put_layer(result["truth"], f"true map {result['truth_name']}", "true map",
+                                                 3, translate=(0, 0, -shift)))
+        if all(layer.metadata.get("cryohype_role") in (None, _PENDING) for layer in self.viewer.layers):
+            steps.append(self._frame_all)  # the first decoded image: frame all of its layers
+        self._pending_layers.extend(steps)
+        self._next_layer()
+
+    def _next_layer(self) -> None:
+        """Run the next queued layer step; the rest follow after Qt has handled its events (a repaint)."""
+        if self._pending_layers:
+            self._pending_layers.pop(0)()
+        if self._pending_layers:
+            QTimer.singleShot(0, self._next_layer)
+
+    def _role_layer(self, role: str, ndim: int):
+        """The viewer's layer of this ``role`` (``metadata['cryohype_role']``) and dimensionality, or None."""
+        for layer in self.viewer.layers:
+            if layer.metadata.get("cryohype_role") == role and layer.ndim == ndim:
+                return layer
+        return None
 
     def _put_layer(self, data: np.ndarray, name: str, role: str, ndim: int, translate=None):
         """Show ``data`` as an image layer with the run's voxel size; with 'replace layers' reuse the layer
         of the same ``role``."""
+        layer = self._role_layer(role, ndim) if self.layer_mode.currentText() == "replace layers" else None
+        if layer is not None:
+            return self._fill(layer, data, name, role)
+        if ndim == 3:
+            return self._new_volume_layer(data, name, role, translate)
+        translate = tuple(translate) if translate is not None else (0.0, 0.0)
+        return self.viewer.add_image(data, name=name, scale=(self.run.apix,) * 2, translate=translate,
+                                     colormap="gray", metadata={"cryohype_role": role, "apix": self.run.apix})
+
+    def _new_volume_layer(self, data: np.ndarray, name: str, role: str, translate=None):
+        """A 3D image layer of ``data`` (D, D, D) with the run's voxel size and the chosen rendering; the
+        first one switches the viewer to 3D (before adding: the layer is then sliced once, in 3D) and frames
+        it obliquely (seen straight down its z axis a volume looks like a flat image)."""
+        first = not any(layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
+        if self.viewer.dims.ndisplay != 3:
+            self.viewer.dims.ndisplay = 3
         apix = float(self.run.apix)
-        scale = (apix,) * ndim
-        translate = tuple(translate) if translate is not None else (0.0,) * ndim
-        if self.layer_mode.currentText() == "replace layers":
-            for layer in self.viewer.layers:
-                if layer.metadata.get("cryohype_role") == role and layer.ndim == ndim:
-                    layer.data = data
-                    layer.name = name
-                    layer.reset_contrast_limits()
-                    return layer
-        kwargs = {"rendering": self.rendering.currentText()} if ndim == 3 else {}
-        layer = self.viewer.add_image(data, name=name, scale=scale, translate=translate, colormap="gray",
-                                      metadata={"cryohype_role": role, "apix": apix}, **kwargs)
-        if ndim == 3 and self.rendering.currentText() == "iso":
-            layer.iso_threshold = float(np.percentile(data, 95))
+        layer = self.viewer.add_image(data, name=name, scale=(apix,) * 3, colormap="gray",
+                                      translate=tuple(translate) if translate is not None else (0.0,) * 3,
+                                      rendering=self.rendering.currentText(),
+                                      metadata={"cryohype_role": role, "apix": apix})
+        self._set_iso_threshold(layer)
+        if first:
+            self._frame_all()
         return layer
+
+    def _frame_all(self) -> None:
+        self.viewer.reset_view()
+        self.viewer.camera.angles = _FIRST_VIEW_ANGLES
+
+    def _fill(self, layer, data: np.ndarray, name: str, role: str):
+        """Put new ``data`` into an existing layer, renamed ``name``, now of ``role``."""
+        layer.data = data
+        layer.name = name
+        layer.metadata["cryohype_role"] = role
+        layer.reset_contrast_limits()
+        self._set_iso_threshold(layer)
+        return layer
+
+    def _set_iso_threshold(self, layer) -> None:
+        if layer.ndim == 3 and layer.rendering == "iso":
+            layer.iso_threshold = float(np.percentile(np.asarray(layer.data), 95))
 
     def _set_rendering(self, mode: str) -> None:
         for layer in self.viewer.layers:
             if layer.metadata.get("cryohype_role") and layer.ndim == 3:
                 layer.rendering = mode
-                if mode == "iso":
-                    layer.iso_threshold = float(np.percentile(np.asarray(layer.data), 95))
+                self._set_iso_threshold(layer)
 
     # --- export ---------------------------------------------------------------------------------
     def decoded_volumes(self) -> dict[str, tuple[np.ndarray, float]]:
