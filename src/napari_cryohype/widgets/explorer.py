@@ -594,26 +594,30 @@ class LatentExplorer(QWidget):
                     what=f"Decoding {len(selection)} selected images")
 
     def _show_decoded(self, result: dict, target=None) -> None:
-        """Put a decoded image's layers in the viewer, one per event-loop turn: the volume (what the click
-        asked for; into the layer ``target`` when given and still there) is drawn first, then the particle
-        image, the rendered projection and the true map (each new napari layer costs the UI thread a few
-        hundred ms under software OpenGL)."""
+        """Put a decoded image's layers in the viewer in two event-loop turns: first the volume (what the
+        click asked for; into the layer ``target`` when given and still there), drawn before the UI thread
+        goes on to the particle image, the rendered projection and the true map beside it (each new napari
+        layer costs the UI thread a few hundred ms under software OpenGL)."""
         i, shift = result["index"], 1.15 * self.run.D * self.run.apix
-        if target is not None and target in self.viewer.layers:
-            show_volume = lambda: self._fill(target, result["volume"], f"decoded volume {i}", "decoded volume")
-        else:
-            show_volume = lambda: self._put_layer(result["volume"], f"decoded volume {i}", "decoded volume", 3)
-        steps = [show_volume,
-                 lambda: self._put_layer(result["image"], f"particle image {i}", "particle image", 2,
-                                         translate=(0, shift)),
-                 lambda: self._put_layer(result["projection"], f"rendered projection {i}", "rendered projection",
-                                         2, translate=(0, 2 * shift))]
-        if result["truth"] is not None:
-            steps.append(lambda: self._put_layer(result["truth"], f"true map {result['truth_name']}", "true map",
-                                                 3, translate=(0, 0, -shift)))
-        if all(layer.metadata.get("cryohype_role") in (None, _PENDING) for layer in self.viewer.layers):
-            steps.append(self._frame_all)  # the first decoded image: frame all of its layers
-        self._pending_layers.extend(steps)
+        first = all(layer.metadata.get("cryohype_role") in (None, _PENDING) for layer in self.viewer.layers)
+
+        def volume() -> None:
+            if target is not None and target in self.viewer.layers:
+                self._fill(target, result["volume"], f"decoded volume {i}", "decoded volume")
+            else:
+                self._put_layer(result["volume"], f"decoded volume {i}", "decoded volume", 3)
+
+        def beside() -> None:
+            self._put_layer(result["image"], f"particle image {i}", "particle image", 2, translate=(0, shift))
+            self._put_layer(result["projection"], f"rendered projection {i}", "rendered projection", 2,
+                            translate=(0, 2 * shift))
+            if result["truth"] is not None:
+                self._put_layer(result["truth"], f"true map {result['truth_name']}", "true map", 3,
+                                translate=(0, 0, -shift))
+            if first:  # the first decoded image: frame all of its layers
+                self._frame_all()
+
+        self._pending_layers.extend([volume, beside])
         self._next_layer()
 
     def _next_layer(self) -> None:
