@@ -220,3 +220,19 @@ def test_the_3d_warm_up_finds_what_it_loads():
     from napari_cryohype.widgets.explorer import _warm_up_3d
 
     _warm_up_3d()
+
+
+def test_a_failed_decode_removes_its_empty_layer_and_says_why(explorer, wait_idle, tiny_run, monkeypatch):
+    from napari_cryohype.widgets import explorer as explorer_module
+
+    def broken(*args):
+        raise OSError("particles.mrcs: truncated stack")
+
+    explorer.load_run(tiny_run)
+    wait_idle(explorer)
+    monkeypatch.setattr(explorer_module, "_decode_one", broken)
+    explorer.decode_index(3)
+    assert [layer.name for layer in explorer.viewer.layers] == ["decoding image 3…"]  # at once, while it runs
+    wait_idle(explorer)
+    assert len(explorer.viewer.layers) == 0
+    assert "truncated stack" in explorer.status.text()

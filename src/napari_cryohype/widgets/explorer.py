@@ -230,9 +230,11 @@ class LatentExplorer(QWidget):
         self._workers.add(worker)
 
     def _show_busy(self, what: str | None = None) -> None:
+        """Status line: ``what…`` while a worker runs; cleared when the last ends, unless it says why one
+        failed."""
         if what:
             self.status.setText(f"{what}…")
-        elif not self._workers:
+        elif not self._workers and self.status.text().endswith("…"):
             self.status.setText("")
 
     def _error(self, what: str, err: Exception) -> None:
