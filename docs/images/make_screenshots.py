@@ -35,6 +35,8 @@ def main() -> None:
     from qtpy.QtTest import QTest
     from qtpy.QtWidgets import QApplication
 
+    from napari_cryohype.widgets.explorer import camera
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=6)
     args = parser.parse_args()
@@ -81,7 +83,7 @@ def main() -> None:
         if layer.name == "particles":
             layer.visible = False
     viewer.reset_view()
-    viewer.camera.angles = (0, -30, 60)  # as the explorer sets it on its first volume
+    camera(viewer).angles = (0, -30, 60)  # as the explorer sets it on its first volume
     train_dock = viewer.window.dock_widgets["Train (napari-cryohype)"].parentWidget()
     train_dock.hide()  # room for the explorer
     for _ in range(20):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from napari_cryohype.widgets import export
+from napari_cryohype.widgets.explorer import camera
 from tests.widgets.conftest import clustered_latents
 
 pytestmark = pytest.mark.gui
@@ -133,8 +134,8 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     assert viewer.layers[f"rendered projection {near}"].data.shape == (24, 24)
     assert any(layer.name.startswith("true map") for layer in viewer.layers)
     assert viewer.dims.ndisplay == 3
-    assert tuple(viewer.camera.angles) == pytest.approx((0.0, -30.0, 60.0))  # oblique: the volume looks 3D
-    assert viewer.camera.center[-1] > 24 * 4.0  # framed with the images beside it, not on the volume alone
+    assert tuple(camera(viewer).angles) == pytest.approx((0.0, -30.0, 60.0))  # oblique: the volume looks 3D
+    assert camera(viewer).center[-1] > 24 * 4.0  # framed with the images beside it, not on the volume alone
 
     shot = viewer.screenshot(canvas_only=True)
     assert shot.ndim == 3 and shot[..., :3].std() > 1.0, "the canvas with a decoded volume is blank"

@@ -33,6 +33,12 @@ _PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"
 _GREY = np.array([0.3, 0.3, 0.3, 0.8], np.float32)
 
 
+def camera(viewer):
+    """The viewer's camera: ``viewer.scene.camera`` from napari 0.9 (``viewer.camera`` is deprecated there),
+    ``viewer.camera`` before."""
+    return getattr(viewer, "scene", viewer).camera
+
+
 def category_colors(values: np.ndarray) -> np.ndarray:
     """RGBA (N, 4) for integer categories (k-means cluster, true label): a fixed 50-colour palette."""
     values = np.asarray(values, dtype=np.int64)
@@ -667,7 +673,7 @@ class LatentExplorer(QWidget):
 
     def _frame_all(self) -> None:
         self.viewer.reset_view()
-        self.viewer.camera.angles = _FIRST_VIEW_ANGLES
+        camera(self.viewer).angles = _FIRST_VIEW_ANGLES
 
     def _fill(self, layer, data: np.ndarray, name: str, role: str):
         """Put new ``data`` into an existing layer, renamed ``name``, now of ``role``."""
