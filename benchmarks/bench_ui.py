@@ -4,8 +4,9 @@ In a napari viewer (needs a display: run under ``xvfb-run -a``) the Train widget
 mixture of the bundled structures with the Latent Explorer following (latents, PCA and UMAP refreshed
 every epoch, in workers), started 5 s after the widgets open (their opening work is done by then).
 After training (and 5 s, as a person would take), clicks on points are timed until their decoded volume
-is in the viewer, and until all of its layers are (they are added one per event-loop turn). A 5 ms QTimer on the UI thread records when it fires: a gap between two ticks
-longer than the interval is time the UI thread could not handle events (a stall). Then Stop is pressed in
+is in the viewer, and until all of its layers are (the others follow the volume a turn of the event loop
+later). A 5 ms QTimer on the UI thread records when it fires: a gap between two ticks longer than the
+interval is time the UI thread could not handle events (a stall). Then Stop is pressed in
 the middle of a long step (a larger model) and the time until the worker has ended is measured.
 
     xvfb-run -a python benchmarks/bench_ui.py                  # D=64, 5 x 100 images, 2 epochs
