@@ -150,14 +150,18 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     wait_idle(explorer)
     assert len(viewer.layers) > n_layers
 
-    # the volume is in the viewer as the result arrives; its other layers follow in later event-loop turns
+    # the volume is in the viewer as the result arrives, and drawn before its other layers follow
     n_layers = len(viewer.layers)
+    layers_at_draw = []
+    canvas = viewer.window._qt_viewer.canvas  # private: napari has no public "drawn" event
+    canvas.events.draw.connect(lambda event: layers_at_draw.append(len(viewer.layers)), position="last")
     blank = np.zeros((24, 24), np.float32)
     explorer._show_decoded({"index": 9, "volume": np.zeros((24, 24, 24), np.float32), "image": blank,
                             "projection": blank, "truth": None, "truth_name": None})
     assert "decoded volume 9" in viewer.layers and len(viewer.layers) == n_layers + 1 and explorer.busy
     wait_idle(explorer)
     assert {"particle image 9", "rendered projection 9"} <= {layer.name for layer in viewer.layers}
+    assert layers_at_draw[0] == n_layers + 1, "the volume alone was never drawn"
 
     explorer.set_selection(np.arange(10))
     explorer.decode_selection()
@@ -234,6 +238,7 @@ def test_a_failed_decode_removes_its_empty_layer_and_says_why(explorer, wait_idl
     monkeypatch.setattr(explorer_module, "_decode_one", broken)
     explorer.decode_index(3)
     assert [layer.name for layer in explorer.viewer.layers] == ["decoding image 3…"]  # at once, while it runs
+    assert not explorer.viewer.layers[0].visible  # hidden until filled (an empty volume costs a full draw)
     wait_idle(explorer)
     assert len(explorer.viewer.layers) == 0
     assert "truncated stack" in explorer.status.text()

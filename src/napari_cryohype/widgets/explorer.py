@@ -568,7 +568,8 @@ class LatentExplorer(QWidget):
         the particle image, the model's rendered projection and, for simulations, the true map.
 
         The volume's layer is there at once: the one to replace, or a new empty one while the worker
-        decodes (creating a napari layer is most of a first click's wait; it then overlaps the decoding)."""
+        decodes (creating a napari layer is most of a first click's wait; it then overlaps the decoding).
+        The empty one is hidden until filled: drawing an empty volume costs as much as a full one."""
         if self.run is None:
             self.status.setText("Decoding needs a run folder (latents alone have no model).")
             return
@@ -585,7 +586,8 @@ class LatentExplorer(QWidget):
         if self.layer_mode.currentText() == "replace layers":  # (a pending one: a click while another decodes)
             layer = self._role_layer("decoded volume", 3) or self._role_layer(_PENDING, 3)
         if layer is None:
-            layer = self._new_volume_layer(np.zeros((run.D,) * 3, np.float32), f"decoding image {index}…", _PENDING)
+            layer = self._new_volume_layer(np.zeros((run.D,) * 3, np.float32), f"decoding image {index}…", _PENDING,
+                                           visible=False)
         target.append(layer)
 
     def decode_selection(self) -> None:
@@ -629,11 +631,12 @@ class LatentExplorer(QWidget):
         self._next_layer()
 
     def _next_layer(self) -> None:
-        """Run the next queued layer step; the rest follow after Qt has handled its events (a repaint)."""
+        """Run the next queued layer step; the rest follow after Qt has handled its events and repainted
+        (a 0 ms timer would come first: Qt posts a repaint request at low priority; a 1 ms timer comes after)."""
         if self._pending_layers:
             self._pending_layers.pop(0)()
         if self._pending_layers:
-            QTimer.singleShot(0, self._next_layer)
+            QTimer.singleShot(1, self._next_layer)
 
     def _role_layer(self, role: str, ndim: int):
         """The viewer's layer of this ``role`` (``metadata['cryohype_role']``) and dimensionality, or None."""
@@ -654,7 +657,7 @@ class LatentExplorer(QWidget):
         return self.viewer.add_image(data, name=name, scale=(self.run.apix,) * 2, translate=translate,
                                      colormap="gray", metadata={"cryohype_role": role, "apix": self.run.apix})
 
-    def _new_volume_layer(self, data: np.ndarray, name: str, role: str, translate=None):
+    def _new_volume_layer(self, data: np.ndarray, name: str, role: str, translate=None, visible: bool = True):
         """A 3D image layer of ``data`` (D, D, D) with the run's voxel size and the chosen rendering; the
         first one switches the viewer to 3D (before adding: the layer is then sliced once, in 3D) and frames
         it obliquely (seen straight down its z axis a volume looks like a flat image)."""
@@ -664,7 +667,7 @@ class LatentExplorer(QWidget):
         apix = float(self.run.apix)
         layer = self.viewer.add_image(data, name=name, scale=(apix,) * 3, colormap="gray",
                                       translate=tuple(translate) if translate is not None else (0.0,) * 3,
-                                      rendering=self.rendering.currentText(),
+                                      rendering=self.rendering.currentText(), visible=visible,
                                       metadata={"cryohype_role": role, "apix": apix})
         self._set_iso_threshold(layer)
         if first:
@@ -678,6 +681,7 @@ class LatentExplorer(QWidget):
     def _fill(self, layer, data: np.ndarray, name: str, role: str):
         """Put new ``data`` into an existing layer, renamed ``name``, now of ``role``."""
         layer.data = data
+        layer.visible = True
         layer.name = name
         layer.metadata["cryohype_role"] = role
         layer.reset_contrast_limits()
