@@ -1,4 +1,4 @@
-"""Training throughput, peak memory and decoding time of CryoHype models on this machine (CPU).
+"""Training throughput, peak memory and decoding time of CryoHype models on this machine (CPU or CUDA).
 
 Each measurement runs in its own process (so that peak memory is its own): a training step is the model's
 forward (encoder, hypernetwork, half-space rendering, CTF, masked MSE), backward and an Adam step on a
@@ -15,6 +15,10 @@ ratio cannot exceed it by much.
     python benchmarks/bench_train.py                  # all
     python benchmarks/bench_train.py --quick          # fewer steps
     python benchmarks/bench_train.py --no-baseline    # ours only (peak memory is then ours alone)
+    python benchmarks/bench_train.py --device cuda    # on a GPU: also the paper preset at D=128
+
+On CUDA both models train under the bf16 autocast that ``cryohype train`` uses there (``amp``), the quoted
+CPU figures are not printed, and peak memory is the GPU's (``torch.cuda.max_memory_allocated``).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def model_cfg(name: str) -> dict:
     return preset(name)["model"]
 
 
-def batch(B: int, D: int):
+def batch(B: int, D: int, device: str = "cpu"):
     import numpy as np
     import torch
 
@@ -56,90 +60,107 @@ def batch(B: int, D: int):
     ctf = torch.zeros(B, 9)
     ctf[:, 0], ctf[:, 1], ctf[:, 2], ctf[:, 3] = D, 6.0, 15000.0, 14000.0
     ctf[:, 5], ctf[:, 6], ctf[:, 7] = 300.0, 2.7, 0.1
-    return (torch.randn(B, D, D), torch.from_numpy(random_rotations(B, g)).float(),
-            torch.randn(B, 2), ctf)
+    return tuple(t.to(device) for t in (torch.randn(B, D, D), torch.from_numpy(random_rotations(B, g)).float(),
+                                        torch.randn(B, 2), ctf))
 
 
-def _step_times(model, data, steps: int) -> list[float]:
+def _sync(device: str) -> None:
+    import torch
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak_gb(device: str) -> float:
+    import torch
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _step_times(model, data, steps: int, device: str = "cpu") -> list[float]:
     import torch
 
     from napari_cryohype.core.train import make_optimizer
-    opt = make_optimizer(model.parameters(), 1e-4, 0.0, torch.device("cpu"))
+    opt = make_optimizer(model.parameters(), 1e-4, 0.0, torch.device(device))
     times = []
     for i in range(steps + 1):
+        _sync(device)
         t0 = time.perf_counter()
-        loss = model(*data)
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            loss = model(*data)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        _sync(device)
         if i:  # the first step warms up allocators and kernels
             times.append(time.perf_counter() - t0)
     return times
 
 
-def flops_per_image(model, D: int, B: int) -> float:
+def flops_per_image(model, D: int, B: int, device: str = "cpu") -> float:
     """Floating-point operations of one training forward + backward on a batch of ``B``, per image (torch's
     FlopCounterMode: matmuls, attention and convolutions)."""
     from torch.utils.flop_counter import FlopCounterMode
     with FlopCounterMode(display=False) as counter:
-        model(*batch(B, D)).backward()
+        model(*batch(B, D, device)).backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops() / B
 
 
-def measure_train(name: str, D: int, steps: int, baseline: bool, B: int = 32) -> dict:
+def measure_train(name: str, D: int, steps: int, baseline: bool, B: int = 32, device: str = "cpu") -> dict:
     """Our step's speed; with ``baseline`` also the reference algorithm's (reference_algorithm.py) on the
     same batch in the same process, the two measured in alternation so that load changes hit both."""
     import torch
 
     from napari_cryohype.core.models import CryoHypeModel
     torch.manual_seed(0)
-    ours = CryoHypeModel(model_cfg(name), D)
-    data = batch(B, D)
-    out = {"what": "train", "preset": name, "D": D, "batch": B, "steps": steps}
+    ours = CryoHypeModel(model_cfg(name), D).to(device)
+    data = batch(B, D, device)
+    out = {"what": "train", "preset": name, "D": D, "batch": B, "steps": steps, "device": device}
     if baseline:
         from reference_algorithm import ReferenceAlgorithm
-        ref = ReferenceAlgorithm(model_cfg(name), D)
+        ref = ReferenceAlgorithm(model_cfg(name), D).to(device)
         t_ours, t_ref = [], []
         for _ in range(steps):
-            t_ours += _step_times(ours, data, 1)
-            t_ref += _step_times(ref, data, 1)
+            t_ours += _step_times(ours, data, 1, device)
+            t_ref += _step_times(ref, data, 1, device)
         out["baseline_images_per_s"] = B / min(t_ref)
-        out["flop_ratio"] = flops_per_image(ref, D, B) / flops_per_image(ours, D, B)
+        out["flop_ratio"] = flops_per_image(ref, D, B, device) / flops_per_image(ours, D, B, device)
     else:
-        t_ours = _step_times(ours, data, steps)
+        t_ours = _step_times(ours, data, steps, device)
     out.update(images_per_s=B / min(t_ours), median_images_per_s=B / sorted(t_ours)[len(t_ours) // 2],
-               peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+               peak_gb=_peak_gb(device))
     return out
 
 
-def measure_decode(name: str, D: int, repeats: int) -> dict:
+def measure_decode(name: str, D: int, repeats: int, device: str = "cpu") -> dict:
+    """Seconds to decode one volume (the returned numpy array included)."""
     import torch
 
     from napari_cryohype.core.decode import decode_images
     from napari_cryohype.core.models import CryoHypeModel
     torch.manual_seed(0)
-    model = CryoHypeModel(model_cfg(name), D).eval()
+    model = CryoHypeModel(model_cfg(name), D).to(device).eval()
     img = torch.randn(1, D, D).numpy()
     t0 = time.perf_counter()
-    decode_images(model, img)  # first call also builds the cached lattice encoding
+    decode_images(model, img, device=device)  # first call also builds the cached lattice encoding
     first = time.perf_counter() - t0
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        decode_images(model, img)
+        decode_images(model, img, device=device)
         times.append(time.perf_counter() - t0)
     return {"what": "decode", "preset": name, "D": D, "seconds": min(times), "first_call_s": first,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+            "peak_gb": _peak_gb(device), "device": device}
 
 
 def child(spec: dict) -> None:
     import torch
     torch.set_num_threads(spec["threads"])
     if spec["what"] == "train":
-        out = measure_train(spec["preset"], spec["D"], spec["steps"], spec["baseline"])
+        out = measure_train(spec["preset"], spec["D"], spec["steps"], spec["baseline"], device=spec["device"])
     else:
-        out = measure_decode(spec["preset"], spec["D"], spec["repeats"])
+        out = measure_decode(spec["preset"], spec["D"], spec["repeats"], spec["device"])
     print("RESULT " + json.dumps(out))
 
 
@@ -158,11 +179,13 @@ def main() -> None:
     ap.add_argument("--only", choices=("train", "decode"), help="run one kind of measurement")
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the same-process reference-algorithm baseline (its paper-size step is slow)")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(json.loads(args.child))
     s = 2 if args.quick else 5
+    cpu = args.device == "cpu"
     specs = []
     if args.only in (None, "train"):
         b = not args.no_baseline
@@ -170,33 +193,36 @@ def main() -> None:
                   {"what": "train", "preset": "ref-small", "D": 64, "steps": s, "baseline": b},
                   {"what": "train", "preset": "small", "D": 32, "steps": s, "baseline": False},
                   {"what": "train", "preset": "small", "D": 64, "steps": s, "baseline": False},
-                  {"what": "train", "preset": "paper", "D": 64, "steps": 2, "baseline": b}]
+                  {"what": "train", "preset": "paper", "D": 64, "steps": 2 if cpu else s, "baseline": b}]
+        if not cpu:
+            specs.append({"what": "train", "preset": "paper", "D": 128, "steps": s, "baseline": b})
     if args.only in (None, "decode"):
-        specs += [{"what": "decode", "preset": p, "D": 64, "repeats": 2 if args.quick else 3}
-                  for p in ("small", "paper")]
-    print("noisy numbers: the CPU may be shared; re-run on a quiet machine for reporting")
+        specs += [{"what": "decode", "preset": p, "D": D, "repeats": 2 if args.quick else 3}
+                  for p, D in [("small", 64), ("paper", 64)] + ([] if cpu else [("paper", 128)])]
+    if cpu:
+        print("noisy numbers: the CPU may be shared; re-run on a quiet machine for reporting")
     for spec in specs:
-        spec["threads"] = args.threads
+        spec["threads"], spec["device"] = args.threads, args.device
         r = run_child(spec)
         if r["what"] == "train":
-            ref = REFERENCE.get((r["preset"], r["D"]))
+            ref = REFERENCE.get((r["preset"], r["D"])) if cpu else None
             extra = f"  x{r['images_per_s'] / ref:.2f} vs reference {ref:g} img/s (quoted)" if ref else ""
             if "baseline_images_per_s" in r:
                 extra += (f"  x{r['images_per_s'] / r['baseline_images_per_s']:.2f} vs the reference algorithm "
                           f"here ({r['baseline_images_per_s']:.2f} img/s; it needs x{r['flop_ratio']:.2f} our "
                           "FLOPs per image)")
-            if r["D"] == 64:
+            if r["D"] == 64 and cpu:
                 extra += f"  x{r['images_per_s'] / CRYODRGN_D64:.2f} vs cryoDRGN train_vae {CRYODRGN_D64} img/s"
-            if r["preset"] == "paper":
+            if r["preset"] == "paper" and cpu:
                 extra += f"  (reference peak {REFERENCE_PAPER_PEAK_GB:g} GB)"
             print(f"train  {r['preset']:9s} D={r['D']:3d} batch {r['batch']}: {r['images_per_s']:7.2f} img/s "
-                  f"(median {r['median_images_per_s']:.2f}), peak {r['peak_rss_gb']:.2f} GB"
+                  f"(median {r['median_images_per_s']:.2f}), peak {r['peak_gb']:.2f} GB"
                   f"{' (both models)' if 'baseline_images_per_s' in r else ''}{extra}", flush=True)
         else:
+            vs = (f"  x{REFERENCE_DECODE_S / r['seconds']:.1f} faster than the reference's {REFERENCE_DECODE_S} s "
+                  "(CPU)" if r["D"] == 64 else "")
             print(f"decode {r['preset']:9s} D={r['D']:3d}: {r['seconds']:.3f} s per volume "
-                  f"(first call {r['first_call_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB)  "
-                  f"x{REFERENCE_DECODE_S / r['seconds']:.1f} faster than the reference's {REFERENCE_DECODE_S} s",
-                  flush=True)
+                  f"(first call {r['first_call_s']:.2f} s, peak {r['peak_gb']:.2f} GB){vs}", flush=True)
 
 
 if __name__ == "__main__":
