@@ -220,7 +220,7 @@ def main() -> None:
                   f"{' (both models)' if 'baseline_images_per_s' in r else ''}{extra}", flush=True)
         else:
             vs = (f"  x{REFERENCE_DECODE_S / r['seconds']:.1f} faster than the reference's {REFERENCE_DECODE_S} s "
-                  "(CPU)" if r["D"] == 64 else "")
+                  "(CPU)" if r["D"] == 64 and cpu else "")
             print(f"decode {r['preset']:9s} D={r['D']:3d}: {r['seconds']:.3f} s per volume "
                   f"(first call {r['first_call_s']:.2f} s, peak {r['peak_gb']:.2f} GB){vs}", flush=True)
 

@@ -177,3 +177,14 @@ def test_cli_encoder_input_real_is_saved_and_trains(tmp_path, data):
     assert main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
                  "--epochs", "1", "--batch-size", "12", "--encoder-input", "real"]) == 0
     assert json.loads((out / "config.json").read_text())["model"]["encoder_input"] == "real"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_resume_on_cuda(tmp_path, data):
+    """A checkpoint loads onto the GPU, RNG states included (torch's CUDA RNG takes its state from the CPU)."""
+    run = make_run(tmp_path / "run", data, epochs=1, device="cuda")
+    list(Trainer(run).run())
+    run.config["train"]["epochs"] = 2
+    run.save_config()
+    events = list(Trainer(Run.open(tmp_path / "run")).run())
+    assert events[-1].kind == "done" and events[-1].epoch == 2

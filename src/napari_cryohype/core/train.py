@@ -172,7 +172,7 @@ class Trainer:
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
         if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+            torch.cuda.set_rng_state_all([state.cpu() for state in rng["cuda"]])  # loaded onto the GPU
 
     def save_checkpoint(self) -> None:
         """Write ``checkpoints/last.pt`` atomically (rank 0 only)."""
