@@ -236,11 +236,12 @@ def portable(data, executable: str):
     return data
 
 
-def plot_umaps(rows: list[dict], size: int, path: Path) -> None:
-    """UMAPs coloured by the true label, one panel per method that has latents, at one mixture size."""
+def plot_umaps(rows: list[dict], size: int, path: Path) -> bool:
+    """UMAPs coloured by the true label, one panel per method that has one, at one mixture size; False
+    (nothing written) when no method has a UMAP."""
     have = [r for r in rows if r["size"] == size and r.get("umap")]
     if not have:
-        return
+        return False
     fig, axes = plt.subplots(1, len(have), figsize=(4 * len(have), 4), squeeze=False)
     for ax, r in zip(axes[0], have):
         xy, lab = np.load(REPO / r["umap"]), np.load(REPO / r["labels_path"])
@@ -252,6 +253,7 @@ def plot_umaps(rows: list[dict], size: int, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def plot_ari(rows: list[dict], path: Path) -> None:
@@ -293,9 +295,9 @@ def write_report(out: Path, rows: list[dict], runs: dict) -> None:
     for size in sizes:
         text += [f"## {size} structures\n", table(rows, size)]
         if scored:
-            text.append(f"\n![FSC](plots/fsc_{size}.png) ![UMAP](plots/umap_{size}.png)\n")
             plot_fsc(rows, size, plots / f"fsc_{size}.png")
-            plot_umaps(rows, size, plots / f"umap_{size}.png")
+            umap = f" ![UMAP](plots/umap_{size}.png)" if plot_umaps(rows, size, plots / f"umap_{size}.png") else ""
+            text.append(f"\n![FSC](plots/fsc_{size}.png){umap}\n")
     if scored:
         plot_ari(rows, plots / "ari.png")
         text += ["## Latent clustering\n", "![ARI](plots/ari.png)\n"]

@@ -19,3 +19,13 @@ def test_portable_records_are_relative_to_the_repository_and_read_back():
                    "command": ["python", "-m", "napari_cryohype.cli", "/nonexistent-cryohype/a"]}
     assert repo / out["rows"][0]["umap"] == repo / "benchmarks/work/x/umap.npy"
     assert str(repo) not in repr(out)
+
+
+def test_no_umap_plot_when_no_method_has_a_umap(tmp_path):
+    """The results page links a UMAP plot only when one was written (a run with --umap-methods backproject
+    has none)."""
+    from report import plot_umaps
+
+    rows = [{"size": 10, "umap": None, "method": "hyper"}]
+    assert plot_umaps(rows, 10, tmp_path / "umap_10.png") is False
+    assert not (tmp_path / "umap_10.png").exists()
