@@ -17,8 +17,9 @@ ratio cannot exceed it by much.
     python benchmarks/bench_train.py --no-baseline    # ours only (peak memory is then ours alone)
     python benchmarks/bench_train.py --device cuda    # on a GPU: also the paper preset at D=128
 
-On CUDA both models train under the bf16 autocast that ``cryohype train`` uses there (``amp``), the quoted
-CPU figures are not printed, and peak memory is the GPU's (``torch.cuda.max_memory_allocated``).
+On CUDA both models train under the autocast that ``cryohype train`` uses there (``amp``: bf16 where the
+GPU has it), the quoted CPU figures are not printed, and peak memory is the GPU's
+(``torch.cuda.max_memory_allocated``).
 """
 
 from __future__ import annotations
@@ -80,13 +81,14 @@ def _peak_gb(device: str) -> float:
 def _step_times(model, data, steps: int, device: str = "cpu") -> list[float]:
     import torch
 
-    from napari_cryohype.core.train import make_optimizer
+    from napari_cryohype.core.train import autocast_dtype, make_optimizer
     opt = make_optimizer(model.parameters(), 1e-4, 0.0, torch.device(device))
+    amp = autocast_dtype(torch.device(device), True)
     times = []
     for i in range(steps + 1):
         _sync(device)
         t0 = time.perf_counter()
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+        with torch.autocast(device, dtype=amp, enabled=amp is not None):
             loss = model(*data)
         opt.zero_grad()
         loss.backward()

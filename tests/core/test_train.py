@@ -8,7 +8,7 @@ import torch
 
 from napari_cryohype.cli import main
 from napari_cryohype.core.run import Run
-from napari_cryohype.core.train import Trainer, _lr_factor, train_config
+from napari_cryohype.core.train import Trainer, _lr_factor, autocast_dtype, train_config
 from tests.core.mixture_data import TINY, write_mixture
 
 
@@ -188,3 +188,10 @@ def test_resume_on_cuda(tmp_path, data):
     run.save_config()
     events = list(Trainer(Run.open(tmp_path / "run")).run())
     assert events[-1].kind == "done" and events[-1].epoch == 2
+
+
+def test_mixed_precision_only_on_cuda():
+    assert autocast_dtype(torch.device("cpu"), True) is None
+    if torch.cuda.is_available():
+        assert autocast_dtype(torch.device("cuda"), True) in (torch.bfloat16, torch.float16)
+        assert autocast_dtype(torch.device("cuda"), False) is None

@@ -90,6 +90,14 @@ def dataset_std(dataset, geometry: SliceGeometry, n: int = 1000, seed: int = 0, 
     return float(math.sqrt(max(acc2 / count - mean**2, 1e-30)))
 
 
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The mixed-precision dtype of training steps: bf16 on a CUDA GPU that has it, else fp16 (with a
+    gradient scaler); None (fp32) on the CPU or without ``amp``."""
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def make_optimizer(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
     """Adam (AdamW with weight decay), fused into one kernel over all parameters (CPU and CUDA)."""
     cls = torch.optim.AdamW if weight_decay > 0 else torch.optim.Adam
@@ -143,9 +151,7 @@ class Trainer:
         if self.world > 1:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        use_amp = bool(t["amp"]) and self.device.type == "cuda"
-        self.amp_dtype = (torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else
-                          torch.float16 if use_amp else None)
+        self.amp_dtype = autocast_dtype(self.device, bool(t["amp"]))
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
 
     # -- state ----------------------------------------------------------------------------------------
