@@ -6,7 +6,9 @@ every epoch, in workers), started 5 s after the widgets open (their opening work
 After training (and 5 s, as a person would take), clicks on points (1 s apart) are timed until their decoded volume
 is in the viewer, until the canvas has drawn it, and until all of its layers are (the others follow once
 the volume is drawn). A 5 ms QTimer on the UI thread records when it fires: a gap between two ticks longer than the
-interval is time the UI thread could not handle events (a stall). Then Stop is pressed in
+interval is time the UI thread could not handle events (a stall); gaps while training runs and after it
+(the last latents, and the layer the first click will fill, made once the model is loaded) are reported
+apart. Then Stop is pressed in
 the middle of a long step (a larger model) and the time until the worker has ended is measured.
 
     xvfb-run -a python benchmarks/bench_ui.py                  # D=64, 5 x 100 images, 2 epochs
@@ -71,9 +73,11 @@ def stalls(viewer, app, data: Path, work: Path, epochs: int, umap: bool) -> dict
     _wait(app, lambda: time.perf_counter() - t_open > 5, timeout=60)
     ticks: list[float] = []
     doing: list[str] = []
+    training: list[bool] = []
 
     def tick():
         ticks.append(time.perf_counter())
+        training.append(w.worker is not None)
         doing.append(f"{len(w.events)} events, explorer {explorer.status.text()[:30]!r}")
 
     samples: list[tuple[float, str]] = []
@@ -99,6 +103,8 @@ def stalls(viewer, app, data: Path, work: Path, epochs: int, umap: bool) -> dict
     timer.stop()
     sampling.set()
     gaps = np.diff(ticks) * 1e3 - TICK_MS
+    during = np.array(training[1:]) & np.array(training[:-1])   # gaps between two ticks while training ran
+    after, gaps = gaps[~during], np.where(during, gaps, 0.0)
     worst = np.argsort(gaps)[::-1][:5]
     ev = w.events[-1]
     def inside(i):  # the threads' stacks sampled last before gap i
@@ -106,10 +112,13 @@ def stalls(viewer, app, data: Path, work: Path, epochs: int, umap: bool) -> dict
         return names[-1] if names else "-"
 
     return {"training and explorer refreshes (s)": time.perf_counter() - t0, "steps": ev.global_step,
-            "last event": ev.kind, "ticks": len(ticks), "longest stall (ms)": float(gaps.max()),
-            "99.9th percentile gap (ms)": float(np.percentile(gaps, 99.9)),
+            "last event": ev.kind, "ticks while training": int(during.sum()) + 1,
+            "longest stall (ms)": float(gaps.max()),
+            "99.9th percentile gap (ms)": float(np.percentile(gaps[during], 99.9)),
             "stalls over 100 ms": int((gaps > 100).sum()), "stalls over 50 ms": int((gaps > 50).sum()),
             "points in the scatter": explorer.scatter.n_points,
+            "after training (last latents, model loaded, the clicks' layer prepared): longest stall (ms)":
+                float(after.max()) if len(after) else 0.0,
             "longest, at (s): before them": "; ".join(
                 f"\n    {gaps[i]:.0f} ms at {ticks[i] - t0:.1f} s ({doing[i]}): threads in {inside(i)}"
                 for i in worst)}

@@ -242,3 +242,68 @@ def test_a_failed_decode_removes_its_empty_layer_and_says_why(explorer, wait_idl
     wait_idle(explorer)
     assert len(explorer.viewer.layers) == 0
     assert "truncated stack" in explorer.status.text()
+
+
+def test_loading_a_run_prepares_the_layer_a_click_fills(make_napari_viewer, qtbot, wait_idle, tiny_run):
+    """The first click's napari layer (and its first volume draw) is made when the run loads: the click
+    fills that layer. An empty viewer goes to 3D for it; the user's own 2D view is left as it is."""
+    viewer = make_napari_viewer(show=True)  # drawn: the prepared layer's first draw is part of the point
+    _, explorer = viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
+    explorer.auto_umap.setChecked(False)
+    drawn_transparent = []
+    canvas = viewer.window._qt_viewer.canvas  # private: napari has no public "drawn" event
+    canvas.events.draw.connect(lambda event: drawn_transparent.extend(
+        layer.name for layer in viewer.layers if layer.visible and layer.opacity == 0), position="last")
+    explorer.load_run(tiny_run)
+    wait_idle(explorer)
+    assert [layer.name for layer in viewer.layers] == ["decoded volume (click a point)"]
+    ready = viewer.layers[0]
+    assert ready.data.shape == (24, 24, 24) and tuple(ready.scale) == pytest.approx((4.0,) * 3)
+    assert viewer.dims.ndisplay == 3
+    qtbot.waitUntil(lambda: not ready.visible, timeout=5000)   # hidden after its transparent draw
+    assert drawn_transparent and set(drawn_transparent) == {"decoded volume (click a point)"}
+    explorer.load_run(tiny_run)                                 # one is enough
+    wait_idle(explorer)
+    assert len(viewer.layers) == 1
+
+    explorer.decode_index(4)
+    assert viewer.layers[0] is ready and ready.name == "decoding image 4…" and not ready.visible
+    wait_idle(explorer)
+    assert viewer.layers[0] is ready and ready.name == "decoded volume 4"
+    assert ready.visible and ready.opacity == 1 and float(np.abs(ready.data).max()) > 0
+    assert tuple(camera(viewer).angles) == pytest.approx((0.0, -30.0, 60.0))
+
+    viewer.layers.clear()
+    viewer.dims.ndisplay = 2
+    viewer.add_image(np.zeros((5, 8, 8), np.float32), name="my stack")
+    explorer.load_run(tiny_run)
+    wait_idle(explorer)
+    ready = viewer.layers["decoded volume (click a point)"]
+    assert viewer.dims.ndisplay == 2 and not ready.visible   # not drawn: the user's view stays in 2D
+    explorer.decode_index(2)
+    wait_idle(explorer)
+    assert viewer.dims.ndisplay == 3 and viewer.layers["decoded volume 2"] is ready and ready.visible
+    assert tuple(camera(viewer).angles) == pytest.approx((0.0, -30.0, 60.0))
+
+    viewer.layers.clear()
+    explorer.decode_on_click.setChecked(False)
+    explorer.load_run(tiny_run)
+    wait_idle(explorer)
+    assert len(viewer.layers) == 0
+
+
+def test_the_prepared_layer_waits_for_a_drag_to_end(explorer, qtbot, wait_idle, tiny_run, monkeypatch):
+    """Making the layer holds the UI thread for a few hundred ms: never in the middle of a lasso or a pan."""
+    from qtpy.QtCore import Qt
+
+    from napari_cryohype.widgets import explorer as explorer_module
+
+    buttons = [Qt.MouseButton.LeftButton]
+    monkeypatch.setattr(explorer_module.QApplication, "mouseButtons", staticmethod(lambda: buttons[0]))
+    explorer.load_run(tiny_run)
+    qtbot.waitUntil(lambda: not explorer._workers, timeout=60_000)
+    qtbot.wait(500)
+    assert len(explorer.viewer.layers) == 0 and explorer.busy
+    buttons[0] = Qt.MouseButton.NoButton
+    wait_idle(explorer)
+    assert [layer.name for layer in explorer.viewer.layers] == ["decoded volume (click a point)"]

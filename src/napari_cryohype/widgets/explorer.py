@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 from matplotlib import colormaps
-from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (QApplication, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from napari_cryohype.widgets import export, helper_process
@@ -27,6 +27,7 @@ _SYNC_PCA_ENTRIES = 200_000   # larger latent arrays (N x d) get their PCA in th
 _N_PCS = 10                    # principal components computed; UMAP and k-means run on them
 _FIRST_VIEW_ANGLES = (0.0, -30.0, 60.0)   # camera (roll, elevation, azimuth) in degrees for the first volume
 _PENDING = "decoded volume (pending)"   # the role of the empty layer a click adds while its image decodes
+_READY = "decoded volume (ready)"       # the role of the hidden empty layer made for the next click
 LOSS = "loss (per image)"      # the covariate name of each image's loss under the model
 _PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
                            colormaps["tab20c"](np.arange(20))]).astype(np.float32)
@@ -75,6 +76,7 @@ class LatentExplorer(QWidget):
         self.covariates: dict[str, np.ndarray] = {}
         self._workers: set = set()
         self._pending_layers: list[Callable[[], object]] = []   # layer steps of a decoded image, in order
+        self._when_idle: list[Callable[[], object]] = []        # UI work for when no worker runs
         self._umap_generation = 0
         self._latents_generation = 0
         self._epochs_seen = 0
@@ -212,8 +214,9 @@ class LatentExplorer(QWidget):
     # --- workers --------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        """True while a worker (latents, UMAP, k-means, decoding) runs or decoded layers are being added."""
-        return bool(self._workers or self._pending_layers)
+        """True while a worker (latents, UMAP, k-means, decoding) runs, decoded layers are being added or
+        the layer for the next click is still to be made."""
+        return bool(self._workers or self._pending_layers or self._when_idle)
 
     def _start(self, func: Callable, *args, on_done: Callable, what: str,
                on_failed: Callable[[], object] | None = None, **kwargs) -> None:
@@ -224,6 +227,8 @@ class LatentExplorer(QWidget):
         def finished() -> None:
             self._workers.discard(holder[0])
             self._show_busy()
+            if not self._workers and self._when_idle:
+                QTimer.singleShot(1, self._run_when_idle)  # after what this worker's end has drawn
 
         def failed(err: Exception) -> None:
             self._error(what, err)
@@ -234,6 +239,15 @@ class LatentExplorer(QWidget):
         worker = start_worker(func, *args, on_done=on_done, on_error=failed, on_finished=finished, **kwargs)
         holder.append(worker)
         self._workers.add(worker)
+
+    def _run_when_idle(self) -> None:
+        """The queued idle work, unless a worker runs again; not in the middle of a drag (a lasso, a pan):
+        retried when the mouse buttons are up."""
+        if QApplication.mouseButtons() != Qt.MouseButton.NoButton:
+            QTimer.singleShot(200, self._run_when_idle)
+            return
+        while not self._workers and self._when_idle:
+            self._when_idle.pop(0)()
 
     def _show_busy(self, what: str | None = None) -> None:
         """Status line: ``what…`` while a worker runs; cleared when the last ends, unless it says why one
@@ -356,10 +370,38 @@ class LatentExplorer(QWidget):
             self.refresh_latents()
 
     def preload_model(self) -> None:
-        """Load the run's model for decoding in a worker now, so that the first click waits for the
-        decoding only (core.decode.preload)."""
+        """Load the run's model for decoding in a worker now (core.decode.preload), then, once no worker
+        runs (the CPU is free), make the layer the first click fills (:meth:`prepare_volume_layer`): that
+        click then waits for the decoding only."""
         if self.run is not None and self.run.has_checkpoint:
-            start_worker(_preload, self.run, on_error=lambda err: None)
+            self._start(_preload, self.run, on_done=lambda _: self._when_idle.append(self.prepare_volume_layer),
+                        what="Loading the model for decoding")
+
+    def prepare_volume_layer(self) -> None:
+        """Add the hidden, empty 3D layer that the next click's volume fills, unless a decoded volume's layer
+        is already there. Under software OpenGL, creating a napari layer costs the UI thread ~0.3 s and the
+        first draw of a volume ~0.08 s more (its shader is compiled): both are paid once the run has loaded,
+        not after a click. For that draw the viewer goes to 3D and the layer is shown fully transparent for
+        half a second, then hidden; a viewer showing the user's own layers in 2D is left as it is (the
+        click switches it)."""
+        roles = (_READY, _PENDING, "decoded volume")
+        if (self.run is None or not self.decode_on_click.isChecked()
+                or any(layer.metadata.get("cryohype_role") in roles for layer in self.viewer.layers)):
+            return
+        users = any(layer.visible and not layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
+        if not users and self.viewer.dims.ndisplay != 3:
+            self.viewer.dims.ndisplay = 3
+        draw = self.viewer.dims.ndisplay == 3
+        layer = self._volume_layer(np.zeros((self.run.D,) * 3, np.float32), "decoded volume (click a point)",
+                                   _READY, visible=draw, opacity=0.0)
+        if draw:
+            self._frame_all()
+            QTimer.singleShot(500, lambda: self._hide_ready(layer))
+
+    def _hide_ready(self, layer) -> None:
+        """Hide the prepared layer after its first (transparent) draw, unless a click has taken it."""
+        if layer in self.viewer.layers and layer.metadata.get("cryohype_role") == _READY:
+            layer.visible = False
 
     def refresh_latents(self) -> None:
         """Recompute every image's latent from the run's last checkpoint (core.latents) in a worker."""
@@ -582,8 +624,11 @@ class LatentExplorer(QWidget):
 
         self._start(_decode_one, run, dataset, index, truth, on_done=lambda r: self._show_decoded(r, target[0]),
                     on_failed=failed, what=f"Decoding image {index}")
-        layer = None
-        if self.layer_mode.currentText() == "replace layers":  # (a pending one: a click while another decodes)
+        layer = self._role_layer(_READY, 3)
+        if layer is not None:
+            layer.visible, layer.opacity = False, 1.0  # (shown transparent while prepared)
+            layer.name, layer.metadata["cryohype_role"] = f"decoding image {index}…", _PENDING
+        elif self.layer_mode.currentText() == "replace layers":  # (a pending one: a click while another decodes)
             layer = self._role_layer("decoded volume", 3) or self._role_layer(_PENDING, 3)
         if layer is None:
             layer = self._new_volume_layer(np.zeros((run.D,) * 3, np.float32), f"decoding image {index}…", _PENDING,
@@ -609,7 +654,7 @@ class LatentExplorer(QWidget):
         goes on to the particle image, the rendered projection and the true map beside it (each new napari
         layer costs the UI thread a few hundred ms under software OpenGL)."""
         i, shift = result["index"], 1.15 * self.run.D * self.run.apix
-        first = all(layer.metadata.get("cryohype_role") in (None, _PENDING) for layer in self.viewer.layers)
+        first = all(layer.metadata.get("cryohype_role") in (None, _PENDING, _READY) for layer in self.viewer.layers)
 
         def volume() -> None:
             if target is not None and target in self.viewer.layers:
@@ -658,34 +703,51 @@ class LatentExplorer(QWidget):
                                      colormap="gray", metadata={"cryohype_role": role, "apix": self.run.apix})
 
     def _new_volume_layer(self, data: np.ndarray, name: str, role: str, translate=None, visible: bool = True):
-        """A 3D image layer of ``data`` (D, D, D) with the run's voxel size and the chosen rendering; the
-        first one switches the viewer to 3D (before adding: the layer is then sliced once, in 3D) and frames
-        it obliquely (seen straight down its z axis a volume looks like a flat image)."""
+        """A 3D image layer of ``data`` (D, D, D) (:meth:`_volume_layer`); the first one switches the viewer
+        to 3D (before adding: the layer is then sliced once, in 3D) and frames it (:meth:`_frame_all`)."""
         first = not any(layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
         if self.viewer.dims.ndisplay != 3:
             self.viewer.dims.ndisplay = 3
-        apix = float(self.run.apix)
-        layer = self.viewer.add_image(data, name=name, scale=(apix,) * 3, colormap="gray",
-                                      translate=tuple(translate) if translate is not None else (0.0,) * 3,
-                                      rendering=self.rendering.currentText(), visible=visible,
-                                      metadata={"cryohype_role": role, "apix": apix})
-        self._set_iso_threshold(layer)
+        layer = self._volume_layer(data, name, role, translate, visible)
         if first:
             self._frame_all()
         return layer
 
+    def _volume_layer(self, data: np.ndarray, name: str, role: str, translate=None, visible: bool = True,
+                      opacity: float = 1.0):
+        """Add a 3D image layer of ``data`` (D, D, D) with the run's voxel size and the chosen rendering."""
+        apix = float(self.run.apix)
+        layer = self.viewer.add_image(data, name=name, scale=(apix,) * 3, colormap="gray",
+                                      translate=tuple(translate) if translate is not None else (0.0,) * 3,
+                                      rendering=self.rendering.currentText(), visible=visible, opacity=opacity,
+                                      metadata={"cryohype_role": role, "apix": apix})
+        self._set_iso_threshold(layer)
+        return layer
+
     def _frame_all(self) -> None:
+        """Fit the view to all layers, the camera oblique (seen straight down its z axis a volume looks
+        like a flat image)."""
         self.viewer.reset_view()
         camera(self.viewer).angles = _FIRST_VIEW_ANGLES
 
     def _fill(self, layer, data: np.ndarray, name: str, role: str):
-        """Put new ``data`` into an existing layer, renamed ``name``, now of ``role``."""
+        """Put new ``data`` into an existing layer, renamed ``name``, now of ``role``, with the run's voxel
+        size; a volume's switches the viewer to 3D (framed) if it is not."""
+        to_3d = layer.ndim == 3 and self.viewer.dims.ndisplay != 3
+        if to_3d:
+            self.viewer.dims.ndisplay = 3
+        apix = float(self.run.apix)
+        if tuple(layer.scale) != (apix,) * layer.ndim:
+            layer.scale = (apix,) * layer.ndim
+            layer.metadata["apix"] = apix
         layer.data = data
         layer.visible = True
         layer.name = name
         layer.metadata["cryohype_role"] = role
         layer.reset_contrast_limits()
         self._set_iso_threshold(layer)
+        if to_3d:
+            self._frame_all()
         return layer
 
     def _set_iso_threshold(self, layer) -> None:
