@@ -100,6 +100,8 @@ def stalls(viewer, app, data: Path, work: Path, epochs: int, umap: bool) -> dict
     t0 = time.perf_counter()
     w.start()
     _wait(app, lambda: w.worker is None and not explorer.busy, timeout=3600)
+    t_end = time.perf_counter()  # ticks go on: a gap is measured when the tick after it comes
+    _wait(app, lambda: time.perf_counter() - t_end > 1, timeout=60)
     timer.stop()
     sampling.set()
     gaps = np.diff(ticks) * 1e3 - TICK_MS

@@ -391,11 +391,16 @@ class LatentExplorer(QWidget):
         users = any(layer.visible and not layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
         if not users and self.viewer.dims.ndisplay != 3:
             self.viewer.dims.ndisplay = 3
-        draw = self.viewer.dims.ndisplay == 3
         layer = self._volume_layer(np.zeros((self.run.D,) * 3, np.float32), "decoded volume (click a point)",
-                                   _READY, visible=draw, opacity=0.0)
-        if draw:
+                                   _READY, visible=False, opacity=0.0)
+        if self.viewer.dims.ndisplay == 3:
             self._frame_all()
+            QTimer.singleShot(1, lambda: self._draw_ready(layer))  # its first draw: an event-loop turn of its own
+
+    def _draw_ready(self, layer) -> None:
+        """Show the prepared layer, fully transparent, for its first draw; hidden again half a second later."""
+        if layer in self.viewer.layers and layer.metadata.get("cryohype_role") == _READY:
+            layer.visible = True
             QTimer.singleShot(500, lambda: self._hide_ready(layer))
 
     def _hide_ready(self, layer) -> None:
