@@ -260,8 +260,8 @@ def test_loading_a_run_prepares_the_layer_a_click_fills(make_napari_viewer, qtbo
     ready = viewer.layers[0]
     assert ready.data.shape == (24, 24, 24) and tuple(ready.scale) == pytest.approx((4.0,) * 3)
     assert viewer.dims.ndisplay == 3
-    qtbot.waitUntil(lambda: drawn_transparent and not ready.visible, timeout=5000)  # drawn once, then hidden
-    assert set(drawn_transparent) == {"decoded volume (click a point)"}
+    qtbot.waitUntil(lambda: bool(drawn_transparent) and not ready.visible, timeout=5000)  # drawn once, then hidden
+    assert set(drawn_transparent) == {"decoded volume (click a point)"} and ready.opacity == 1
     explorer.load_run(tiny_run)                                 # one is enough
     wait_idle(explorer)
     assert len(viewer.layers) == 1

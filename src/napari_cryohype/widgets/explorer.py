@@ -404,9 +404,11 @@ class LatentExplorer(QWidget):
             QTimer.singleShot(500, lambda: self._hide_ready(layer))
 
     def _hide_ready(self, layer) -> None:
-        """Hide the prepared layer after its first (transparent) draw, unless a click has taken it."""
+        """Hide the prepared layer after its first (transparent) draw, unless a click has taken it; its
+        opacity back to 1 (its controls show it)."""
         if layer in self.viewer.layers and layer.metadata.get("cryohype_role") == _READY:
             layer.visible = False
+            layer.opacity = 1.0
 
     def refresh_latents(self) -> None:
         """Recompute every image's latent from the run's last checkpoint (core.latents) in a worker."""
