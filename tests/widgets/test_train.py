@@ -86,3 +86,30 @@ def test_error_during_training_is_a_notification_and_the_worker_ends(train_widge
     qtbot.waitUntil(lambda: train_widget.worker is None, timeout=60_000)
     assert len(shown) == 1 and "out of memory" in shown[0] and "batch size" in shown[0]
     assert train_widget.start_button.isEnabled() and not train_widget.stop_button.isEnabled()
+
+
+def test_a_progress_step_does_not_repaint_at_once(make_napari_viewer, qtbot):
+    """Qt's QProgressBar.setValue repaints at once; under software OpenGL that recomposites the whole window,
+    and a step then cost two in a row (the longest pauses while training). The bar is drawn at the next
+    repaint, with the step's other changes."""
+    from qtpy.QtCore import QEvent, QObject
+
+    from napari_cryohype.core.train import ProgressEvent
+
+    viewer = make_napari_viewer(show=True)  # a hidden widget is never painted
+    _, widget = viewer.window.add_plugin_dock_widget("napari-cryohype", "Train")
+    qtbot.wait(100)
+    paints = []
+
+    class Paints(QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint:
+                paints.append(obj)
+            return False
+
+    watcher = Paints()
+    widget.progress.installEventFilter(watcher)
+    widget._on_yield(ProgressEvent("step", 1, 2, 3, 10, 3, 0.5, 100.0, 5.0, 1.0))
+    assert paints == []
+    assert widget.progress.value() == 3 and widget.progress.maximum() == 20
+    qtbot.waitUntil(lambda: bool(paints), timeout=2000)

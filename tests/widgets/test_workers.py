@@ -67,3 +67,20 @@ def test_closing_the_consumer_closes_the_generator():
     n = len(produced)
     time.sleep(0.1)
     assert len(produced) == n < 10
+
+
+@pytest.mark.gui
+def test_closing_napari_while_a_worker_runs_exits_cleanly(tmp_path):
+    """The Train widget's start-up imports run in a worker; napari closed at once used to abort Python at
+    exit (the worker then emitted its signals from objects Qt had deleted)."""
+    import subprocess
+
+    script = tmp_path / "close_at_once.py"
+    script.write_text("import napari\n"
+                      "viewer = napari.Viewer(show=True)\n"
+                      "viewer.window.add_plugin_dock_widget('napari-cryohype', 'Train')\n"
+                      "viewer.close()\n"
+                      "print('closed')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "closed" in done.stdout and "Aborted" not in done.stderr

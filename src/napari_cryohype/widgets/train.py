@@ -231,14 +231,24 @@ class TrainWidget(QWidget):
         self._set_running(True)
         # not Qt's animated busy bar: under software OpenGL each of its frames redraws the whole window,
         # ~40% of a core taken from the data loading
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("loading data…")
+        self._show_progress(0, 1, "loading data…")
         self.info.setText(f"Run folder: {run.path}")
         if self.follow.isChecked():
             self._explorer().follow_training(run.path)
-        self.worker = start_worker(_train_job, run, on_yield=self._on_yield,
+        self.worker = start_worker(_train_job, run, on_yield=self._on_yield, on_exit=self.stop,
                                    on_error=lambda err: self._fail("Training", err), on_finished=self._on_finished)
+
+    def _show_progress(self, value: int, maximum: int, text: str) -> None:
+        """Set the progress bar, drawn at the next repaint with the other widgets' changes: Qt's
+        ``QProgressBar.setValue`` repaints at once, and under software OpenGL a repaint recomposites the
+        whole window (20-60 ms), so a step's progress and text used to cost two in a row."""
+        self.progress.setUpdatesEnabled(False)
+        try:
+            self.progress.setRange(0, maximum)
+            self.progress.setValue(value)
+            self.progress.setFormat(text)
+        finally:
+            self.progress.setUpdatesEnabled(True)   # (schedules the repaint)
 
     def _explorer(self):
         _, widget = self.viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
@@ -253,9 +263,8 @@ class TrainWidget(QWidget):
         ev = item
         self.events.append(ev)
         total = ev.epochs * ev.steps_per_epoch
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(min(ev.global_step, total))
-        self.progress.setFormat(f"epoch {ev.epoch}/{ev.epochs} · %p% · ETA {format_seconds(ev.eta_s)}")
+        self._show_progress(min(ev.global_step, total), max(total, 1),
+                            f"epoch {ev.epoch}/{ev.epochs} · %p% · ETA {format_seconds(ev.eta_s)}")
         self.info.setText(f"{ev.kind}: epoch {ev.epoch}/{ev.epochs}, step {ev.step}/{ev.steps_per_epoch}, "
                           f"loss {ev.loss:.4g}, {ev.images_per_s:.1f} images/s, "
                           f"elapsed {format_seconds(ev.elapsed_s)}")

@@ -9,10 +9,14 @@ On a machine with few cores, training, the explorer's helper process and the win
 at equal priority the window waits its turn for 100 ms and more. Training therefore runs on its own thread
 at a lower priority (:func:`iterate_at_low_priority`): the window's rare, short work comes first, and
 training loses nothing while the window is idle.
+
+Closing napari while a worker runs (a widget's start-up imports, training) must not abort Python: at exit
+the workers are asked to stop and awaited (:func:`_end_workers_at_exit`) before Python and Qt tear down.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import sys
@@ -20,6 +24,8 @@ import threading
 from typing import Callable, Iterator
 
 BACKGROUND_NICE = 5   # nice levels added to training and the helper process (Linux weight 1024 -> 335)
+EXIT_WAIT_S = 60.0    # at interpreter exit, how long to wait for the workers started here to end
+_STARTED: dict = {}   # worker -> how to ask it to stop, for every worker started here (kept: exit is rare)
 
 
 class WorkerError(Exception):
@@ -41,9 +47,11 @@ def _generator_job(func: Callable, args: tuple, kwargs: dict) -> Iterator:
 
 
 def start_worker(func: Callable, *args, on_done: Callable | None = None, on_yield: Callable | None = None,
-                 on_error: Callable[[Exception], None], on_finished: Callable | None = None, **kwargs):
+                 on_error: Callable[[Exception], None], on_finished: Callable | None = None,
+                 on_exit: Callable[[], object] | None = None, **kwargs):
     """Run ``func(*args, **kwargs)`` in a napari thread worker (a generator function gives a generator
-    worker: ``on_yield`` gets each item). Callbacks run on the UI thread. Returns the started worker."""
+    worker: ``on_yield`` gets each item). Callbacks run on the UI thread. ``on_exit`` asks the work to
+    stop if Python exits while it runs (default: the worker's ``quit``). Returns the started worker."""
     import inspect
 
     from napari.qt.threading import create_worker
@@ -51,8 +59,28 @@ def start_worker(func: Callable, *args, on_done: Callable | None = None, on_yiel
     job = _generator_job if inspect.isgeneratorfunction(func) else _function_job
     connect = {"returned": on_done, "yielded": on_yield, "errored": on_error, "finished": on_finished}
     # passing "errored" here keeps create_worker from also re-raising the error on the UI thread
-    return create_worker(job, func, args, kwargs, _start_thread=True,
-                         _connect={k: v for k, v in connect.items() if v is not None})
+    worker = create_worker(job, func, args, kwargs, _start_thread=True,
+                           _connect={k: v for k, v in connect.items() if v is not None})
+    worker.finished.connect(lambda: _STARTED.pop(worker, None))
+    _STARTED[worker] = on_exit or worker.quit
+    return worker
+
+
+@atexit.register
+def _end_workers_at_exit() -> None:
+    """Ask the workers still running to stop and wait for them (up to EXIT_WAIT_S): a worker that ends while
+    Python and Qt tear down emits its signals from deleted objects, and the process aborts. Registered
+    after napari's own exit handler, so it runs before it."""
+    if not _STARTED:
+        return
+    from qtpy.QtCore import QThreadPool
+
+    for stop in list(_STARTED.values()):
+        try:
+            stop()
+        except Exception:  # a worker's object may already be gone: nothing to stop
+            pass
+    QThreadPool.globalInstance().waitForDone(int(EXIT_WAIT_S * 1000))
 
 
 def lower_priority(increment: int = BACKGROUND_NICE, *, whole_process: bool = False) -> None:
