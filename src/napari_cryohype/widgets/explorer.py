@@ -388,25 +388,28 @@ class LatentExplorer(QWidget):
         if (self.run is None or not self.decode_on_click.isChecked()
                 or any(layer.metadata.get("cryohype_role") in roles for layer in self.viewer.layers)):
             return
-        users = any(layer.visible and not layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
-        if not users and self.viewer.dims.ndisplay != 3:
-            self.viewer.dims.ndisplay = 3
+        if not any(layer.visible and not layer.metadata.get("cryohype_role") for layer in self.viewer.layers):
+            self._to_3d()
         layer = self._volume_layer(np.zeros((self.run.D,) * 3, np.float32), "decoded volume (click a point)",
                                    _READY, visible=False, opacity=0.0)
         if self.viewer.dims.ndisplay == 3:
             self._frame_all()
             QTimer.singleShot(1, lambda: self._draw_ready(layer))  # its first draw: an event-loop turn of its own
 
+    def _still_ready(self, layer) -> bool:
+        """The prepared layer is in the viewer and no click has taken it."""
+        return layer in self.viewer.layers and layer.metadata.get("cryohype_role") == _READY
+
     def _draw_ready(self, layer) -> None:
         """Show the prepared layer, fully transparent, for its first draw; hidden again half a second later."""
-        if layer in self.viewer.layers and layer.metadata.get("cryohype_role") == _READY:
+        if self._still_ready(layer):
             layer.visible = True
             QTimer.singleShot(500, lambda: self._hide_ready(layer))
 
     def _hide_ready(self, layer) -> None:
         """Hide the prepared layer after its first (transparent) draw, unless a click has taken it; its
         opacity back to 1 (its controls show it)."""
-        if layer in self.viewer.layers and layer.metadata.get("cryohype_role") == _READY:
+        if self._still_ready(layer):
             layer.visible = False
             layer.opacity = 1.0
 
@@ -713,8 +716,7 @@ class LatentExplorer(QWidget):
         """A 3D image layer of ``data`` (D, D, D) (:meth:`_volume_layer`); the first one switches the viewer
         to 3D (before adding: the layer is then sliced once, in 3D) and frames it (:meth:`_frame_all`)."""
         first = not any(layer.metadata.get("cryohype_role") for layer in self.viewer.layers)
-        if self.viewer.dims.ndisplay != 3:
-            self.viewer.dims.ndisplay = 3
+        self._to_3d()
         layer = self._volume_layer(data, name, role, translate, visible)
         if first:
             self._frame_all()
@@ -731,6 +733,13 @@ class LatentExplorer(QWidget):
         self._set_iso_threshold(layer)
         return layer
 
+    def _to_3d(self) -> bool:
+        """Switch the viewer to 3D display; True if it was not."""
+        if self.viewer.dims.ndisplay == 3:
+            return False
+        self.viewer.dims.ndisplay = 3
+        return True
+
     def _frame_all(self) -> None:
         """Fit the view to all layers, the camera oblique (seen straight down its z axis a volume looks
         like a flat image)."""
@@ -740,9 +749,7 @@ class LatentExplorer(QWidget):
     def _fill(self, layer, data: np.ndarray, name: str, role: str):
         """Put new ``data`` into an existing layer, renamed ``name``, now of ``role``, with the run's voxel
         size; a volume's switches the viewer to 3D (framed) if it is not."""
-        to_3d = layer.ndim == 3 and self.viewer.dims.ndisplay != 3
-        if to_3d:
-            self.viewer.dims.ndisplay = 3
+        switched = layer.ndim == 3 and self._to_3d()
         apix = float(self.run.apix)
         if tuple(layer.scale) != (apix,) * layer.ndim:
             layer.scale = (apix,) * layer.ndim
@@ -753,7 +760,7 @@ class LatentExplorer(QWidget):
         layer.metadata["cryohype_role"] = role
         layer.reset_contrast_limits()
         self._set_iso_threshold(layer)
-        if to_3d:
+        if switched:
             self._frame_all()
         return layer
 

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 
 BACKGROUND_NICE = 5   # nice levels added to training and the helper process (Linux weight 1024 -> 335)
 EXIT_WAIT_S = 60.0    # at interpreter exit, how long to wait for the workers started here to end
-_STARTED: dict = {}   # worker -> how to ask it to stop, for every worker started here (kept: exit is rare)
+_STARTED: dict = {}   # worker -> how to ask it to stop, for each worker started here until it finishes
 
 
 class WorkerError(Exception):
