@@ -18,6 +18,7 @@ Example (reduced CPU size, well under an hour on 2 cores):
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -111,10 +112,14 @@ class Bench:
         data = d / "data"
         cmd = [*cryohype(), "simulate", str(data), "--structures", *[str(s.path) for s in chosen],
                "--images-per-structure", str(a.images_per_structure), "--box", str(a.box),
-               "--apix", str(a.apix), "--snr", str(a.snr), "--seed", str(a.seed), "--skip-oversized"]
-        rec = self.step(d / "steps" / "simulate.json", f"simulate {n} structures",
-                        lambda: {**self.command(cmd, d / "logs" / "simulate.log", "simulate", fresh=data),
-                                 "structures": [s.as_json() for s in chosen]})
+               "--apix", str(a.apix), "--snr", str(a.snr), "--shift-std", str(a.shift_std), "--seed", str(a.seed),
+               "--skip-oversized"]
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / "simulate.lock", "w") as lock:   # two invocations (methods in parallel) simulate once
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            rec = self.step(d / "steps" / "simulate.json", f"simulate {n} structures",
+                            lambda: {**self.command(cmd, d / "logs" / "simulate.log", "simulate", fresh=data),
+                                     "structures": [s.as_json() for s in chosen]})
         labels = np.load(data / "labels.npy")
         summary = json.loads((data / "simulation.json").read_text())
         if summary["n_structures"] != n:
@@ -179,12 +184,16 @@ class Bench:
         train when ``train_only``)."""
         a, d, data = self.args, mix["dir"] / method, mix["data"]
         out = d / "run"
-        make = cryodrgn.train_vae_command if method == "cryodrgn_vae" else cryodrgn.train_dec_command
-        cmd = make(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", out, epochs=a.epochs,
-                   seed=a.seed, arch=cryodrgn.Architecture(zdim=a.zdim, enc_dim=a.cryodrgn_dim,
-                                                           dec_dim=a.cryodrgn_dim))
+        arch = cryodrgn.Architecture(zdim=a.zdim, enc_dim=a.cryodrgn_dim, dec_dim=a.cryodrgn_dim)
+        args = (data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", out)
+        load = cryodrgn.latest_checkpoint(out) if method == "cryodrgn_vae" and out.is_dir() else None
+        if load is not None:   # interrupted earlier: train_vae continues after its last epoch's checkpoint
+            cmd, fresh = cryodrgn.train_vae_command(*args, epochs=a.epochs, seed=a.seed, arch=arch, load=load), None
+        else:
+            make = cryodrgn.train_vae_command if method == "cryodrgn_vae" else cryodrgn.train_dec_command
+            cmd, fresh = make(*args, epochs=a.epochs, seed=a.seed, arch=arch), out
         train = self.step(d / "steps" / "train.json", f"{method}: train",
-                          lambda: self.command(cmd, d / "logs" / "train.log", f"{method} train", fresh=out))
+                          lambda: self.command(cmd, d / "logs" / "train.log", f"{method} train", fresh=fresh))
         if train_only:
             return {"train": train, "run_dir": out}
         weights, config, zpkl = cryodrgn.final_outputs(out)
@@ -299,6 +308,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--box", type=int, default=64, help="box size D in pixels")
     p.add_argument("--apix", type=float, default=4.0, help="pixel size in Å")
     p.add_argument("--snr", type=float, default=0.1)
+    p.add_argument("--shift-std", type=float, default=2.0, metavar="PX",
+                   help="std of the particles' random in-plane shifts, pixels (real particles are never centred)")
     p.add_argument("--images-per-structure", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=20, help="training epochs, the same for every method")
     p.add_argument("--methods", type=lambda s: s.split(","), default=list(ALL_METHODS),

@@ -5,6 +5,8 @@ The corpus is a folder of models with an ``index.csv`` (columns ``name``, ``file
 one model per homology group, so every structure in it is distinct; models that fit the simulation box come
 first, and the order is one seeded permutation, so the mixture of 10 is part of the mixture of 50, which is
 part of the mixture of 100. Nothing depends on the corpus size: 100 or 1,000 models work the same way.
+A corpus with a ``tier`` column (``structures-large``: tier 40 = the one model of its 40%-identity group
+that is distinct from every other group) gives each group its tier-40 model.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ class Structure:
 
 
 def load_corpus(directory: Path) -> list[Structure]:
-    """The distinct models of ``directory/index.csv`` whose files exist: one per homology group (the
-    alphabetically first name of each group), sorted by name. Raises :class:`CorpusError` when the folder or
+    """The distinct models of ``directory/index.csv`` whose files exist: one per homology group (its tier-40
+    model where the index has a ``tier`` column, else the alphabetically first name), sorted by name. Raises :class:`CorpusError` when the folder or
     its index is missing."""
     directory = Path(directory)
     index = directory / "index.csv"
@@ -59,7 +61,7 @@ def load_corpus(directory: Path) -> list[Structure]:
         raise CorpusError(f"{index}: needs the columns {', '.join(REQUIRED_COLUMNS)}"
                           + (f" (missing {', '.join(missing)})" if missing else " and at least one row"))
     by_group: dict[str, Structure] = {}
-    for row in sorted(rows, key=lambda r: r["name"]):
+    for row in sorted(rows, key=lambda r: (r.get("tier", "40") != "40", r["name"])):
         path = directory / row["file"]
         if not path.is_file():
             continue

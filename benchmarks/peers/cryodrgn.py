@@ -52,14 +52,24 @@ class Architecture:
     dec_dim: int = 256
 
 
+def latest_checkpoint(outdir: Path) -> Path | None:
+    """The newest ``weights.N.pkl`` an interrupted training left in ``outdir`` (it writes one per epoch),
+    or None."""
+    epochs = {int(p.name.split(".")[1]): p for p in Path(outdir).glob("weights.*.pkl")
+              if p.name.split(".")[1].isdigit()}
+    return epochs[max(epochs)] if epochs else None
+
+
 def train_vae_command(particles: Path, poses: Path, ctf: Path, outdir: Path, *, epochs: int, seed: int,
-                      arch: Architecture = Architecture(), batch_size: int | None = None) -> list[str]:
-    """argv of ``cryodrgn train_vae`` with fixed poses (its own analysis step switched off)."""
+                      arch: Architecture = Architecture(), batch_size: int | None = None,
+                      load: Path | None = None) -> list[str]:
+    """argv of ``cryodrgn train_vae`` with fixed poses (its own analysis step switched off); ``load``: a
+    ``weights.N.pkl`` to continue from (epoch N+1 on)."""
     cmd = [str(executable()), "train_vae", str(particles), "-o", str(outdir), "--poses", str(poses),
            "--ctf", str(ctf), "--zdim", str(arch.zdim), "--enc-layers", str(arch.enc_layers),
            "--enc-dim", str(arch.enc_dim), "--dec-layers", str(arch.dec_layers), "--dec-dim", str(arch.dec_dim),
            "-n", str(epochs), "--seed", str(seed), "--uninvert-data", "--no-analysis"]
-    return cmd + (["-b", str(batch_size)] if batch_size else [])
+    return cmd + (["-b", str(batch_size)] if batch_size else []) + (["--load", str(load)] if load else [])
 
 
 def train_dec_command(particles: Path, poses: Path, ctf: Path, outdir: Path, *, epochs: int, seed: int,

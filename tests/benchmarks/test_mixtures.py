@@ -43,3 +43,12 @@ def test_clear_errors(tmp_path):
     corpus = mixtures.load_corpus(make_corpus(tmp_path, [("A", "G1", 50)]))
     with pytest.raises(mixtures.CorpusError, match="only 1"):
         mixtures.select_mixture(corpus, 2, box_A=100)
+
+
+def test_a_tiered_corpus_gives_each_group_its_tier_40_model(tmp_path):
+    lines = ["name,file,homology_group,rot_box_A,tier", "A,A.pdb.gz,G1,50,95", "B,B.pdb.gz,G1,50,40",
+             "C,C.pdb.gz,G2,60,40"]
+    for name in "ABC":
+        (tmp_path / f"{name}.pdb.gz").write_bytes(b"")
+    (tmp_path / "index.csv").write_text("\n".join(lines) + "\n")
+    assert [s.name for s in mixtures.load_corpus(tmp_path)] == ["B", "C"]
