@@ -143,3 +143,33 @@ def test_vit_shortcuts_equal_a_plain_transformer_pass():
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(torch.autograd.grad(out.square().sum(), enc.tokens)[0], ref_grad,
                                rtol=1e-4, atol=1e-5)
+
+
+def test_a_subset_of_points_gives_those_points_and_their_mirrors():
+    """Point sampling (training speed): the subset's predictions, targets and CTF are those of the full
+    slice at the same points, so with every point (in any order) the loss is the full loss."""
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(), D)
+    B, M = 3, m.geometry.n_half
+    images, R = torch.randn(B, D, D), rots(B)
+    ctf = torch.zeros(B, 9)
+    ctf[:, :8] = torch.tensor([D, 4.0, 15000.0, 14000.0, 0.3, 300.0, 2.7, 0.1])
+    x, target, ctf_half = m.encoder_input(images, torch.randn(B, 2), ctf)
+    cond = m.encode(x)
+    full = m.render_pairs(cond, R)
+    pts = torch.stack([torch.randperm(M) for _ in range(B)])
+    sub = m.render_pairs(cond, R, pts[:, :7])
+    torch.testing.assert_close(sub, torch.cat([full[:, :M].gather(1, pts[:, :7]),
+                                               full[:, M:].gather(1, pts[:, :7])], 1))
+    torch.testing.assert_close(m.image_losses(cond, R, target, ctf_half, pts),
+                               m.image_losses(cond, R, target, ctf_half))
+    part = m.image_losses(cond, R, target, ctf_half, pts[:, :M // 2])
+    assert not torch.allclose(part, m.image_losses(cond, R, target, ctf_half))
+
+
+def test_sampled_points_are_distinct_and_all_of_them_means_none():
+    m = CryoHypeModel(tiny_cfg(), D)
+    M = m.geometry.n_half
+    pts = m.sample_points(4, M // 3, torch.device("cpu"))
+    assert pts.shape == (4, M // 3) and all(len(set(row.tolist())) == M // 3 for row in pts)
+    assert int(pts.max()) < M and m.sample_points(4, M, torch.device("cpu")) is None

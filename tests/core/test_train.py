@@ -179,6 +179,36 @@ def test_cli_encoder_input_real_is_saved_and_trains(tmp_path, data):
     assert json.loads((out / "config.json").read_text())["model"]["encoder_input"] == "real"
 
 
+def test_cli_point_fraction_and_settings_are_saved_and_checked(tmp_path, data, capsys):
+    base = ["--particles", str(data["particles"]), "--poses", str(data["poses"]), "--epochs", "1",
+            "--batch-size", "12"]
+    out = tmp_path / "sampled"
+    assert main(["train", str(out), *base, "--point-fraction", "0.5", "--set", "inr_width=64",
+                 "--set", "encoder=mlp"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["point_fraction"] == 0.5 and cfg["model"]["inr_width"] == 64
+    assert cfg["model"]["encoder"] == "mlp"
+    for bad, message in ((["--point-fraction", "0"], "--point-fraction must be in (0, 1]"),
+                         (["--set", "nonsense=3"], "unknown setting 'nonsense'"),
+                         (["--set", "inr_width"], "--set takes KEY=VALUE")):
+        assert main(["train", str(tmp_path / "bad"), *base, *bad]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+
+
+def test_point_fraction_trains_on_that_many_points(tmp_path, data, monkeypatch):
+    from napari_cryohype.core.models.model import CryoHypeModel
+    seen = []
+    original = CryoHypeModel.image_losses
+    monkeypatch.setattr(CryoHypeModel, "image_losses",
+                        lambda self, *a: seen.append(a[-1]) or original(self, *a))
+    run = make_run(tmp_path / "run", data, epochs=1, point_fraction=0.25)
+    trainer = Trainer(run)
+    list(trainer.run())
+    m = trainer.model.geometry.n_half
+    assert seen and all(p.shape[1] == round(0.25 * m) for p in seen)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_resume_on_cuda(tmp_path, data):
     """A checkpoint loads onto the GPU, RNG states included (torch's CUDA RNG takes its state from the CPU)."""

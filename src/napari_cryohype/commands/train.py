@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 from tqdm import tqdm
@@ -49,20 +50,43 @@ def add_parser(subparsers) -> None:
     p.add_argument("--num-workers", type=int, metavar="W", help="data-loading processes (default 0)")
     p.add_argument("--threads", type=int, metavar="T",
                    help="torch CPU threads per process (default: torch's choice; 1 on a busy shared CPU)")
+    p.add_argument("--point-fraction", type=float, metavar="F",
+                   help="share of each slice's Fourier points in the loss, drawn at random every step "
+                        "(0 < F <= 1; default: the preset's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="any other model or training setting of config.json, e.g. --set inr_width=256 "
+                        "(repeatable; VALUE is read as JSON, else as text)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUTDIR from its checkpoint")
     p.add_argument("--force", action="store_true", help="replace an earlier run in OUTDIR")
     p.set_defaults(func=run)
 
 
 _OVERRIDES = ("conditioning", "encoder", "encoder_input", "epochs", "batch_size", "lr", "device", "seed",
-              "num_workers", "threads")
+              "num_workers", "threads", "point_fraction")
+
+
+def _settings(pairs: list[str]) -> dict:
+    """``--set KEY=VALUE`` pairs -> {key: value}, VALUE parsed as JSON where it is JSON (numbers, true)."""
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key.replace("-", "_")] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = text
+    return out
 
 
 def _make_run(args):
     from napari_cryohype.core.run import Run
     from napari_cryohype.core.train import train_config
 
-    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    overrides = {**_settings(args.settings),
+                 **{k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}}
+    if args.point_fraction is not None and not 0 < args.point_fraction <= 1:
+        raise InputError(f"--point-fraction must be in (0, 1], got {args.point_fraction}")
     if args.resume:
         if args.force:
             raise InputError("--resume and --force contradict each other")
@@ -75,8 +99,11 @@ def _make_run(args):
         return run
     if not args.particles or not args.poses:
         raise InputError("--particles and --poses are required (or --resume an existing run)")
-    cfg = train_config(preset=args.preset, particles=args.particles, poses=args.poses, ctf=args.ctf,
-                       datadir=args.datadir, **overrides)
+    try:
+        cfg = train_config(preset=args.preset, particles=args.particles, poses=args.poses, ctf=args.ctf,
+                           datadir=args.datadir, **overrides)
+    except ValueError as err:   # an unknown --set key
+        raise InputError(str(err)) from None
     return Run.create(args.outdir, cfg, force=args.force)
 
 

@@ -151,6 +151,9 @@ class Trainer:
         if self.world > 1:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        n_half = self.model.geometry.n_half
+        frac = float(t.get("point_fraction", 1.0))
+        self.n_points = None if frac >= 1 else max(1, round(frac * n_half))
         self.amp_dtype = autocast_dtype(self.device, bool(t["amp"]))
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
 
@@ -222,7 +225,7 @@ class Trainer:
         with torch.autograd.graph.saved_tensors_hooks(self._check_stop, self._check_stop) if abortable \
                 else contextlib.nullcontext():
             with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                loss = net(images, rots, trans, ctf)
+                loss = net(images, rots, trans, ctf, self.n_points)
             (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         if abortable and self._stop.is_set():  # asked during the last op: do not apply a half-made step
             raise _StepAbandoned

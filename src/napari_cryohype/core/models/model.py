@@ -99,21 +99,40 @@ class CryoHypeModel(nn.Module):
         ab = self.evaluate(cond, c)
         return torch.where(flip, ab[..., 0] + ab[..., 1], ab[..., 0] - ab[..., 1])
 
-    def render_pairs(self, cond: Condition, rots: Tensor) -> Tensor:
+    def render_pairs(self, cond: Condition, rots: Tensor, points: Tensor | None = None) -> Tensor:
         """The slice of each pose at the half and mirrored points: rots (B, 3, 3) -> (B, 2M), evaluating the
-        INR only at the M half points."""
-        c, flip = canonical(self.geometry.coords_half @ rots)
+        INR only at the M half points. ``points`` (B, K): indices of a subset of the half points per image
+        -> (B, 2K), the subset's values then their mirrors'."""
+        coords = self.geometry.coords_half if points is None else self.geometry.coords_half[points]
+        c, flip = canonical(coords @ rots)
         ab = self.evaluate(cond, c)
         s, t = ab[..., 0] - ab[..., 1], ab[..., 0] + ab[..., 1]  # H at the canonical point and at its opposite
         return torch.cat([torch.where(flip, t, s), torch.where(flip, s, t)], dim=1)
 
-    def image_losses(self, cond: Condition, rots: Tensor, target: Tensor, ctf_half: Tensor) -> Tensor:
+    def image_losses(self, cond: Condition, rots: Tensor, target: Tensor, ctf_half: Tensor,
+                     points: Tensor | None = None) -> Tensor:
         """Per-image loss (B,): masked MSE between CTF x rendered slice and the target transform, from
-        :meth:`encode`'s condition and :meth:`encoder_input`'s targets and CTF."""
-        pred = self.render_pairs(cond, rots)
+        :meth:`encode`'s condition and :meth:`encoder_input`'s targets and CTF; over the pairs of the half
+        points ``points`` (B, K) only, when given (an unbiased estimate of the full loss)."""
+        if points is not None:
+            m = ctf_half.shape[1]
+            target = torch.cat([target[:, :m].gather(1, points), target[:, m:].gather(1, points)], dim=1)
+            ctf_half = ctf_half.gather(1, points)
+        pred = self.render_pairs(cond, rots, points)
         return (pred.float() * ctf_half.repeat(1, 2) - target).pow(2).mean(dim=1)
 
-    def forward(self, images: Tensor, rots: Tensor, trans_px: Tensor | None, ctf: Tensor | None) -> Tensor:
-        """Training loss: the mean over the batch of :meth:`image_losses` (a scalar)."""
+    def sample_points(self, batch: int, n_points: int, device: torch.device) -> Tensor | None:
+        """``n_points`` distinct random half points per image, (batch, n_points) indices; None when that is
+        all of them."""
+        m = self.geometry.n_half
+        if n_points >= m:
+            return None
+        return torch.rand(batch, m, device=device).topk(n_points, dim=1, sorted=False).indices
+
+    def forward(self, images: Tensor, rots: Tensor, trans_px: Tensor | None, ctf: Tensor | None,
+                n_points: int | None = None) -> Tensor:
+        """Training loss: the mean over the batch of :meth:`image_losses` (a scalar); with ``n_points``, over
+        that many random half points (and their mirrors) per image."""
         x, target, ctf_half = self.encoder_input(images, trans_px, ctf)
-        return self.image_losses(self.encode(x), rots, target, ctf_half).mean()
+        points = None if n_points is None else self.sample_points(len(images), n_points, images.device)
+        return self.image_losses(self.encode(x), rots, target, ctf_half, points).mean()

@@ -38,6 +38,7 @@ _TRAIN_BASE = {
     "weight_decay": 0.0,
     "warmup_epochs": 1.0,         # linear warm-up length (in epochs, applied per step)
     "grad_clip": 1.0,             # max gradient norm (0: off)
+    "point_fraction": 1.0,        # share of the slice's Fourier points in each image's loss (random each step)
     "seed": 0,
     "num_workers": 0,
     "threads": 0,                 # torch CPU threads (0: torch's default; 1 is robust on a busy shared CPU)
