@@ -41,9 +41,9 @@ from peers import cryodrgn  # noqa: E402
 REPO = report.REPO
 DEFAULT_STRUCTURES = REPO.parent / "shared" / "data" / "structures"
 
-#: Our methods: name -> (conditioning, encoder).
-OURS = {"hyper": ("hyper", "vit"), "concat": ("concat", "vit"), "mlp": ("hyper", "mlp"),
-        "unet": ("hyper", "unet")}
+#: Our methods: name -> (conditioning, encoder, preset).
+OURS = {"hyper": ("hyper", "vit", "small"), "concat": ("concat", "vit", "small"), "mlp": ("hyper", "mlp", "small"),
+        "unet": ("hyper", "unet", "small"), "many": ("hyper", "mlp", "many")}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 
@@ -145,9 +145,9 @@ class Bench:
         """Train, analyse and decode one of our models (only train when ``train_only``)."""
         a, d, data = self.args, mix["dir"] / method, mix["data"]
         run = d / "run"
-        conditioning, encoder = OURS[method]
+        conditioning, encoder, preset = OURS[method]
         train_cmd = [*cryohype(), "train", str(run), "--particles", str(data / "particles.mrcs"),
-                     "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"),
+                     "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"), "--preset", preset,
                      "--epochs", str(a.epochs), "--conditioning", conditioning, "--encoder", encoder,
                      "--seed", str(a.seed), "--device", a.device, *a.train_args]
         if (run / "checkpoints" / "last.pt").is_file():   # interrupted earlier: continue from its checkpoint

@@ -28,6 +28,7 @@ LABELS = {
     "concat": "concat baseline (ViT)",
     "mlp": "ablation: hyper, MLP encoder",
     "unet": "ablation: hyper, U-Net encoder",
+    "many": "hyper, many-structure preset (MLP encoder, 32 tokens/layer, half the points)",
     "cryodrgn_vae": "cryoDRGN 4.3.1 train_vae",
     "cryodrgn_dec": "cryoDRGN 4.3.1 train_dec (autodecoder)",
     "backproject": "backprojection, true labels (upper bound)",
