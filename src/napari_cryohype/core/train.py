@@ -60,7 +60,8 @@ class ProgressEvent:
     "stopped" (ended by :meth:`Trainer.stop`). epoch: 1-based epoch the event belongs to (for "done", the
     last one); step: 1-based step within it; global_step: steps done in all; loss: the step's loss ("step")
     or the epoch's mean loss ("epoch", "done"); images_per_s: recent throughput (all ranks); eta_s:
-    estimated seconds to the end; elapsed_s: training seconds so far (resumed runs included).
+    estimated seconds to the end; elapsed_s: training seconds so far, reading the batches included
+    (resumed runs too).
     """
     kind: str
     epoch: int
@@ -270,11 +271,15 @@ class Trainer:
         epoch_loss = float("nan")
         while self.epoch < epochs:
             losses, stopped = [], False
-            for batch in self._loader(self.epoch):
+            batches = iter(self._loader(self.epoch))
+            while True:
+                t0 = time.perf_counter()   # a step's time includes reading its batch
+                batch = next(batches, None)
+                if batch is None:
+                    break
                 if distributed.any_rank(self._stop.is_set(), self.device):
                     stopped = True
                     break
-                t0 = time.perf_counter()
                 try:
                     last_loss = self._step(batch)
                 except _StepAbandoned:
