@@ -55,6 +55,28 @@ def test_maps_of_the_wrong_structure_score_worse(truth_dir):
     assert all(r["fsc_auc"] < 0.8 and r["chamfer_A"] > 1.0 for r in swapped["structures"])
 
 
+def test_cluster_maps_are_paired_with_their_structures_one_to_one(truth_dir, rng):
+    """Maps found without the labels (cluster 7 is structure 2, cluster 3 structure 0, ...) are paired by
+    their FSC_AUC, not by their keys; a fourth, duplicate map pairs with nothing."""
+    truth, _ = evaluate.load_truth(truth_dir)
+    noise = lambda v: v + 0.3 * v.std() * rng.standard_normal(v.shape).astype(np.float32)  # noqa: E731
+    maps = {7: noise(truth[2].volume), 3: noise(truth[0].volume), 5: noise(truth[1].volume)}
+    assert evaluate.match_to_truth(maps, truth) == {3: 0, 5: 1, 7: 2}
+    maps[9] = noise(truth[0].volume)
+    paired = evaluate.match_to_truth(maps, truth)
+    assert len(paired) == 3 and sorted(paired.values()) == [0, 1, 2] and paired[7] == 2 and paired[5] == 1
+
+
+def test_cluster_indices_draw_members_of_each_cluster():
+    clusters = np.array([2, 0, 2, 2, 0, 5, 2])
+    idx = evaluate.cluster_indices(clusters, 3, seed=1)
+    assert idx.shape == (3, 3)
+    for row, c in zip(idx, (0, 2, 5)):
+        assert set(row) <= set(np.flatnonzero(clusters == c))
+    assert len(set(idx[1])) == 3                       # 4 members: drawn without replacement
+    np.testing.assert_array_equal(idx, evaluate.cluster_indices(clusters, 3, seed=1))
+
+
 def test_method_folders_and_bad_maps(truth_dir, tmp_path):
     truth, apix = evaluate.load_truth(truth_dir)
     method = tmp_path / "peer"

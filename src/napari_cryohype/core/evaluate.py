@@ -96,6 +96,29 @@ def per_structure_indices(labels: np.ndarray, per_structure: int, seed: int = 0)
     return out
 
 
+def cluster_indices(clusters: np.ndarray, per_cluster: int, seed: int = 0) -> np.ndarray:
+    """(n_clusters, per_cluster) image indices: for each cluster id in increasing order, ``per_cluster`` of its
+    members drawn with a seeded generator (without replacement; with it when the cluster is smaller)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in np.unique(clusters):
+        members = np.flatnonzero(clusters == c)
+        rows.append(np.sort(rng.choice(members, size=per_cluster, replace=members.size < per_cluster)))
+    return np.stack(rows)
+
+
+def match_to_truth(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap]) -> dict[int, int]:
+    """Pair maps found without the labels (one per latent cluster) with the true structures, one to one,
+    maximising the summed FSC_AUC (Hungarian algorithm). Returns {map key: true label}; with fewer maps than
+    structures some structures stay unpaired, with more some maps do."""
+    from scipy.optimize import linear_sum_assignment
+
+    keys, labels = sorted(volumes), sorted(truth)
+    score = np.array([[metrics.fsc_auc(truth[t].volume, np.asarray(volumes[k])) for t in labels] for k in keys])
+    rows, cols = linear_sum_assignment(score, maximize=True)
+    return {keys[r]: labels[c] for r, c in zip(rows, cols)}
+
+
 def decode_structures(run, labels: np.ndarray, per_structure: int = 16, *, seed: int = 0, device: str = "cpu",
                       progress: Callable[[int, int], None] | None = None) -> dict[int, np.ndarray]:
     """One map per structure from a trained run: the mean of the volumes decoded from ``per_structure``
