@@ -225,3 +225,56 @@ def test_mixed_precision_only_on_cuda():
     if torch.cuda.is_available():
         assert autocast_dtype(torch.device("cuda"), True) in (torch.bfloat16, torch.float16)
         assert autocast_dtype(torch.device("cuda"), False) is None
+
+
+def test_cli_ctf_values_a_star_lacks_come_from_flags_and_are_said(tmp_path, data, capsys):
+    """A RELION 3.0 CTF file without _rlnAmplitudeContrast (like cryoDRGN's PfCRT example) trains with -w."""
+    from napari_cryohype.core.io.pkl import load_ctf_pkl
+    table = load_ctf_pkl(data["ctf"])
+    cols = ["rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle", "rlnVoltage", "rlnSphericalAberration",
+            "rlnDetectorPixelSize", "rlnMagnification"]
+    rows = [" ".join(f"{v:g}" for v in (*r[2:7], 5.0, 5.0e4 / r[1])) for r in table]
+    star = tmp_path / "ctf.star"
+    star.write_text("data_\n\nloop_\n" + "".join(f"_{c}\n" for c in cols) + "\n".join(rows) + "\n")
+    base = ["--particles", str(data["particles"]), "--poses", str(data["poses"]), "--ctf", str(star),
+            "--epochs", "1", "--batch-size", "12"]
+    assert main(["train", str(tmp_path / "no"), *base]) == 2
+    assert "_rlnAmplitudeContrast (or give -w/--amp-contrast)" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+    out = tmp_path / "run"
+    assert main(["train", str(out), *base, "-w", "0.1", "--kv", "200"]) == 0
+    err = capsys.readouterr().err
+    assert f"-w/--amp-contrast 0.1 used: {star} has no _rlnAmplitudeContrast" in err
+    assert "--kv 200 not used" in err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"]["ctf_defaults"] == {"w": 0.1, "kv": 200.0} and len(cfg["data"]["ctf_notes"]) == 2
+    ds = Run.open(out).dataset()
+    np.testing.assert_allclose(ds.ctf, table, rtol=1e-5)  # the same CTF as the complete .pkl
+    assert main(["train", str(out), "--resume", "--epochs", "2"]) == 0
+    assert main(["train", str(out), "--resume", "-w", "0.2"]) == 2
+    assert "fixed when the run is made" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-size", "0"], "--batch-size must be a whole number of at least 1, got 0"),
+    (["--epochs", "0"], "--epochs must be a whole number of at least 1, got 0"),
+    (["--lr", "0"], "--lr must be a positive number, got 0.0"),
+    (["--lr=-1e-3"], "--lr must be a positive number, got -0.001"),
+    (["--num-workers", "-1"], "--num-workers must be a whole number of at least 0, got -1"),
+    (["-w", "1.5"], "-w 1.5 is not a valid value"),
+])
+def test_cli_bad_settings_are_refused_before_the_folder_is_made(tmp_path, data, capsys, flags, message):
+    out = tmp_path / "run"
+    assert main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+                 *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_resume_refuses_bad_settings_too(tmp_path, data, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+                 "--epochs", "1", "--batch-size", "12"]) == 0
+    assert main(["train", str(out), "--resume", "--epochs", "0"]) == 2
+    assert "--epochs must be a whole number of at least 1" in capsys.readouterr().err

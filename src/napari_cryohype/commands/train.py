@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 
 from tqdm import tqdm
 
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.models import PRESETS
+from napari_cryohype.core.models.presets import check_train
 
 DESCRIPTION = """\
 Train CryoHype on a particle stack with known poses (and CTF): a ViT hypernetwork reads each image and
@@ -35,6 +37,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--poses", metavar="POSES", help="poses: cryoDRGN .pkl, .star or .cs")
     p.add_argument("--ctf", metavar="CTF", help="CTF parameters: cryoDRGN .pkl, .star or .cs (default: none)")
     p.add_argument("--datadir", metavar="DIR", help="folder of the stacks a .star/.cs/.txt refers to")
+    g = p.add_argument_group("CTF values a .star/.cs file lacks (as cryoDRGN's parse_ctf_star; used only where "
+                             "the file has no value, and said when used)")
+    g.add_argument("--kv", type=float, metavar="KV", help="accelerating voltage (kV)")
+    g.add_argument("--cs", type=float, metavar="MM", help="spherical aberration (mm)")
+    g.add_argument("-w", "--amp-contrast", type=float, metavar="W", dest="w", help="amplitude contrast ratio")
+    g.add_argument("--ps", type=float, metavar="DEG", help="phase shift (degrees)")
+    g.add_argument("--Apix", type=float, metavar="A", dest="apix",
+                   help="pixel size (Å) of the images, where neither the metadata nor the stack's header gives "
+                        "one (a header's 1.0 counts as unset)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="model size (default small)")
     p.add_argument("--conditioning", choices=("hyper", "concat"),
                    help="hyper: modulate every INR layer (CryoHype); concat: cryoDRGN-style baseline")
@@ -61,6 +72,7 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+_CTF_DEFAULTS = ("kv", "cs", "w", "ps", "apix")
 _OVERRIDES = ("conditioning", "encoder", "encoder_input", "epochs", "batch_size", "lr", "device", "seed",
               "num_workers", "threads", "point_fraction")
 
@@ -87,24 +99,40 @@ def _make_run(args):
                  **{k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}}
     if args.point_fraction is not None and not 0 < args.point_fraction <= 1:
         raise InputError(f"--point-fraction must be in (0, 1], got {args.point_fraction}")
+    ctf_defaults = {k: getattr(args, k) for k in _CTF_DEFAULTS if getattr(args, k) is not None}
+    for key, value in ctf_defaults.items():
+        if not math.isfinite(value) or value < 0 or (key in ("kv", "apix") and value == 0) or \
+                (key == "w" and value >= 1):
+            flag = {"w": "-w", "apix": "--Apix"}.get(key, f"--{key}")
+            raise InputError(f"{flag} {value:g} is not a valid value")
     if args.resume:
         if args.force:
             raise InputError("--resume and --force contradict each other")
+        if ctf_defaults:
+            raise InputError("--kv, --cs, -w, --ps and --Apix are fixed when the run is made; not on --resume",
+                             args.outdir)
         run = Run.open(args.outdir)
         for key, value in overrides.items():  # only the schedule-neutral ones may change on resume
             if key in ("epochs", "device", "num_workers", "threads"):
                 run.config["train"][key] = value
             elif run.config["model"].get(key, run.config["train"].get(key)) != value:
                 raise InputError(f"--{key.replace('_', '-')} differs from the run being resumed", args.outdir)
+        try:
+            check_train(run.config["train"])
+        except ValueError as err:
+            raise InputError(str(err)) from None
         return run
     if not args.particles or not args.poses:
         raise InputError("--particles and --poses are required (or --resume an existing run)")
     try:
         cfg = train_config(preset=args.preset, particles=args.particles, poses=args.poses, ctf=args.ctf,
-                           datadir=args.datadir, **overrides)
+                           datadir=args.datadir, ctf_defaults=ctf_defaults or None, **overrides)
     except ValueError as err:   # an unknown --set key
         raise InputError(str(err)) from None
-    return Run.create(args.outdir, cfg, force=args.force)
+    run = Run.create(args.outdir, cfg, force=args.force)
+    for note in run.config["data"].get("ctf_notes", []):
+        print(f"cryohype train: {note}", file=sys.stderr)
+    return run
 
 
 def run(args: argparse.Namespace) -> int:

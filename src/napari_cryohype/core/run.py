@@ -21,6 +21,7 @@ from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.io.atomic import atomic_path
 from napari_cryohype.core.io.dataset import ParticleDataset
 from napari_cryohype.core.models import CryoHypeModel
+from napari_cryohype.core.models.presets import check_train
 
 CONFIG = "config.json"
 _OWNED = (CONFIG, "checkpoints", "log.jsonl", "analysis")  # what --force may remove from an old run
@@ -46,6 +47,11 @@ class Run:
         The data files are checked now; D, apix and the image count are recorded in ``config["data"]``.
         A non-empty ``outdir`` is refused unless ``force`` (then the earlier run's files are removed)."""
         path = Path(outdir)
+        if "train" in config:
+            try:
+                check_train(config["train"])
+            except ValueError as err:
+                raise InputError(str(err)) from None
         if path.exists() and not path.is_dir():
             raise InputError("output folder is a file", path)
         if path.exists() and any(path.iterdir()):
@@ -65,8 +71,9 @@ class Run:
         for key in ("particles", "poses", "ctf", "datadir"):
             if data.get(key):
                 data[key] = str(Path(data[key]).expanduser().resolve())
-        ds = ParticleDataset(data["particles"], data["poses"], data.get("ctf"), datadir=data.get("datadir"))
-        data.update(D=ds.D, apix=ds.apix, n=len(ds), has_ctf=ds.has_ctf)
+        ds = ParticleDataset(data["particles"], data["poses"], data.get("ctf"), datadir=data.get("datadir"),
+                             ctf_defaults=data.get("ctf_defaults"))
+        data.update(D=ds.D, apix=ds.apix, n=len(ds), has_ctf=ds.has_ctf, ctf_notes=ds.ctf_notes)
         path.mkdir(parents=True, exist_ok=True)
         (path / "checkpoints").mkdir(exist_ok=True)
         run = cls(path, config)
@@ -120,7 +127,8 @@ class Run:
     def dataset(self) -> ParticleDataset:
         """The training data, from the paths in the config."""
         d = self.config["data"]
-        return ParticleDataset(d["particles"], d["poses"], d.get("ctf"), datadir=d.get("datadir"))
+        return ParticleDataset(d["particles"], d["poses"], d.get("ctf"), datadir=d.get("datadir"),
+                               ctf_defaults=d.get("ctf_defaults"))
 
     def build_model(self) -> CryoHypeModel:
         """A freshly initialised model of this run's configuration."""

@@ -34,7 +34,7 @@ from napari_cryohype.core.models import preset
 from napari_cryohype.core.models.slices import SliceGeometry
 from napari_cryohype.core.run import Run
 
-_DATA_KEYS = ("particles", "poses", "ctf", "datadir")
+_DATA_KEYS = ("particles", "poses", "ctf", "datadir", "ctf_defaults")
 
 
 def train_config(**overrides) -> dict:
