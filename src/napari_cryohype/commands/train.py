@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
 import sys
+import threading
 
 from tqdm import tqdm
 
@@ -135,6 +138,22 @@ def _make_run(args):
     return run
 
 
+def _stop_on_ctrl_c(trainer):
+    """Make the first Ctrl-C (SIGINT) stop ``trainer`` cleanly: the step in progress is abandoned and the
+    checkpoint of the last finished step is written; a second one raises KeyboardInterrupt. Returns the
+    previous handler (None outside the main thread, where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        if trainer.stopping:
+            raise KeyboardInterrupt
+        trainer.stop()
+        os.write(2, b"\nstopping: writing the checkpoint of the last finished step (Ctrl-C again to quit now)\n")
+
+    return signal.signal(signal.SIGINT, handler)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train with a progress bar (loss, images/s, ETA); return 0 when done, 130 when interrupted."""
     from napari_cryohype.core.train import Trainer
@@ -159,8 +178,11 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=total, initial=trainer.global_step, unit="step", disable=not show or None, dynamic_ncols=True)
     status = 0
     events = trainer.run()
+    previous = _stop_on_ctrl_c(trainer)
     try:
         for ev in events:
+            if ev.kind == "stopped":
+                status = 130
             if ev.kind == "step":
                 bar.update(ev.global_step - bar.n)
                 eta = "?" if math.isnan(ev.eta_s) else f"{ev.eta_s / 60:.1f}min"
@@ -168,12 +190,11 @@ def run(args: argparse.Namespace) -> int:
                                     f"{ev.images_per_s:.1f} img/s ETA {eta}", refresh=False)
             elif ev.kind == "epoch" and show:
                 bar.write(f"epoch {ev.epoch}/{ev.epochs}: mean loss {ev.loss:.5f}")
-    except KeyboardInterrupt:
-        trainer.stop()
-        for ev in events:  # finishes the current step and writes the checkpoint
-            pass
+    except KeyboardInterrupt:  # a second Ctrl-C: quit at once, the last checkpoint written stays
         status = 130
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         bar.close()
     if show:
         msg = "interrupted; continue with --resume" if status else "done"

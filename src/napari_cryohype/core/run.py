@@ -15,7 +15,13 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
+
+try:
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # NumPy < 2
+    from numpy.core.multiarray import _reconstruct
 
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.io.atomic import atomic_path
@@ -24,6 +30,8 @@ from napari_cryohype.core.models import CryoHypeModel
 from napari_cryohype.core.models.presets import check_train
 
 CONFIG = "config.json"
+#: what NumPy arrays in older checkpoints need from the unpickler: building arrays, never running code
+_NUMPY_ARRAYS = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), _reconstruct]
 _OWNED = (CONFIG, "checkpoints", "log.jsonl", "analysis")  # what --force may remove from an old run
 
 
@@ -135,9 +143,22 @@ class Run:
         return CryoHypeModel(self.config["model"], self.D)
 
     def load_checkpoint(self, map_location="cpu") -> dict:
+        """The checkpoint, read with ``torch.load(weights_only=True)``: tensors and plain values only, so that
+        opening a run folder (napari opens any folder dropped on it) never runs code from it. InputError for
+        a missing, truncated or foreign file."""
+        path = self.checkpoint_path
         if not self.has_checkpoint:
-            raise InputError("the run has no checkpoint yet (train it first)", self.checkpoint_path)
-        return torch.load(self.checkpoint_path, map_location=map_location, weights_only=False)
+            raise InputError("the run has no checkpoint yet (train it first)", path)
+        try:
+            with torch.serialization.safe_globals(_NUMPY_ARRAYS):  # older checkpoints hold a NumPy RNG array
+                ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as e:  # torch raises assorted types for a cut-short or foreign file
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise InputError(f"unreadable checkpoint: truncated, or not a CryoHype checkpoint ({type(e).__name__}: "
+                             f"{first})", path) from None
+        if not isinstance(ckpt, dict) or not {"model", "config"} <= set(ckpt):
+            raise InputError("not a CryoHype checkpoint (no model weights and configuration in it)", path)
+        return ckpt
 
     def load_model(self, device: str | torch.device = "cpu") -> CryoHypeModel:
         """The trained model from ``checkpoints/last.pt``, in eval mode on ``device``."""
