@@ -17,6 +17,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     upper = json.loads((out / "backproject" / "eval" / "metrics.json").read_text())
     assert ours["n_structures"] == upper["n_structures"] == 5
     assert 0 < upper["summary"]["fsc_auc"]["mean"] <= 1
+    assert json.loads((out / "data" / "simulation.json").read_text())["shift_std_px"] == 3.0  # realistic shifts
 
 
 def test_demo_refuses_a_non_empty_folder(tmp_path, capsys):

@@ -49,11 +49,11 @@ def test_two_gloo_ranks_train_in_sync(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.start_processes(_worker, args=(2, port, str(run.path), str(tmp_path)), nprocs=2, start_method="spawn")
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["spe"] == r1["spe"] == 2  # 16 images / 2 ranks / batch 4
     assert r0["steps"] == 4
     for k in r0["state"]:
         torch.testing.assert_close(r0["state"][k], r1["state"][k])
-    ckpt = torch.load(run.checkpoint_path, weights_only=False)
+    ckpt = torch.load(run.checkpoint_path, weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["global_step"] == 4
     assert len(run.log_path.read_text().splitlines()) == 7  # rank 0 alone logs: 4 steps, 2 epochs, done

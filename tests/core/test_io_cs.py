@@ -111,3 +111,33 @@ def test_nan_pose_is_reported(tmp_path):
     write_cs(tmp_path / "p.cs", fields)
     with pytest.raises(InputError, match="p.cs.*pose of particle 1"):
         cs_poses(tmp_path / "p.cs")
+
+
+def test_an_empty_table_is_refused_as_poses_ctf_and_particles(tmp_path):
+    write_cs(tmp_path / "p.cs", {k: v[:0] for k, v in full_fields().items()})
+    for read in (cs_poses, cs_ctf, cs_particles):
+        with pytest.raises(InputError, match=r"p.cs: the table holds no particles \(0 rows\)"):
+            read(tmp_path / "p.cs")
+
+
+def test_a_text_file_named_cs_is_refused_plainly(tmp_path):
+    (tmp_path / "p.cs").write_text("uid,blob/path\n1,a.mrcs\n")
+    with pytest.raises(InputError, match=r"p.cs: not a cryoSPARC .cs file: a .cs file is a NumPy array .* "
+                                         r"starts with b'uid,bl'"):
+        cs_poses(tmp_path / "p.cs")
+    (tmp_path / "e.cs").write_bytes(b"")
+    with pytest.raises(InputError, match="e.cs: not a cryoSPARC .cs file.*is empty"):
+        cs_ctf(tmp_path / "e.cs")
+
+
+def test_ctf_defaults_fill_missing_fields_only(tmp_path):
+    from napari_cryohype.core.io.types import CtfDefaults
+    fields = full_fields()
+    del fields["ctf/amp_contrast"], fields["ctf/phase_shift_rad"]
+    write_cs(tmp_path / "p.cs", fields)
+    with pytest.raises(InputError, match=r"p.cs: .*missing field\(s\) ctf/amp_contrast \(or give -w/--amp-contrast\)"):
+        cs_ctf(tmp_path / "p.cs")
+    defaults = CtfDefaults(w=0.07, cs=0.01)
+    ctf = cs_ctf(tmp_path / "p.cs", defaults=defaults)
+    np.testing.assert_allclose(ctf[:, 6:], np.broadcast_to([2.7, 0.07, 0.0], (2, 3)), rtol=1e-6)
+    assert list(defaults.used) == ["w"] and defaults.unused() == ["--cs 0.01 not used: the files give their own value"]

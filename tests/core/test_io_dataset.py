@@ -157,3 +157,21 @@ def test_star_dataset_end_to_end(tmp_path, rng):
     np.testing.assert_allclose(item["trans"].numpy(), [2.0, -1.0])  # 4 Å / 2 Å/px, in pixels
     np.testing.assert_allclose(item["rot"].numpy(), [[0, 1, 0], [-1, 0, 0], [0, 0, 1]], atol=1e-7)
     assert ds.apix == APIX and float(item["ctf"][2]) == 15000
+
+
+def test_header_pixel_size_of_one_means_unset_everywhere(files, tmp_path):
+    """One rule: a stack header's 1.0 (or 0) is never a real pixel size; --Apix fills it, and is said."""
+    (particles, poses_pkl, ctf_pkl), images, _, _ = files
+    write_mrc(tmp_path / "apix1.mrcs", images, 1.0)
+    assert ParticleDataset(tmp_path / "apix1.mrcs", poses_pkl).apix == 1.0  # the fallback label, not a claim
+    ds = ParticleDataset(tmp_path / "apix1.mrcs", poses_pkl, ctf_defaults={"apix": 2.5})
+    assert ds.apix == 2.5 and ds.ctf_notes == [f"--Apix 2.5 used: {tmp_path / 'apix1.mrcs'} has no pixel size in "
+                                               "its header (0 or 1.0 mean unset)"]
+    ds = ParticleDataset(particles, poses_pkl, ctf_defaults={"apix": 2.5})  # a real header wins
+    assert ds.apix == APIX and ds.ctf_notes == ["--Apix 2.5 not used: the files give their own value"]
+
+
+def test_ctf_defaults_need_a_ctf_file(files):
+    (particles, poses_pkl, _), _, _, _ = files
+    with pytest.raises(InputError, match="no CTF file is given"):
+        ParticleDataset(particles, poses_pkl, ctf_defaults={"w": 0.1})

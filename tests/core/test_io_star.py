@@ -194,3 +194,72 @@ def test_box_of_a_star_without_its_stacks_follows_the_pixel_size(tmp_path):
     np.testing.assert_allclose(star_poses(tmp_path / "p.star", D=16).trans, [[2 / 16, 0]])  # no apix: same box
     with pytest.raises(InputError, match="p.star.*box size"):
         star_poses(tmp_path / "p.star")
+
+
+# -- inputs that used to crash, and the CTF values a file lacks ------------------------------------------
+
+CTF_30 = ["rlnImageName", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnDefocusU", "rlnDefocusV",
+          "rlnDefocusAngle", "rlnVoltage", "rlnSphericalAberration", "rlnDetectorPixelSize", "rlnMagnification"]
+
+
+def test_a_header_without_rows_is_refused(tmp_path):
+    (tmp_path / "p.star").write_text(star_text([], CTF_30, "particles"))
+    for read in (read_star, lambda p: star_poses(p, D=16), lambda p: star_particles(p)):
+        with pytest.raises(InputError, match="p.star: the particle table .* header but no rows"):
+            read(tmp_path / "p.star")
+
+
+def test_a_truncated_row_is_named(tmp_path):
+    rows = [["1@s.mrcs", 0, 0, 0, 15000, 15000, 0, 300, 2.7, 5.0, 25000], ["2@s.mrcs", 0, 0, 0, 15000]]
+    (tmp_path / "p.star").write_text(star_text(rows, CTF_30, "particles"))
+    with pytest.raises(InputError, match=r"p.star: row 2 of data_particles has 5 of 11 values .*truncated"):
+        read_star(tmp_path / "p.star")
+
+
+@pytest.mark.parametrize("present", ["rlnOriginX", "rlnOriginY", "rlnOriginXAngst", "rlnOriginYAngst"])
+def test_one_origin_column_without_the_other_is_refused(tmp_path, present):
+    cols = ["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", present, "rlnImagePixelSize"]
+    (tmp_path / "p.star").write_text(star_text([[0, 0, 0, 3.0, 2.0]], cols, "particles"))
+    with pytest.raises(InputError, match=f"p.star: _{present} is given but _rlnOrigin.* is not"):
+        star_poses(tmp_path / "p.star", D=16)
+
+
+def test_an_undefined_optics_group_is_named_plainly(tmp_path, stack):
+    write_relion31(tmp_path / "p.star", groups=(1, 7, 1))
+    with pytest.raises(InputError) as err:
+        read_star(tmp_path / "p.star")
+    assert str(err.value).endswith("p.star: particles refer to optics group(s) 7 that data_optics does not define "
+                                   "(it defines 1, 2)")
+
+
+def write_without_amplitude_contrast(path) -> None:
+    """Like cryoDRGN's RELION 3.0 example (FinalRefinement-OriginalParticles-PfCRT.star): no
+    _rlnAmplitudeContrast, no _rlnPhaseShift."""
+    rows = [[f"{i + 1}@stack.mrcs", *ANGLES[i], *DEFOCUS[i], 300, 2.7, 5.0, 25000] for i in range(3)]
+    path.write_text(star_text(rows, CTF_30, ""))
+
+
+def test_ctf_defaults_fill_only_what_the_file_lacks(tmp_path, stack):
+    from napari_cryohype.core.io.types import CtfDefaults
+    write_without_amplitude_contrast(tmp_path / "p.star")
+    with pytest.raises(InputError, match=r"p.star: .*missing column\(s\) _rlnAmplitudeContrast \(or give "
+                                         r"-w/--amp-contrast\)"):
+        star_ctf(tmp_path / "p.star")
+    defaults = CtfDefaults(w=0.07, kv=200.0, ps=10.0)
+    ctf = star_ctf(tmp_path / "p.star", defaults=defaults)
+    np.testing.assert_allclose(ctf[:, 5:], np.broadcast_to([300, 2.7, 0.07, 10.0], (3, 4)), rtol=1e-6)  # kv: file's
+    assert sorted(defaults.used) == ["ps", "w"] and "p.star has no _rlnAmplitudeContrast" in defaults.used["w"]
+    assert defaults.unused() == ["--kv 200 not used: the files give their own value"]
+
+
+def test_a_header_pixel_size_of_one_is_unset_and_apix_fills_it(tmp_path):
+    """Å origins, no pixel-size column, a stack header saying 1.0 (cryoDRGN's default): not taken as real."""
+    from napari_cryohype.core.io.types import CtfDefaults
+    write_mrc(tmp_path / "stack.mrcs", np.zeros((1, D, D), np.float32), 1.0)
+    cols = ["rlnImageName", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnOriginXAngst", "rlnOriginYAngst"]
+    (tmp_path / "p.star").write_text(star_text([["1@stack.mrcs", 0, 0, 0, 4.0, 0]], cols, "particles"))
+    with pytest.raises(InputError, match=r"p.star: cannot tell the pixel size.*\(--Apix\)"):
+        star_poses(tmp_path / "p.star", D=D)
+    defaults = CtfDefaults(apix=2.0)
+    np.testing.assert_allclose(star_poses(tmp_path / "p.star", D=D, defaults=defaults).trans, [[4 / 2 / D, 0]])
+    assert "--Apix 2 used" in defaults.used["apix"]

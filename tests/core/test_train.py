@@ -58,7 +58,7 @@ def test_stop_mid_epoch_then_resume_equals_uninterrupted(tmp_path, data):
         if ev.kind == "step" and ev.epoch == 2 and ev.step == 1:
             tr.stop()
     assert kinds[-1] == "stopped" and kinds.count("step") == 4  # 3 steps per epoch, stopped after 1 of epoch 2
-    ckpt = torch.load(run.checkpoint_path, weights_only=False)
+    ckpt = torch.load(run.checkpoint_path, weights_only=True)
     assert (ckpt["epoch"], ckpt["position"], ckpt["global_step"]) == (1, 1, 4)
 
     resumed = Trainer(Run.open(tmp_path / "cut"))
@@ -92,7 +92,7 @@ def test_stop_during_a_step_abandons_it_and_resume_redoes_it(tmp_path, data, pha
     events = list(tr.run())
     assert [e.kind for e in events] == ["step", "stopped"]
     assert_same(params(tr.model), before, exact=True)
-    ckpt = torch.load(run.checkpoint_path, weights_only=False)
+    ckpt = torch.load(run.checkpoint_path, weights_only=True)
     assert (ckpt["epoch"], ckpt["position"], ckpt["global_step"]) == (0, 1, 1)
 
     resumed = Trainer(Run.open(tmp_path / "cut"))
@@ -110,7 +110,7 @@ def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data):
         if ev.global_step == 3:
             break  # the process "dies" after step 3; the checkpoint of step 2 is on disk
     gen.close()
-    assert torch.load(run.checkpoint_path, weights_only=False)["global_step"] == 2
+    assert torch.load(run.checkpoint_path, weights_only=True)["global_step"] == 2
     resumed = Trainer(Run.open(tmp_path / "kill"))
     list(resumed.run())
     assert_same(params(resumed.model), params(ref.model))
@@ -167,7 +167,7 @@ def test_cli_train_and_resume(tmp_path, data, capsys):
     assert main(argv) == 2  # refuses to overwrite
     assert "not empty" in capsys.readouterr().err
     assert main(["train", str(out), "--resume", "--epochs", "2"]) == 0
-    assert torch.load(out / "checkpoints" / "last.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 2
     assert main(["train", str(out), "--resume", "--encoder-input", "real"]) == 2  # a model setting: refused
     assert "--encoder-input differs" in capsys.readouterr().err
 
@@ -225,3 +225,157 @@ def test_mixed_precision_only_on_cuda():
     if torch.cuda.is_available():
         assert autocast_dtype(torch.device("cuda"), True) in (torch.bfloat16, torch.float16)
         assert autocast_dtype(torch.device("cuda"), False) is None
+
+
+def test_cli_ctf_values_a_star_lacks_come_from_flags_and_are_said(tmp_path, data, capsys):
+    """A RELION 3.0 CTF file without _rlnAmplitudeContrast (like cryoDRGN's PfCRT example) trains with -w."""
+    from napari_cryohype.core.io.pkl import load_ctf_pkl
+    table = load_ctf_pkl(data["ctf"])
+    cols = ["rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle", "rlnVoltage", "rlnSphericalAberration",
+            "rlnDetectorPixelSize", "rlnMagnification"]
+    rows = [" ".join(f"{v:g}" for v in (*r[2:7], 5.0, 5.0e4 / r[1])) for r in table]
+    star = tmp_path / "ctf.star"
+    star.write_text("data_\n\nloop_\n" + "".join(f"_{c}\n" for c in cols) + "\n".join(rows) + "\n")
+    base = ["--particles", str(data["particles"]), "--poses", str(data["poses"]), "--ctf", str(star),
+            "--epochs", "1", "--batch-size", "12"]
+    assert main(["train", str(tmp_path / "no"), *base]) == 2
+    assert "_rlnAmplitudeContrast (or give -w/--amp-contrast)" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+    out = tmp_path / "run"
+    assert main(["train", str(out), *base, "-w", "0.1", "--kv", "200"]) == 0
+    err = capsys.readouterr().err
+    assert f"-w/--amp-contrast 0.1 used: {star} has no _rlnAmplitudeContrast" in err
+    assert "--kv 200 not used" in err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"]["ctf_defaults"] == {"w": 0.1, "kv": 200.0} and len(cfg["data"]["ctf_notes"]) == 2
+    ds = Run.open(out).dataset()
+    np.testing.assert_allclose(ds.ctf, table, rtol=1e-5)  # the same CTF as the complete .pkl
+    assert main(["train", str(out), "--resume", "--epochs", "2"]) == 0
+    assert main(["train", str(out), "--resume", "-w", "0.2"]) == 2
+    assert "fixed when the run is made" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-size", "0"], "--batch-size must be a whole number of at least 1, got 0"),
+    (["--epochs", "0"], "--epochs must be a whole number of at least 1, got 0"),
+    (["--lr", "0"], "--lr must be a positive number, got 0.0"),
+    (["--lr=-1e-3"], "--lr must be a positive number, got -0.001"),
+    (["--num-workers", "-1"], "--num-workers must be a whole number of at least 0, got -1"),
+    (["-w", "1.5"], "-w 1.5 is not a valid value"),
+])
+def test_cli_bad_settings_are_refused_before_the_folder_is_made(tmp_path, data, capsys, flags, message):
+    out = tmp_path / "run"
+    assert main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+                 *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_resume_refuses_bad_settings_too(tmp_path, data, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+                 "--epochs", "1", "--batch-size", "12"]) == 0
+    assert main(["train", str(out), "--resume", "--epochs", "0"]) == 2
+    assert "--epochs must be a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_a_real_process_keeps_the_last_finished_step_and_resume_continues(tmp_path, data):
+    """SIGINT to `cryohype train`: exit 130 with a checkpoint of the last step it finished (every step is
+    logged here), and --resume goes on from there to the end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "napari_cryohype.cli", "train", str(out), "--particles", str(data["particles"]),
+           "--poses", str(data["poses"]), "--ctf", str(data["ctf"]), "--epochs", "1000", "--batch-size", "4",
+           "--threads", "1", "--set", "log_every=1", "--set", "patch=4", "--set", "width=32", "--set", "depth=1",
+           "--set", "inr_width=32", "--set", "n_freqs=16", "--set", "mlp_dim=64", "--set", "heads=2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def steps() -> int:
+        log = out / "log.jsonl"
+        return sum('"kind": "step"' in line for line in log.read_text().splitlines()) if log.exists() else 0
+
+    deadline = time.monotonic() + 180
+    while steps() < 8 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stderr.read()
+    seen = steps()
+    proc.send_signal(signal.SIGINT)
+    printed, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopping: writing the checkpoint" in err and "interrupted; continue with --resume" in printed
+    ckpt = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["global_step"] >= seen >= 8 and ckpt["global_step"] == steps()  # the last finished step
+    assert ckpt["global_step"] == 6 * ckpt["epoch"] + ckpt["position"]  # 24 images, 6 steps per epoch
+    assert main(["train", str(out), "--resume", "--epochs", str(ckpt["epoch"] + 1)]) == 0
+    assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["global_step"] == 6 * (ckpt["epoch"] + 1)
+
+
+def test_a_truncated_or_foreign_checkpoint_is_a_clear_error(tmp_path, data):
+    from napari_cryohype.core.errors import InputError
+    run = make_run(tmp_path / "run", data, epochs=1)
+    list(Trainer(run).run())
+    whole = run.checkpoint_path.read_bytes()
+    run.checkpoint_path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match=r"last.pt: unreadable checkpoint: truncated, or not a CryoHype checkpoint"):
+        Run.open(run.path).load_model()
+    torch.save({"anything": 1}, run.checkpoint_path)
+    with pytest.raises(InputError, match="last.pt: not a CryoHype checkpoint"):
+        Run.open(run.path).load_checkpoint()
+
+
+def test_a_checkpoint_cannot_run_code_when_opened(tmp_path, data):
+    """weights_only: a pickle that would call a function on loading is refused, and the function is not called."""
+    import os
+    from napari_cryohype.core.errors import InputError
+    run = make_run(tmp_path / "run", data, epochs=1)
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return os.mkdir, (str(marker),)
+
+    torch.save({"model": Payload(), "config": {}}, run.checkpoint_path)
+    with pytest.raises(InputError, match="unreadable checkpoint"):
+        Run.open(run.path).load_checkpoint()
+    assert not marker.exists()
+
+
+def test_an_older_checkpoint_with_numpy_rng_state_still_resumes_exactly(tmp_path, data):
+    """Checkpoints written before weights_only held np.random.get_state()'s tuple; they still load."""
+    ref = Trainer(make_run(tmp_path / "ref", data, epochs=2))
+    list(ref.run())
+    run = make_run(tmp_path / "old", data, epochs=2)
+    tr = Trainer(run)
+    for ev in tr.run():
+        if ev.kind == "epoch":
+            break
+    ckpt = torch.load(run.checkpoint_path, weights_only=True)
+    s = ckpt["rng"]["numpy"]
+    ckpt["rng"]["numpy"] = (s["kind"], s["keys"].numpy().astype(np.uint32), s["pos"], s["has_gauss"],
+                            s["cached_gaussian"])
+    torch.save(ckpt, run.checkpoint_path)
+    resumed = Trainer(Run.open(tmp_path / "old"))
+    list(resumed.run())
+    assert_same(params(resumed.model), params(ref.model))
+
+
+def test_atomic_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
+    import os
+    from napari_cryohype.core.io import atomic
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+                        or real_fsync(fd))
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: calls.append(("replace", str(b))) or real_replace(a, b))
+    with atomic.atomic_path(tmp_path / "f.txt") as tmp:
+        tmp.write_text("data")
+    assert [c[0] for c in calls] == ["fsync", "replace", "fsync"]
+    assert ".partial-" in calls[0][1] and calls[1][1] == str(tmp_path / "f.txt") and calls[2][1] == str(tmp_path)
+    assert (tmp_path / "f.txt").read_text() == "data"

@@ -27,6 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--box", type=int, default=32, metavar="D", help="box size in pixels (default 32)")
     p.add_argument("--apix", type=float, default=6.0, metavar="A", help="pixel size in Å (default 6)")
     p.add_argument("--snr", type=float, default=0.1, help="signal-to-noise ratio (default 0.1)")
+    p.add_argument("--shift-std", type=float, default=3.0, metavar="PX",
+                   help="standard deviation of the particles' shifts in pixels (default 3: real particles are "
+                        "never centred)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     p.add_argument("--no-umap", action="store_true", help="skip UMAP (it compiles for ~40 s on first use)")
     p.add_argument("--seed", type=int, default=0)
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = {
         "simulate": _step("simulate", [
             "simulate", str(data), "--images-per-structure", str(args.images_per_structure), "--box", str(args.box),
-            "--apix", str(args.apix), "--snr", str(args.snr), "--seed", str(args.seed), *force]),
+            "--apix", str(args.apix), "--snr", str(args.snr), "--shift-std", str(args.shift_std), "--seed", str(args.seed), *force]),
         "train": _step("train", [
             "train", str(run_dir), "--particles", str(data / "particles.mrcs"), "--poses", str(data / "poses.pkl"),
             "--ctf", str(data / "ctf.pkl"), "--epochs", str(args.epochs), "--seed", str(args.seed), *force]),

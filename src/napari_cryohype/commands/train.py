@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
+import sys
+import threading
 
 from tqdm import tqdm
 
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.models import PRESETS
+from napari_cryohype.core.models.presets import check_train
 
 DESCRIPTION = """\
 Train CryoHype on a particle stack with known poses (and CTF): a ViT hypernetwork reads each image and
@@ -35,6 +40,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--poses", metavar="POSES", help="poses: cryoDRGN .pkl, .star or .cs")
     p.add_argument("--ctf", metavar="CTF", help="CTF parameters: cryoDRGN .pkl, .star or .cs (default: none)")
     p.add_argument("--datadir", metavar="DIR", help="folder of the stacks a .star/.cs/.txt refers to")
+    g = p.add_argument_group("CTF values a .star/.cs file lacks (as cryoDRGN's parse_ctf_star; used only where "
+                             "the file has no value, and said when used)")
+    g.add_argument("--kv", type=float, metavar="KV", help="accelerating voltage (kV)")
+    g.add_argument("--cs", type=float, metavar="MM", help="spherical aberration (mm)")
+    g.add_argument("-w", "--amp-contrast", type=float, metavar="W", dest="w", help="amplitude contrast ratio")
+    g.add_argument("--ps", type=float, metavar="DEG", help="phase shift (degrees)")
+    g.add_argument("--Apix", type=float, metavar="A", dest="apix",
+                   help="pixel size (Å) of the images, where neither the metadata nor the stack's header gives "
+                        "one (a header's 1.0 counts as unset)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="model size (default small)")
     p.add_argument("--conditioning", choices=("hyper", "concat"),
                    help="hyper: modulate every INR layer (CryoHype); concat: cryoDRGN-style baseline")
@@ -61,6 +75,7 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+_CTF_DEFAULTS = ("kv", "cs", "w", "ps", "apix")
 _OVERRIDES = ("conditioning", "encoder", "encoder_input", "epochs", "batch_size", "lr", "device", "seed",
               "num_workers", "threads", "point_fraction")
 
@@ -87,24 +102,56 @@ def _make_run(args):
                  **{k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}}
     if args.point_fraction is not None and not 0 < args.point_fraction <= 1:
         raise InputError(f"--point-fraction must be in (0, 1], got {args.point_fraction}")
+    ctf_defaults = {k: getattr(args, k) for k in _CTF_DEFAULTS if getattr(args, k) is not None}
+    for key, value in ctf_defaults.items():
+        if not math.isfinite(value) or value < 0 or (key in ("kv", "apix") and value == 0) or \
+                (key == "w" and value >= 1):
+            flag = {"w": "-w", "apix": "--Apix"}.get(key, f"--{key}")
+            raise InputError(f"{flag} {value:g} is not a valid value")
     if args.resume:
         if args.force:
             raise InputError("--resume and --force contradict each other")
+        if ctf_defaults:
+            raise InputError("--kv, --cs, -w, --ps and --Apix are fixed when the run is made; not on --resume",
+                             args.outdir)
         run = Run.open(args.outdir)
         for key, value in overrides.items():  # only the schedule-neutral ones may change on resume
             if key in ("epochs", "device", "num_workers", "threads"):
                 run.config["train"][key] = value
             elif run.config["model"].get(key, run.config["train"].get(key)) != value:
                 raise InputError(f"--{key.replace('_', '-')} differs from the run being resumed", args.outdir)
+        try:
+            check_train(run.config["train"])
+        except ValueError as err:
+            raise InputError(str(err)) from None
         return run
     if not args.particles or not args.poses:
         raise InputError("--particles and --poses are required (or --resume an existing run)")
     try:
         cfg = train_config(preset=args.preset, particles=args.particles, poses=args.poses, ctf=args.ctf,
-                           datadir=args.datadir, **overrides)
+                           datadir=args.datadir, ctf_defaults=ctf_defaults or None, **overrides)
     except ValueError as err:   # an unknown --set key
         raise InputError(str(err)) from None
-    return Run.create(args.outdir, cfg, force=args.force)
+    run = Run.create(args.outdir, cfg, force=args.force)
+    for note in run.config["data"].get("ctf_notes", []):
+        print(f"cryohype train: {note}", file=sys.stderr)
+    return run
+
+
+def _stop_on_ctrl_c(trainer):
+    """Make the first Ctrl-C (SIGINT) stop ``trainer`` cleanly: the step in progress is abandoned and the
+    checkpoint of the last finished step is written; a second one raises KeyboardInterrupt. Returns the
+    previous handler (None outside the main thread, where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        if trainer.stopping:
+            raise KeyboardInterrupt
+        trainer.stop()
+        os.write(2, b"\nstopping: writing the checkpoint of the last finished step (Ctrl-C again to quit now)\n")
+
+    return signal.signal(signal.SIGINT, handler)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,8 +178,11 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=total, initial=trainer.global_step, unit="step", disable=not show or None, dynamic_ncols=True)
     status = 0
     events = trainer.run()
+    previous = _stop_on_ctrl_c(trainer)
     try:
         for ev in events:
+            if ev.kind == "stopped":
+                status = 130
             if ev.kind == "step":
                 bar.update(ev.global_step - bar.n)
                 eta = "?" if math.isnan(ev.eta_s) else f"{ev.eta_s / 60:.1f}min"
@@ -140,12 +190,11 @@ def run(args: argparse.Namespace) -> int:
                                     f"{ev.images_per_s:.1f} img/s ETA {eta}", refresh=False)
             elif ev.kind == "epoch" and show:
                 bar.write(f"epoch {ev.epoch}/{ev.epochs}: mean loss {ev.loss:.5f}")
-    except KeyboardInterrupt:
-        trainer.stop()
-        for ev in events:  # finishes the current step and writes the checkpoint
-            pass
+    except KeyboardInterrupt:  # a second Ctrl-C: quit at once, the last checkpoint written stays
         status = 130
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         bar.close()
     if show:
         msg = "interrupted; continue with --resume" if status else "done"

@@ -15,14 +15,23 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
+
+try:
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # NumPy < 2
+    from numpy.core.multiarray import _reconstruct
 
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.io.atomic import atomic_path
 from napari_cryohype.core.io.dataset import ParticleDataset
 from napari_cryohype.core.models import CryoHypeModel
+from napari_cryohype.core.models.presets import check_train
 
 CONFIG = "config.json"
+#: what NumPy arrays in older checkpoints need from the unpickler: building arrays, never running code
+_NUMPY_ARRAYS = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), _reconstruct]
 _OWNED = (CONFIG, "checkpoints", "log.jsonl", "analysis")  # what --force may remove from an old run
 
 
@@ -46,6 +55,11 @@ class Run:
         The data files are checked now; D, apix and the image count are recorded in ``config["data"]``.
         A non-empty ``outdir`` is refused unless ``force`` (then the earlier run's files are removed)."""
         path = Path(outdir)
+        if "train" in config:
+            try:
+                check_train(config["train"])
+            except ValueError as err:
+                raise InputError(str(err)) from None
         if path.exists() and not path.is_dir():
             raise InputError("output folder is a file", path)
         if path.exists() and any(path.iterdir()):
@@ -65,8 +79,9 @@ class Run:
         for key in ("particles", "poses", "ctf", "datadir"):
             if data.get(key):
                 data[key] = str(Path(data[key]).expanduser().resolve())
-        ds = ParticleDataset(data["particles"], data["poses"], data.get("ctf"), datadir=data.get("datadir"))
-        data.update(D=ds.D, apix=ds.apix, n=len(ds), has_ctf=ds.has_ctf)
+        ds = ParticleDataset(data["particles"], data["poses"], data.get("ctf"), datadir=data.get("datadir"),
+                             ctf_defaults=data.get("ctf_defaults"))
+        data.update(D=ds.D, apix=ds.apix, n=len(ds), has_ctf=ds.has_ctf, ctf_notes=ds.ctf_notes)
         path.mkdir(parents=True, exist_ok=True)
         (path / "checkpoints").mkdir(exist_ok=True)
         run = cls(path, config)
@@ -120,16 +135,30 @@ class Run:
     def dataset(self) -> ParticleDataset:
         """The training data, from the paths in the config."""
         d = self.config["data"]
-        return ParticleDataset(d["particles"], d["poses"], d.get("ctf"), datadir=d.get("datadir"))
+        return ParticleDataset(d["particles"], d["poses"], d.get("ctf"), datadir=d.get("datadir"),
+                               ctf_defaults=d.get("ctf_defaults"))
 
     def build_model(self) -> CryoHypeModel:
         """A freshly initialised model of this run's configuration."""
         return CryoHypeModel(self.config["model"], self.D)
 
     def load_checkpoint(self, map_location="cpu") -> dict:
+        """The checkpoint, read with ``torch.load(weights_only=True)``: tensors and plain values only, so that
+        opening a run folder (napari opens any folder dropped on it) never runs code from it. InputError for
+        a missing, truncated or foreign file."""
+        path = self.checkpoint_path
         if not self.has_checkpoint:
-            raise InputError("the run has no checkpoint yet (train it first)", self.checkpoint_path)
-        return torch.load(self.checkpoint_path, map_location=map_location, weights_only=False)
+            raise InputError("the run has no checkpoint yet (train it first)", path)
+        try:
+            with torch.serialization.safe_globals(_NUMPY_ARRAYS):  # older checkpoints hold a NumPy RNG array
+                ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as e:  # torch raises assorted types for a cut-short or foreign file
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise InputError(f"unreadable checkpoint: truncated, or not a CryoHype checkpoint ({type(e).__name__}: "
+                             f"{first})", path) from None
+        if not isinstance(ckpt, dict) or not {"model", "config"} <= set(ckpt):
+            raise InputError("not a CryoHype checkpoint (no model weights and configuration in it)", path)
+        return ckpt
 
     def load_model(self, device: str | torch.device = "cpu") -> CryoHypeModel:
         """The trained model from ``checkpoints/last.pt``, in eval mode on ``device``."""

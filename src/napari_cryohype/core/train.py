@@ -19,6 +19,7 @@ import contextlib
 import json
 import math
 import random
+import signal
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -34,7 +35,7 @@ from napari_cryohype.core.models import preset
 from napari_cryohype.core.models.slices import SliceGeometry
 from napari_cryohype.core.run import Run
 
-_DATA_KEYS = ("particles", "poses", "ctf", "datadir")
+_DATA_KEYS = ("particles", "poses", "ctf", "datadir", "ctf_defaults")
 
 
 def train_config(**overrides) -> dict:
@@ -112,6 +113,26 @@ def _lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def _numpy_state(saved) -> tuple:
+    """NumPy's legacy RNG state from a checkpoint: the dict :meth:`Trainer._rng_state` writes, or the tuple
+    of older checkpoints."""
+    if isinstance(saved, dict):
+        keys = np.asarray(saved["keys"].cpu().numpy(), dtype=np.uint32)
+        return saved["kind"], keys, int(saved["pos"]), int(saved["has_gauss"]), float(saved["cached_gaussian"])
+    return tuple(saved)
+
+
+def _python_state(saved) -> tuple:
+    """``random.setstate``'s tuple (version, 625 ints, gauss) from a checkpoint (lists become tuples)."""
+    version, internal, gauss = saved
+    return int(version), tuple(int(v) for v in internal), gauss
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C to the main process, which stops the run and writes the checkpoint."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _StepAbandoned(Exception):
     """Raised inside a training step when a stop was requested."""
 
@@ -166,7 +187,11 @@ class Trainer:
         torch.manual_seed(seed)
 
     def _rng_state(self) -> dict:
-        state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        """The RNG states as tensors and plain values (what ``torch.load(weights_only=True)`` reads)."""
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        numpy_state = {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+        state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
         if torch.cuda.is_available():
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
@@ -179,8 +204,8 @@ class Trainer:
         self.global_step, self.elapsed = int(ckpt["global_step"]), float(ckpt.get("elapsed_s", 0.0))
         rng = ckpt["rng"]
         torch.set_rng_state(rng["torch"].cpu())
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
+        np.random.set_state(_numpy_state(rng["numpy"]))
+        random.setstate(_python_state(rng["python"]))
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([state.cpu() for state in rng["cuda"]])  # loaded onto the GPU
 
@@ -201,6 +226,11 @@ class Trainer:
         """Ask :meth:`run` to end (thread-safe): the step in progress is abandoned (single process) or
         finished (DDP); a checkpoint is written and a "stopped" event ends the iteration."""
         self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was asked."""
+        return self._stop.is_set()
 
     def _check_stop(self, t: torch.Tensor) -> torch.Tensor:
         """Saved-tensor hook, called for every tensor autograd saves or unpacks: raises on a stop request."""
@@ -251,7 +281,8 @@ class Trainer:
         workers = int(self.cfg["num_workers"])
         return DataLoader(self.dataset, batch_sampler=batches, num_workers=workers,
                           pin_memory=self.device.type == "cuda", persistent_workers=False,
-                          prefetch_factor=4 if workers > 0 else None)
+                          prefetch_factor=4 if workers > 0 else None,
+                          worker_init_fn=_ignore_sigint if workers > 0 else None)
 
     def run(self) -> Iterator[ProgressEvent]:
         """Train to the configured number of epochs, yielding progress; resumable at any point."""

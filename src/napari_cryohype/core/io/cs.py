@@ -16,9 +16,11 @@ from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
 from .particles import ParticleStack, read_stack_header, resolve_stack, search_folders
-from .types import Poses
+from .types import CtfDefaults, Poses
 
 CTF_FIELDS = ("ctf/df1_A", "ctf/df2_A", "ctf/df_angle_rad", "ctf/accel_kv", "ctf/cs_mm", "ctf/amp_contrast")
+_DEFAULTABLE = {"ctf/accel_kv": "kv", "ctf/cs_mm": "cs", "ctf/amp_contrast": "w"}  # field -> CtfDefaults field
+_NPY_MAGIC = b"\x93NUMPY"
 _POSE_PREFIXES = ("alignments3D", "alignments_class_0")  # refinement, ab-initio
 
 
@@ -27,12 +29,20 @@ def read_cs(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", path)
+    with open(path, "rb") as f:
+        head = f.read(len(_NPY_MAGIC))
+    if head != _NPY_MAGIC:
+        what = "is empty" if not head else f"starts with {head!r}"
+        raise InputError(f"not a cryoSPARC .cs file: a .cs file is a NumPy array (starting with "
+                         f"{_NPY_MAGIC!r}) but this one {what}", path)
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as e:  # numpy raises several types for a foreign file
         raise InputError(f"not a readable cryoSPARC .cs file ({type(e).__name__}: {e})", path) from None
     if not isinstance(data, np.ndarray) or data.dtype.names is None:
         raise InputError("not a cryoSPARC .cs file (expected a NumPy structured array)", path)
+    if data.ndim != 1 or len(data) == 0:
+        raise InputError(f"the table holds no particles ({data.shape[0] if data.ndim else 0} rows)", path)
     return data
 
 
@@ -94,23 +104,34 @@ def cs_poses(path: str | os.PathLike, D: int | None = None, datadir: str | os.Pa
 
 
 def cs_ctf(path: str | os.PathLike, D: int | None = None, apix: float | None = None,
-           datadir: str | os.PathLike | None = None) -> np.ndarray:
+           datadir: str | os.PathLike | None = None, defaults: CtfDefaults | None = None) -> np.ndarray:
     """CTF table (N, 9) float32 (layout of :mod:`napari_cryohype.core.ctf`); D from blob/shape, pixel
-    size from blob/psize_A (else ``D`` / ``apix``); a missing ctf/phase_shift_rad means 0."""
+    size from blob/psize_A (else ``defaults.apix``, else ``apix``). Voltage, Cs, amplitude contrast and
+    phase shift the file lacks come from ``defaults`` (--kv, --cs, -w, --ps) when given; a missing
+    ctf/phase_shift_rad is otherwise 0."""
     path = Path(path)
     data = read_cs(path)
-    _require(data, CTF_FIELDS, "the CTF", path)
+    names = data.dtype.names
+    missing = [f for f in CTF_FIELDS if f not in names and
+               (f not in _DEFAULTABLE or defaults is None or getattr(defaults, _DEFAULTABLE[f]) is None)]
+    if missing:
+        flags = [CtfDefaults.FLAGS[_DEFAULTABLE[f]] for f in missing if f in _DEFAULTABLE]
+        hint = f" (or give {', '.join(flags)})" if flags else ""
+        raise InputError(f"cannot read the CTF: missing field(s) {', '.join(missing)}{hint}", path)
     ctf = np.zeros((len(data), 9), dtype=np.float64)
     ctf[:, 0] = _box_size(data, path, D, datadir)
-    if "blob/psize_A" in data.dtype.names:
+    given = None if defaults is None or "blob/psize_A" in names else defaults.take("apix", path, "blob/psize_A")
+    if "blob/psize_A" in names:
         ctf[:, 1] = _field(data, "blob/psize_A", path)
-    elif apix is not None:
-        ctf[:, 1] = apix
+    elif given is not None or apix is not None:
+        ctf[:, 1] = given if given is not None else apix
     else:
-        raise InputError("cannot tell the pixel size: no blob/psize_A field; give the pixel size (apix)", path)
+        raise InputError("cannot tell the pixel size: no blob/psize_A field; give it (--Apix)", path)
     for j, name in enumerate(CTF_FIELDS):
-        ctf[:, 2 + j] = _field(data, name, path)
+        ctf[:, 2 + j] = _field(data, name, path) if name in names else defaults.take(_DEFAULTABLE[name], path, name)
     ctf[:, 4] = np.rad2deg(ctf[:, 4])
-    if "ctf/phase_shift_rad" in data.dtype.names:
+    if "ctf/phase_shift_rad" in names:
         ctf[:, 8] = np.rad2deg(_field(data, "ctf/phase_shift_rad", path))
+    elif defaults is not None and defaults.ps is not None:
+        ctf[:, 8] = defaults.take("ps", path, "ctf/phase_shift_rad")
     return ctf.astype(np.float32)

@@ -11,16 +11,15 @@ from torch.utils.data import Dataset
 
 from ..errors import InputError
 from .cs import cs_ctf, cs_particles, cs_poses
-from .particles import ParticleStack
+from .particles import ParticleStack, known_apix
 from .pkl import load_ctf_pkl, load_poses_pkl
 from .star import StarData, read_star, star_ctf, star_particles, star_poses
-from .types import Poses
+from .types import CtfDefaults, Poses
 
 PathLike = str | os.PathLike
 PARTICLE_FORMATS = (".mrcs", ".mrc", ".star", ".cs", ".txt")
 POSE_FORMATS = (".pkl", ".star", ".cs")
 CTF_FORMATS = (".pkl", ".star", ".cs")
-_UNSET_APIX = (0.0, 1.0)  # header pixel sizes that usually mean "not set" (cryoDRGN writes 1.0 by default)
 
 
 def _suffix(path: PathLike | StarData, formats: tuple[str, ...], what: str) -> str:
@@ -50,29 +49,31 @@ def load_particles(path: PathLike | StarData, datadir: PathLike | None = None) -
 
 
 def load_poses(path: PathLike | StarData, D: int | None = None, *, apix: float | None = None,
-               datadir: PathLike | None = None) -> Poses:
+               datadir: PathLike | None = None, defaults: CtfDefaults | None = None) -> Poses:
     """Poses (rots, trans as fractions of the box) from cryoDRGN .pkl, RELION .star or cryoSPARC .cs.
 
     ``D`` (and ``apix``) describe the images the poses go with, used when the file does not say its box
-    size (needed to turn pixel shifts into fractions)."""
+    size (needed to turn pixel shifts into fractions); ``defaults.apix`` (--Apix) comes before ``apix``
+    for a .star's Å origins."""
     suffix = _suffix(path, POSE_FORMATS, "pose")
     if suffix == ".pkl":
         return load_poses_pkl(path)
     if suffix == ".star":
-        return star_poses(path, D, apix, datadir=datadir)
+        return star_poses(path, D, apix, datadir=datadir, defaults=defaults)
     return cs_poses(path, D, datadir=datadir)
 
 
 def load_ctf(path: PathLike | StarData, D: int | None = None, *, apix: float | None = None,
-             datadir: PathLike | None = None) -> np.ndarray:
+             datadir: PathLike | None = None, defaults: CtfDefaults | None = None) -> np.ndarray:
     """CTF table (N, 9) float32 from cryoDRGN .pkl, RELION .star or cryoSPARC .cs; ``D`` and ``apix``
-    are used when the file does not say them."""
+    are used when the file does not say them, ``defaults`` (--kv, --cs, -w, --ps, --Apix) for the CTF
+    values a .star/.cs lacks (a .pkl has them all)."""
     suffix = _suffix(path, CTF_FORMATS, "CTF")
     if suffix == ".pkl":
         return load_ctf_pkl(path)
     if suffix == ".star":
-        return star_ctf(path, D, apix, datadir=datadir)
-    return cs_ctf(path, D, apix, datadir=datadir)
+        return star_ctf(path, D, apix, datadir=datadir, defaults=defaults)
+    return cs_ctf(path, D, apix, datadir=datadir, defaults=defaults)
 
 
 def _name(x) -> str:
@@ -116,20 +117,27 @@ class ParticleDataset(Dataset):
     ``trans`` (2,) float32 in PIXELS (fraction * D), ``ctf`` (9,) float32 (zeros without CTF), ``index``
     int64. A CTF table made for another box size (e.g. before downsampling) is rescaled as cryoDRGN does:
     D becomes the stack's D and the pixel size ``apix * D_ctf / D``.
-    Attributes: ``D``, ``apix`` (Å/pixel: the CTF's, else the stack header's, else 1.0), ``has_ctf``,
-    ``particles``, ``poses``, ``ctf`` ((N, 9) float32 or None). Picklable for DataLoader workers.
+    ``ctf_defaults`` (:class:`CtfDefaults` or its dict): the user's --kv, --cs, -w, --ps, --Apix, used only
+    for what the files lack; ``ctf_notes`` lists each use (and each value given but not needed).
+    Pixel size: a stack header's 0 or 1.0 means unset (:func:`particles.known_apix`).
+    Attributes: ``D``, ``apix`` (Å/pixel: the CTF's, else --Apix, else the stack header's, else 1.0),
+    ``has_ctf``, ``particles``, ``poses``, ``ctf`` ((N, 9) float32 or None), ``ctf_notes``. Picklable for
+    DataLoader workers.
     """
 
     def __init__(self, particles: PathLike | ParticleStack, poses: PathLike | Poses,
-                 ctf: PathLike | np.ndarray | None = None, *, datadir: PathLike | None = None):
+                 ctf: PathLike | np.ndarray | None = None, *, datadir: PathLike | None = None,
+                 ctf_defaults: CtfDefaults | dict | None = None):
+        defaults = ctf_defaults if isinstance(ctf_defaults, CtfDefaults) else CtfDefaults.from_dict(ctf_defaults)
         particles, poses, ctf = _read_stars_once(particles, poses, ctf)
         self.particles = particles if isinstance(particles, ParticleStack) else load_particles(particles, datadir)
         D, n = self.particles.D, len(self.particles)
-        header_apix = self.particles.apix or None
+        header_apix = known_apix(self.particles.apix)
         images = str(self.particles.path)
         if D % 2:
             raise InputError(f"box size must be even, got {D} pixels", images)
-        self.poses = poses if isinstance(poses, Poses) else load_poses(poses, D, apix=header_apix, datadir=datadir)
+        self.poses = poses if isinstance(poses, Poses) else load_poses(poses, D, apix=header_apix, datadir=datadir,
+                                                                        defaults=defaults)
         if len(self.poses) != n:
             raise InputError(f"{len(self.poses)} poses in {_name(poses)} but {n} images in {images}", _name(poses))
         for name, arr in (("rotations", self.poses.rots), ("translations", self.poses.trans)):
@@ -142,11 +150,16 @@ class ParticleDataset(Dataset):
         self.apix = float(header_apix or 1.0)
         if ctf is not None:
             if isinstance(ctf, (str, os.PathLike, StarData)):
-                table = load_ctf(ctf, D, apix=header_apix, datadir=datadir)
+                table = load_ctf(ctf, D, apix=header_apix, datadir=datadir, defaults=defaults)
             else:
                 table = np.array(ctf, dtype=np.float32)
             self.ctf = self._check_ctf(table, _name(ctf), images, header_apix)
             self.apix = float(self.ctf[0, 1])
+        elif set(defaults.given()) - {"apix"}:
+            raise InputError("--kv, --cs, -w and --ps fill in a CTF file's missing values, but no CTF file is given")
+        elif header_apix is None and defaults.apix is not None:
+            self.apix = float(defaults.take("apix", images, "pixel size in its header (0 or 1.0 mean unset)"))
+        self.ctf_notes = list(defaults.used.values()) + defaults.unused()
         self.has_ctf = self.ctf is not None
         self.D = D
 
@@ -170,7 +183,7 @@ class ParticleDataset(Dataset):
         if np.abs(apix / apix[0] - 1).max() > 0.01:
             raise InputError(f"particles have different pixel sizes ({apix.min():g} to {apix.max():g} Å after "
                              f"scaling to the {D} px box); use one optics group at a time", source)
-        if header_apix is not None and header_apix not in _UNSET_APIX and abs(apix[0] / header_apix - 1) > 0.01:
+        if header_apix is not None and abs(apix[0] / header_apix - 1) > 0.01:
             raise InputError(f"pixel size disagrees: the CTF gives {apix[0]:g} Å/px for {D} px images but the "
                              f"header of {images} says {header_apix:g} Å/px", source)
         return table

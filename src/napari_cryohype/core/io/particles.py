@@ -22,6 +22,15 @@ import pandas as pd
 from ..errors import InputError
 
 _MAX_OPEN = 64  # memory maps kept open at once (a .star may reference thousands of stacks)
+UNSET_APIX = (0.0, 1.0)  # header pixel sizes that mean "not set" (1.0 is what cryoDRGN and others write by default)
+
+
+def known_apix(apix: float | None) -> float | None:
+    """The one rule for a header's pixel size: ``apix`` in Å, or None where it means "not set" (missing, 0 or
+    1.0). A header's 1.0 is never taken as real; a real 1.0 Å/px must come from the metadata or --Apix."""
+    if apix is None or not np.isfinite(apix) or float(apix) in UNSET_APIX:
+        return None
+    return float(apix)
 
 
 @dataclass(frozen=True)

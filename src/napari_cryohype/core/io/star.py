@@ -20,12 +20,16 @@ import starfile
 
 from ..errors import InputError
 from .atomic import atomic_path
-from .particles import ParticleStack, read_stack_header, resolve_stack, search_folders
-from .types import Poses
+from .particles import ParticleStack, known_apix, read_stack_header, resolve_stack, search_folders
+from .types import CtfDefaults, Poses
 
 POSE_COLUMNS = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
 CTF_COLUMNS = ("rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle", "rlnVoltage", "rlnSphericalAberration",
                "rlnAmplitudeContrast")
+#: CTF columns a :class:`CtfDefaults` value may stand in for: column -> (field, what it is)
+_DEFAULTABLE = {"rlnVoltage": ("kv",), "rlnSphericalAberration": ("cs",), "rlnAmplitudeContrast": ("w",),
+                "rlnPhaseShift": ("ps",)}
+_ORIGINS = (("rlnOriginX", "rlnOriginY"), ("rlnOriginXAngst", "rlnOriginYAngst"))
 _FLIP = np.array([[1, -1, 1], [-1, 1, -1], [1, -1, 1]], dtype=np.float64)
 
 
@@ -73,10 +77,23 @@ def read_star(path: str | os.PathLike) -> StarData:
     blocks = _read_blocks(path)
     name = _particle_block(blocks, path)
     particles = blocks[name].reset_index(drop=True)
+    if not len(particles):
+        raise InputError(f"the particle table (data_{name}) has a header but no rows: no particles", path)
+    _check_complete_rows(particles, f"data_{name}", path)
     optics = blocks.get("optics")
     if optics is not None:
         particles = _merge_optics(particles, optics, path)
     return StarData(path, particles, optics, name)
+
+
+def _check_complete_rows(table: pd.DataFrame, block: str, path: Path) -> None:
+    """Refuse rows with missing values (a line cut short, e.g. a file truncated while copied)."""
+    missing = table.isna().to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing.any(axis=1))[0])
+        have = int((~missing[i]).sum())
+        raise InputError(f"row {i + 1} of {block} has {have} of {table.shape[1]} values (a line cut short: is the "
+                         "file truncated?)", path)
 
 
 def _merge_optics(particles: pd.DataFrame, optics: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -92,7 +109,10 @@ def _merge_optics(particles: pd.DataFrame, optics: pd.DataFrame, path: Path) -> 
     table = optics.set_index("rlnOpticsGroup")
     unknown = sorted(set(np.unique(group)) - set(table.index))
     if unknown:
-        raise InputError(f"particles refer to optics groups {unknown[:5]} that data_optics does not define", path)
+        first = ", ".join(str(g.item() if isinstance(g, np.generic) else g) for g in unknown[:5])
+        defined = ", ".join(str(g.item() if isinstance(g, np.generic) else g) for g in table.index[:5])
+        raise InputError(f"particles refer to optics group(s) {first} that data_optics does not define "
+                         f"(it defines {defined})", path)
     merged = particles.copy()
     for col in table.columns:
         if col not in merged.columns:
@@ -189,17 +209,23 @@ def _column_pixel_size(star: StarData) -> np.ndarray | None:
     return None
 
 
-def _pixel_size(star: StarData, apix: float | None, datadir: str | os.PathLike | None) -> np.ndarray:
-    """Pixel size (N,) in Å: from the star file's columns, else ``apix``, else the first stack's header."""
+def _pixel_size(star: StarData, apix: float | None, datadir: str | os.PathLike | None,
+                defaults: CtfDefaults | None = None) -> np.ndarray:
+    """Pixel size (N,) in Å: from the star file's columns, else ``defaults.apix`` (--Apix), else ``apix``,
+    else the first stack's header (a header's 0 or 1.0 means unset, see :func:`particles.known_apix`)."""
     own = _column_pixel_size(star)
     if own is not None:
         return own
+    given = defaults.take("apix", star.path, "pixel size column") if defaults is not None else None
+    if given is not None:
+        apix = given
     if apix is None:
         header = _first_stack_header(star, datadir)
-        apix = header.apix if header is not None and header.apix > 0 else None
+        apix = known_apix(header.apix) if header is not None else None
     if apix is None:
         raise InputError("cannot tell the pixel size: no _rlnImagePixelSize, _rlnDetectorPixelSize + "
-                         "_rlnMagnification or _rlnPixelSize column; give the pixel size (apix)", star.path)
+                         "_rlnMagnification or _rlnPixelSize column and no pixel size in the stack's header; "
+                         "give it (--Apix)", star.path)
     return np.full(len(star.particles), float(apix))
 
 
@@ -229,21 +255,28 @@ def rotation_to_relion(rots: np.ndarray) -> np.ndarray:
 
 
 def star_poses(star: StarData | str | os.PathLike, D: int | None = None, apix: float | None = None,
-               datadir: str | os.PathLike | None = None) -> Poses:
+               datadir: str | os.PathLike | None = None, defaults: CtfDefaults | None = None) -> Poses:
     """Poses from a .star file. Translations are fractions of the box the star file describes
     (rlnImageSize, else its stacks' header, else ``D`` at pixel size ``apix``): ``rlnOriginX / D``
     (pixels, RELION 3.0) or ``rlnOriginXAngst / pixel size / D`` (Å, RELION 3.1+); zero without origins.
-    ``D`` and ``apix`` describe the images the poses will be used with, for what the file does not say."""
+    ``D`` and ``apix`` describe the images the poses will be used with, for what the file does not say
+    (``defaults.apix``, the user's --Apix, comes before ``apix``). A file with only one of the two origin
+    columns is refused."""
     star = _as_star(star)
     _require(star, POSE_COLUMNS, "poses")
     rots = relion_to_rotation(*(_numeric(star, c) for c in POSE_COLUMNS))
     cols = star.particles.columns
     n = len(star.particles)
+    for x, y in _ORIGINS:
+        if (x in cols) != (y in cols):
+            have, lack = (x, y) if x in cols else (y, x)
+            raise InputError(f"_{have} is given but _{lack} is not: the shifts would be half missing "
+                             "(add the column, or remove both for zero shifts)", star.path)
     if "rlnOriginX" in cols and "rlnOriginY" in cols:
         trans_px = np.stack([_numeric(star, "rlnOriginX"), _numeric(star, "rlnOriginY")], -1)
     elif "rlnOriginXAngst" in cols and "rlnOriginYAngst" in cols:
         angst = np.stack([_numeric(star, "rlnOriginXAngst"), _numeric(star, "rlnOriginYAngst")], -1)
-        trans_px = angst / _pixel_size(star, apix, datadir)[:, None]
+        trans_px = angst / _pixel_size(star, apix, datadir, defaults)[:, None]
     else:
         trans_px = np.zeros((n, 2))
     box = _box_size(star, D, datadir, apix) if trans_px.any() else np.ones(n)
@@ -251,19 +284,30 @@ def star_poses(star: StarData | str | os.PathLike, D: int | None = None, apix: f
 
 
 def star_ctf(star: StarData | str | os.PathLike, D: int | None = None, apix: float | None = None,
-             datadir: str | os.PathLike | None = None) -> np.ndarray:
-    """CTF table (N, 9) float32 from a .star file (layout of :mod:`napari_cryohype.core.ctf`); a missing
-    rlnPhaseShift means 0. D and pixel size are those of the images the star file describes."""
+             datadir: str | os.PathLike | None = None, defaults: CtfDefaults | None = None) -> np.ndarray:
+    """CTF table (N, 9) float32 from a .star file (layout of :mod:`napari_cryohype.core.ctf`). D and pixel
+    size are those of the images the star file describes. Voltage, Cs, amplitude contrast, phase shift and
+    pixel size the file lacks come from ``defaults`` (cryoDRGN's --kv, --cs, -w, --ps, --Apix) when given;
+    a missing rlnPhaseShift is otherwise 0."""
     star = _as_star(star)
-    _require(star, CTF_COLUMNS, "the CTF")
+    cols = star.particles.columns
+    missing = [c for c in CTF_COLUMNS if c not in cols and
+               (c not in _DEFAULTABLE or defaults is None or getattr(defaults, _DEFAULTABLE[c][0]) is None)]
+    if missing:
+        flags = [CtfDefaults.FLAGS[_DEFAULTABLE[c][0]] for c in missing if c in _DEFAULTABLE]
+        hint = f" (or give {', '.join(flags)})" if flags else ""
+        raise InputError(f"cannot read the CTF: missing column(s) {', '.join('_' + c for c in missing)}{hint}",
+                         star.path)
     n = len(star.particles)
     ctf = np.zeros((n, 9), dtype=np.float64)
     ctf[:, 0] = _box_size(star, D, datadir, apix)
-    ctf[:, 1] = _pixel_size(star, apix, datadir)
-    for j, col in enumerate(CTF_COLUMNS):
-        ctf[:, 2 + j] = _numeric(star, col)
-    if "rlnPhaseShift" in star.particles.columns:
-        ctf[:, 8] = _numeric(star, "rlnPhaseShift")
+    ctf[:, 1] = _pixel_size(star, apix, datadir, defaults)
+    for j, col in enumerate(CTF_COLUMNS + ("rlnPhaseShift",)):
+        if col in cols:
+            ctf[:, 2 + j] = _numeric(star, col)
+        elif defaults is not None and col in _DEFAULTABLE:
+            value = defaults.take(_DEFAULTABLE[col][0], star.path, f"_{col}")
+            ctf[:, 2 + j] = 0.0 if value is None else value
     return ctf.astype(np.float32)
 
 

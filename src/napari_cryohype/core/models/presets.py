@@ -73,3 +73,21 @@ def preset(name: str) -> dict[str, dict]:
     for section, values in PRESETS[name].items():
         out[section].update(copy.deepcopy(values))
     return out
+
+
+def check_train(train: dict) -> None:
+    """Raise ValueError naming the setting (as its ``cryohype train`` flag) when a training setting cannot
+    work: epochs and batch size below 1, a learning rate that is not positive, negative data workers."""
+    def bad(key: str, value, rule: str) -> ValueError:
+        return ValueError(f"--{key.replace('_', '-')} must be {rule}, got {value!r}")
+
+    for key in ("epochs", "batch_size"):
+        value = train.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise bad(key, value, "a whole number of at least 1")
+    lr = train.get("lr")
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0 or lr == float("inf"):
+        raise bad("lr", lr, "a positive number")
+    workers = train.get("num_workers", 0)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise bad("num_workers", workers, "a whole number of at least 0")
