@@ -35,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mixtures  # noqa: E402
 import report  # noqa: E402
 from measure import machine_info, run_measured  # noqa: E402
-from napari_cryohype.core.evaluate import per_structure_indices  # noqa: E402
+from napari_cryohype.core.analysis import kmeans, pca  # noqa: E402
+from napari_cryohype.core.evaluate import (cluster_indices, load_truth, load_volume_folder,  # noqa: E402
+                                           match_to_truth, per_structure_indices, score_volumes)
 from peers import cryodrgn  # noqa: E402
 
 REPO = report.REPO
@@ -165,19 +167,31 @@ class Bench:
         self.step(d / "steps" / "analyze.json", f"{method}: latents, UMAP, k-means",
                   lambda: self.command(analyze_cmd, d / "logs" / "analyze.log", f"{method} analyze"))
         latents_dir = run / "analysis"
+        latents = latents_dir / "latents.npy"
         volumes = d / "volumes"
-        self.step(d / "steps" / "decode.json", f"{method}: decode {mix['eval_indices'].shape[1]} images per "
-                  "structure", lambda: self.decode_ours(run, mix, volumes, d))
-        return {"train": train, "latents": latents_dir / "latents.npy",
-                "umap": latents_dir / "umap.npy" if want_umap else None, "volumes": volumes, "run_dir": run}
+        k = mix["eval_indices"].shape[1]
+        self.step(d / "steps" / "decode.json", f"{method}: decode {k} images per structure",
+                  lambda: self.decode_ours(run, mix["eval_indices"], volumes, d, "eval_indices"))
+        clusters = d / "volumes_clusters"
+        self.step(d / "steps" / "decode_clusters.json", f"{method}: decode {k} images per latent cluster",
+                  lambda: self.decode_ours(run, self.cluster_groups(latents, mix), clusters, d, "cluster_indices"))
+        return {"train": train, "latents": latents, "umap": latents_dir / "umap.npy" if want_umap else None,
+                "volumes": volumes, "cluster_volumes": clusters, "run_dir": run}
 
-    def decode_ours(self, run: Path, mix: dict, volumes: Path, d: Path) -> dict:
-        """One averaged volume per structure, ``volumes/NNN.mrc``, from that structure's eval images."""
-        idx_file = d / "eval_indices.npy"
-        np.save(idx_file, mix["eval_indices"])
+    def cluster_groups(self, latents: Path, mix: dict) -> np.ndarray:
+        """(n, K) images to decode per latent cluster: k-means (k = n structures) on the PCA of the latents,
+        as for the ARI, then K seeded members of each cluster. The labels are not used."""
+        clusters = kmeans(pca(np.load(latents)), mix["n"], seed=self.args.seed)
+        return cluster_indices(clusters, mix["eval_indices"].shape[1], seed=self.args.seed)
+
+    def decode_ours(self, run: Path, groups: np.ndarray, volumes: Path, d: Path, name: str) -> dict:
+        """One averaged volume per group of images, ``volumes/NNN.mrc`` (``groups`` (n, K), saved as
+        ``d/NAME.npy``)."""
+        idx_file = d / f"{name}.npy"
+        np.save(idx_file, groups)
         cmd = [sys.executable, str(Path(__file__).with_name("decode_groups.py")), str(run), str(idx_file),
                str(volumes), "--device", self.args.device]
-        return self.command(cmd, d / "logs" / "decode.log", "decode", fresh=volumes)
+        return self.command(cmd, d / "logs" / f"decode_{name}.log", "decode", fresh=volumes)
 
     def run_cryodrgn(self, mix: dict, method: str, train_only: bool = False) -> dict:
         """Train cryoDRGN (train_vae or train_dec), then decode and average the eval images' volumes (only
@@ -200,19 +214,23 @@ class Bench:
         latents = d / "latents.npy"
         if not latents.is_file():
             np.save(latents, cryodrgn.load_z(zpkl))
-        volumes = d / "volumes"
+        volumes, clusters = d / "volumes", d / "volumes_clusters"
         self.step(d / "steps" / "decode.json", f"{method}: eval_vol",
-                  lambda: self.decode_cryodrgn(weights, config, np.load(latents), mix, volumes, d))
-        return {"train": train, "latents": latents, "umap": None, "volumes": volumes, "run_dir": out}
+                  lambda: self.decode_cryodrgn(weights, config, np.load(latents), mix["eval_indices"], volumes, d))
+        self.step(d / "steps" / "decode_clusters.json", f"{method}: eval_vol per latent cluster",
+                  lambda: self.decode_cryodrgn(weights, config, np.load(latents), self.cluster_groups(latents, mix),
+                                               clusters, d, "clusters"))
+        return {"train": train, "latents": latents, "umap": None, "volumes": volumes, "cluster_volumes": clusters,
+                "run_dir": out}
 
-    def decode_cryodrgn(self, weights: Path, config: Path, z: np.ndarray, mix: dict, volumes: Path,
-                        d: Path) -> dict:
-        idx = mix["eval_indices"]
-        zfile = d / "eval_z.txt"
+    def decode_cryodrgn(self, weights: Path, config: Path, z: np.ndarray, idx: np.ndarray, volumes: Path,
+                        d: Path, name: str = "eval") -> dict:
+        """One averaged volume per row of ``idx`` (n, K): cryoDRGN's maps at those images' z."""
+        zfile = d / f"{name}_z.txt"
         np.savetxt(zfile, z[idx.ravel()])
-        raw = d / "eval_vol"
+        raw = d / f"{name}_vol"
         rec = self.command(cryodrgn.eval_vol_command(weights, config, zfile, raw, self.args.apix),
-                           d / "logs" / "eval_vol.log", "eval_vol", fresh=raw)
+                           d / "logs" / f"{name}_vol.log", "eval_vol", fresh=raw)
         if volumes.exists():
             shutil.rmtree(volumes)
         volumes.mkdir(parents=True)
@@ -236,6 +254,21 @@ class Bench:
                         lambda: self.command(cmd, d / "logs" / "backproject.log", "backproject",
                                              fresh=volumes.parent))
         return {"train": rec, "latents": None, "umap": None, "volumes": volumes}
+
+    def score_clusters(self, mix: dict, method: str, volumes: Path) -> dict:
+        """The maps of the latent clusters paired with the true structures (Hungarian, by FSC_AUC) and scored
+        like the label-chosen ones: what the method reconstructs without being told which image is which."""
+        d = mix["dir"] / method
+
+        def score() -> dict:
+            truth, apix = load_truth(mix["data"] / "volumes")
+            maps = load_volume_folder(volumes)
+            pairs = match_to_truth(maps, truth)
+            metrics = score_volumes({t: maps[c] for c, t in pairs.items()}, truth, apix)
+            write_json(d / "eval_clusters" / "metrics.json", metrics)
+            return {"pairs": {str(c): t for c, t in pairs.items()}, "summary": metrics["summary"],
+                    "missing": metrics["missing"]}
+        return self.step(d / "steps" / "eval_clusters.json", f"{method}: score the latent clusters' maps", score)
 
     def score(self, mix: dict, method: str, volumes: Path) -> dict:
         """``cryohype eval`` of a method's per-structure volumes against the true maps."""
@@ -281,6 +314,8 @@ class Bench:
                 else:
                     res = self.run_backproject(mix)
                 metrics = None if a.cost_only else self.score(mix, method, res["volumes"])
+                if metrics is not None and res.get("cluster_volumes"):
+                    res["clusters"] = self.score_clusters(mix, method, res["cluster_volumes"])
                 rows = self.save_row(report.method_row(n, method, res, metrics, mix, a))
         runs_path = self.out / "runs.json"
         runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {"invocations": []}

@@ -136,12 +136,24 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
         "fsc_auc_mean": float(auc.mean()), "fsc_auc_std": float(auc.std()),
         "chamfer_A_mean": float(cd.mean()), "viou_mean": float(iou.mean()), "ari": ari,
         "fsc_auc_wrong_map": wrong_map_auc(res["volumes"], mix["data"] / "volumes", seed=args.seed),
+        **cluster_scores(res.get("clusters")),
         "missing_structures": metrics["missing"],
         "fsc_freq_per_px": metrics["fsc"]["freq_per_px"],
         "fsc_curves": list(metrics["fsc"]["curves"].values()),
         "umap": str(umap_path) if umap_path else None,
         "labels_path": str(mix["data"] / "labels.npy"),
     }
+
+
+def cluster_scores(clusters: dict | None) -> dict:
+    """Row entries of the latent clusters' maps paired with the structures (``compare.score_clusters``):
+    FSC_AUC mean and std, Chamfer, vIoU, and how many structures no cluster was paired with."""
+    if not clusters:
+        return {}
+    s = clusters["summary"]
+    return {"clusters_fsc_auc_mean": s["fsc_auc"]["mean"], "clusters_fsc_auc_std": s["fsc_auc"]["std"],
+            "clusters_chamfer_A_mean": s["chamfer_A"]["mean"], "clusters_viou_mean": s["iou"]["mean"],
+            "clusters_unpaired": len(clusters["missing"])}
 
 
 def collect_steps(work: Path) -> dict:
@@ -169,14 +181,16 @@ def _paper_cell(method: str) -> str:
 
 def table(rows: list[dict], size: int) -> str:
     """Markdown table of one mixture size."""
-    head = ("| method | FSC_AUC mean ± std | FSC_AUC vs a wrong map | Chamfer (Å) | vIoU | ARI (k-means) | epochs | train wall (s) "
-            "| images/s (wall) | images/s (loop) | peak memory (MB) | theirs: Tomotwin-100 FSC_AUC |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| method | FSC_AUC mean ± std | FSC_AUC vs a wrong map | FSC_AUC, latent clusters | Chamfer (Å) | vIoU "
+            "| ARI (k-means) | epochs | train wall (s) | images/s (wall) | images/s (loop) | peak memory (MB) "
+            "| theirs: Tomotwin-100 FSC_AUC |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = ""
     for r in (r for r in rows if r["size"] == size):
         scored = "fsc_auc_mean" in r
         auc = f"{r['fsc_auc_mean']:.3f} ± {r['fsc_auc_std']:.3f}" if scored else "– (cost only)"
         body += (f"| {r['label']} | {auc} | {_fmt(r.get('fsc_auc_wrong_map'))} | "
+                 f"{_fmt(r.get('clusters_fsc_auc_mean'))} | "
                  f"{_fmt(r.get('chamfer_A_mean'), '.2f')} | "
                  f"{_fmt(r.get('viou_mean'))} | {_fmt(r.get('ari'))} | "
                  f"{_fmt(r['epochs'], 'd')} | {r['wall_s']:.0f} | {r['images_per_s']:.1f} | "

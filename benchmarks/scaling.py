@@ -59,6 +59,14 @@ def _steps(row: dict, batch: int) -> int | None:
     return None if not row.get("epochs") else -(-row["n_images"] // batch) * row["epochs"]
 
 
+def _clusters_cell(row: dict, bound: float | None) -> str:
+    """The latent clusters' FSC_AUC (paired with the structures without the labels) and its share of the bound."""
+    auc = row.get("clusters_fsc_auc_mean")
+    if auc is None:
+        return "–"
+    return f"{auc:.3f}" + (f" ({auc / bound:.2f})" if bound else "")
+
+
 def paired(results: Path, a: str, b: str, size: int) -> dict | None:
     """Per-structure FSC_AUC difference ``a - b`` at one size: mean, standard error, structures ahead."""
     try:
@@ -113,17 +121,21 @@ def write_scaling_report(out: Path) -> None:
     lines = ["# Scaling curve\n", "Made by `python benchmarks/scaling.py` (settings and commands: `runs.json`; "
              "per-size tables, FSC curves and UMAPs: `results.md`). FSC_AUC of each structure's map (the mean "
              "of its images' decoded volumes) against its true map, as a fraction of the backprojection with "
-             "true labels; \"own − wrong\": the same map against 5 other structures' maps subtracted; steps: "
+             "true labels; \"own − wrong\": the same map against 5 other structures' maps subtracted; \"latent clusters\": "
+             "k-means (k = N) on the latents, K images of each cluster decoded and averaged, the maps paired with "
+             "the structures one to one (Hungarian, by FSC_AUC): the score without the labels; steps: "
              "optimiser steps (batch 32 ours, 16 cryoDRGN).\n",
              "![scaling](plots/scaling.png)\n",
-             "| N | method | FSC_AUC mean ± std | of the bound | own − wrong | Chamfer (Å) | vIoU | ARI | steps "
-             "| train wall (s) | images/s (loop) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| N | method | FSC_AUC mean ± std | of the bound | own − wrong | latent clusters: FSC_AUC (of the bound) "
+             "| Chamfer (Å) | vIoU | ARI | steps | train wall (s) | images/s (loop) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size, v in c.items():
         for r in (r for r in rows if r["size"] == size and "fsc_auc_mean" in r):
             frac = v["of_bound"].get(r["method"])
             lines.append(
                 f"| {size} | {r['label']} | {r['fsc_auc_mean']:.3f} ± {r['fsc_auc_std']:.3f} | "
                 f"{report._fmt(frac, '.2f')} | {r['fsc_auc_mean'] - r['fsc_auc_wrong_map']:.3f} | "
+                f"{_clusters_cell(r, v['bound'])} | "
                 f"{r['chamfer_A_mean']:.2f} | {r['viou_mean']:.3f} | {report._fmt(r.get('ari'), '.3f')} | "
                 f"{report._fmt(_steps(r, BATCH.get(r['method'], 32)), 'd')} | "
                 f"{r['wall_s']:.0f} | {report._fmt(r.get('loop_images_per_s'), '.0f')} |")

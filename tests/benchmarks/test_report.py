@@ -29,3 +29,12 @@ def test_no_umap_plot_when_no_method_has_a_umap(tmp_path):
     rows = [{"size": 10, "umap": None, "method": "hyper"}]
     assert plot_umaps(rows, 10, tmp_path / "umap_10.png") is False
     assert not (tmp_path / "umap_10.png").exists()
+
+
+def test_cluster_scores_row_entries():
+    """The latent clusters' scores reach the table row; a method without clusters adds nothing."""
+    summary = {"fsc_auc": {"mean": 0.6, "std": 0.1}, "chamfer_A": {"mean": 1.5}, "iou": {"mean": 0.7}}
+    row = report.cluster_scores({"summary": summary, "missing": [4]})
+    assert row == {"clusters_fsc_auc_mean": 0.6, "clusters_fsc_auc_std": 0.1, "clusters_chamfer_A_mean": 1.5,
+                   "clusters_viou_mean": 0.7, "clusters_unpaired": 1}
+    assert report.cluster_scores(None) == {}
