@@ -14,6 +14,7 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBo
                             QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from napari_cryohype.widgets.loss_plot import LossCurve
+from napari_cryohype.widgets.messages import failure_text
 from napari_cryohype.widgets.workers import iterate_at_low_priority, start_worker
 
 _FILE_FILTERS = {
@@ -299,5 +300,5 @@ class TrainWidget(QWidget):
         reason = str(err)
         if "out of memory" in reason.lower():
             reason = f"out of memory ({reason.splitlines()[0]}): lower the batch size or use a smaller preset"
-        show_error(f"{what} failed: {reason}")
+        show_error(failure_text(what, reason))
         self.info.setText(f"{what} failed: {reason}")
