@@ -15,11 +15,12 @@ import numpy as np
 from matplotlib import colormaps
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (QApplication, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
-                            QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                            QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget)
 
 from napari_cryohype.widgets import export, helper_process
 from napari_cryohype.widgets.messages import failure_text
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
+from napari_cryohype.widgets.scrolling import scrolling_layout
 from napari_cryohype.widgets.selection import invert
 from napari_cryohype.widgets.workers import start_worker
 
@@ -191,7 +192,7 @@ class LatentExplorer(QWidget):
         axes.addWidget(QLabel("refresh while training"), 3, 0, 1, 2)
         axes.addWidget(self.follow_every, 3, 2, 1, 2)
 
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         top = QHBoxLayout()
         top.addWidget(self.run_label, 1)
         top.addWidget(open_run)
