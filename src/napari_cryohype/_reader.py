@@ -82,6 +82,7 @@ def read_run_folder(path: str | list[str]) -> list[tuple]:
     viewer = napari.current_viewer()
     if viewer is None:
         raise InputError("a run folder opens in the Latent Explorer, which needs a napari viewer", path)
-    _, explorer = viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
-    explorer.load_run(path)
+    from napari_cryohype.widgets.panel import find_explorer
+
+    find_explorer(viewer).load_run(path)
     return [(None,)]

@@ -1,8 +1,51 @@
 """Shared tiny data for the widget tests: a 36-image, 24 px mixture of three bundled structures and a run
 trained for one epoch with a very small model (seconds on 2 CPU cores)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+
+#: fixtures that create Qt's application: without a display Qt aborts Python in them
+_QT_FIXTURES = {"qapp", "qtbot", "make_napari_viewer"}
+_NO_DISPLAY: list[str] = []   # the reason GUI tests were skipped, for the terminal summary
+
+
+def qt_display_problem() -> str | None:
+    """Why Qt cannot open a window here, or None if it can. Tried in a subprocess: where the display or
+    Qt's X11 libraries are missing, Qt aborts the process that tries, and that must not be pytest."""
+    code = "from qtpy.QtWidgets import QApplication; QApplication([])"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return "Qt did not start within 120 s"
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return next((line for line in lines if "display" in line.lower()), lines[-1] if lines else
+                f"exit status {done.returncode}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests that need a display, with the reason and the fix, where Qt cannot open a window
+    (pytest-xvfb has started Xvfb by now where it is installed)."""
+    gui = [item for item in items
+           if item.get_closest_marker("gui") or _QT_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    problem = qt_display_problem() if gui else None
+    if problem is None:
+        return
+    _NO_DISPLAY.append(f"{len(gui)} GUI tests skipped: Qt cannot open a window ({problem}). Install Xvfb "
+                       "and Qt's X11 libraries (Debian/Ubuntu: apt-get install $(cat .ci/apt-packages.txt)) "
+                       "or run where there is a display.")
+    skip = pytest.mark.skip(reason=f"no display for Qt: {problem}")
+    for item in gui:
+        item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _NO_DISPLAY:
+        terminalreporter.write_line(line, yellow=True)
 
 #: a model small enough that an epoch of 36 images takes a few seconds on a CPU
 TINY_MODEL = dict(width=32, depth=1, heads=2, mlp_dim=64, tokens_per_layer=4, inr_width=32, inr_layers=3,

@@ -166,12 +166,25 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     explorer.set_selection(np.arange(10))
     explorer.decode_selection()
     wait_idle(explorer)
-    assert viewer.layers["selection volume (10 images)"].data.shape == (24, 24, 24)
+    selected = viewer.layers["selection volume (10 images)"]
+    assert selected.data.shape == (24, 24, 24)
+    explorer.set_selection(np.arange(10, 20))
+    explorer.decode_selection()                    # ("add layers" is on: a second one, placed apart too)
+    wait_idle(explorer)
+    for layer in (selected, viewer.layers["selection volume (10 images) [1]"]):
+        others = [other for other in viewer.layers if other is not layer]
+        assert not any(_overlap(layer, other) for other in others), f"{layer.name} lies on another layer"
 
     written = explorer.save_volumes(tmp_path / "vols")
     assert len(written) >= 3
     with mrcfile.open(written[0]) as mrc:
         assert mrc.data.shape == (24, 24, 24) and float(mrc.voxel_size.x) == pytest.approx(4.0)
+
+
+def _overlap(a, b) -> bool:
+    """Whether two layers' boxes overlap in y and x (what the 3D view shows side by side)."""
+    ea, eb = np.asarray(a.extent.world)[:, -2:], np.asarray(b.extent.world)[:, -2:]
+    return bool(np.all((ea[0] < eb[1]) & (eb[0] < ea[1])))
 
 
 def test_finished_run_opens_from_its_analysis_without_a_model(explorer, tiny_run, tmp_path):
@@ -258,6 +271,7 @@ def test_loading_a_run_prepares_the_layer_a_click_fills(make_napari_viewer, qtbo
     wait_idle(explorer)
     assert [layer.name for layer in viewer.layers] == ["decoded volume (click a point)"]
     ready = viewer.layers[0]
+    assert ready not in viewer.layers.selection  # a placeholder: not the layer whose controls are shown
     assert ready.data.shape == (24, 24, 24) and tuple(ready.scale) == pytest.approx((4.0,) * 3)
     assert viewer.dims.ndisplay == 3
     qtbot.waitUntil(lambda: bool(drawn_transparent) and not ready.visible, timeout=5000)  # drawn once, then hidden
@@ -280,6 +294,8 @@ def test_loading_a_run_prepares_the_layer_a_click_fills(make_napari_viewer, qtbo
     wait_idle(explorer)
     ready = viewer.layers["decoded volume (click a point)"]
     assert viewer.dims.ndisplay == 2 and not ready.visible   # not drawn: the user's view stays in 2D
+    assert ready.opacity == 1   # its controls, when selected, show what a volume will be drawn with
+    assert set(viewer.layers.selection) == {viewer.layers["my stack"]}
     explorer.decode_index(2)
     wait_idle(explorer)
     assert viewer.dims.ndisplay == 3 and viewer.layers["decoded volume 2"] is ready and ready.visible
@@ -307,3 +323,35 @@ def test_the_prepared_layer_waits_for_a_drag_to_end(explorer, qtbot, wait_idle, 
     buttons[0] = Qt.MouseButton.NoButton
     wait_idle(explorer)
     assert [layer.name for layer in explorer.viewer.layers] == ["decoded volume (click a point)"]
+
+
+def test_the_status_line_names_the_jobs_still_running(explorer, qtbot, wait_idle):
+    """A job that ends must not leave its name on the line while an older one is the one still running."""
+    import threading
+
+    release = {name: threading.Event() for name in ("model", "latents")}
+    try:
+        explorer._start(release["model"].wait, on_done=lambda _: None, what="Loading the model for decoding")
+        explorer._start(release["latents"].wait, on_done=lambda _: None, what="Computing latents")
+        assert explorer.status.text() == "Loading the model for decoding… · Computing latents…"
+        release["latents"].set()
+        qtbot.waitUntil(lambda: len(explorer._workers) == 1, timeout=10_000)
+        assert explorer.status.text() == "Loading the model for decoding…"
+    finally:  # a failed check must not leave workers waiting forever
+        for event in release.values():
+            event.set()
+    wait_idle(explorer)
+    assert explorer.status.text() == ""
+
+
+def test_a_failure_toast_names_the_file_on_its_first_line(explorer, tmp_path, monkeypatch):
+    """napari's toast shows the first line, elided: a long folder path cut the file's name off."""
+    import napari.utils.notifications as notifications
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    run = tmp_path.joinpath(*[f"a-rather-long-folder-name-{i}" for i in range(6)], "run7")
+    explorer._guard("Opening the run", lambda: explorer.load_run(run))
+    first, full = shown[0].split("\n")
+    assert first == "Opening the run failed: run7: not a CryoHype run folder (no config.json)"
+    assert str(run) in full and str(run) in explorer.status.text()

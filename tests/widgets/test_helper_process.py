@@ -1,20 +1,27 @@
 """The explorer's analysis runs in a helper process, so that UMAP's compilation cannot freeze the UI."""
 
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 
 from napari_cryohype.core import analysis
 from napari_cryohype.widgets import helper_process
+from napari_cryohype.widgets.workers import BACKGROUND_NICE
 
 
 def test_analysis_runs_in_the_helper_process_and_matches():
     x = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32)
     try:
         out = helper_process.call_analysis("pca", x, n_components=3)
-        assert helper_process._executor is not None  # a process was started for it
+        assert helper_process._helper is not None  # a process was started for it
         np.testing.assert_allclose(out, analysis.pca(x, n_components=3), rtol=1e-4, atol=1e-5)
     finally:
         helper_process.shutdown()
-    assert helper_process._executor is None
+    assert helper_process._helper is None
 
 
 def test_warm_up_starts_the_process_at_lower_priority():
@@ -23,11 +30,11 @@ def test_warm_up_starts_the_process_at_lower_priority():
 
     try:
         helper_process.warm_up()
-        assert helper_process._executor is not None
+        assert helper_process._helper is not None
         if sys.platform.startswith("linux"):  # the helper's main thread, which does the work
-            (pid,) = helper_process._executor._processes
+            pid = helper_process._helper.process.pid
             assert os.getpriority(os.PRIO_PROCESS, pid) == min(
-                19, os.getpriority(os.PRIO_PROCESS, 0) + helper_process.BACKGROUND_NICE)
+                19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICE)
     finally:
         helper_process.shutdown()
 
@@ -35,7 +42,17 @@ def test_warm_up_starts_the_process_at_lower_priority():
 def test_a_stand_in_replacing_the_function_runs_in_this_process(monkeypatch):
     monkeypatch.setattr(analysis, "kmeans", lambda x, k: np.zeros(len(x), int))
     assert helper_process.call_analysis("kmeans", np.ones((4, 2)), 2).tolist() == [0, 0, 0, 0]
-    assert helper_process._executor is None
+    assert helper_process._helper is None
+
+
+def test_errors_in_the_helper_reach_the_caller_and_it_keeps_serving():
+    try:
+        with pytest.raises(ValueError):
+            helper_process.call_analysis("pca", np.ones(3), n_components=2)  # 1D: scikit-learn refuses
+        out = helper_process.call_analysis("kmeans", np.r_[np.zeros((5, 2)), np.ones((5, 2))], 2)
+        assert len(set(out[:5])) == 1 and len(set(out[5:])) == 1 and out[0] != out[5]
+    finally:
+        helper_process.shutdown()
 
 
 def test_shutdown_does_not_wait_for_running_work():
@@ -59,3 +76,45 @@ def test_shutdown_does_not_wait_for_running_work():
     helper_process.shutdown()
     t.join(timeout=20)
     assert time.perf_counter() - t0 < 5 and not t.is_alive() and errors
+
+
+# Exactly what a user writes: no ``if __name__ == "__main__":`` guard. It quits once the explorer shows the
+# run's latents, which it computes in the helper process.
+PLAIN_SCRIPT = """
+import os
+import napari
+from qtpy.QtCore import QTimer
+
+viewer = napari.Viewer()
+_, explorer = viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
+explorer.auto_umap.setChecked(False)
+explorer.load_run(os.environ["RUN"])
+
+def check():
+    if explorer.scatter.n_points and not explorer.busy:
+        print("points:", explorer.scatter.n_points, flush=True)
+        viewer.close()
+    else:
+        QTimer.singleShot(200, check)
+
+QTimer.singleShot(200, check)
+napari.run()
+"""
+
+
+@pytest.mark.gui
+def test_a_plain_script_without_a_main_guard_is_not_rerun_by_the_helper(tiny_run, tmp_path):
+    """With multiprocessing's spawn the helper re-ran such a script: a second viewer opened in it, the
+    explorer waited forever for its latents, and Python did not exit."""
+    script = tmp_path / "explore.py"
+    script.write_text(PLAIN_SCRIPT)
+    env = {**os.environ, "RUN": str(tiny_run), "NAPARI_CONFIG": str(tmp_path / "napari.yaml")}
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the script and whatever it started
+        out, _ = proc.communicate()
+        pytest.fail(f"the script did not finish in 300 s:\n{out[-3000:]}")
+    assert proc.returncode == 0 and "points: 36" in out, out[-3000:]

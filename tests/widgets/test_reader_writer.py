@@ -15,7 +15,8 @@ def test_manifest_validates():
 
     pm = PluginManifest.from_distribution("napari-cryohype")
     pm.validate_imports()  # every command's python_name imports
-    assert {w.display_name for w in pm.contributions.widgets} == {"Train", "Latent Explorer"}
+    assert [w.display_name for w in pm.contributions.widgets] == ["Train and Latent Explorer", "Train",
+                                                                  "Latent Explorer"]
     assert pm.contributions.readers[0].accepts_directories
     # the reader is offered for MRC files and folders only, so opening other files never asks about it
     from npe2 import PluginManager

@@ -47,6 +47,26 @@ def test_mouse_lasso_selects_exactly_the_points_inside(scatter, qtbot, rng):
     assert len(picked) == 1 and np.array_equal(picked[0], expected)
 
 
+def test_a_lasso_closed_where_it_began_is_a_lasso_not_a_click(scatter, qtbot, rng):
+    """People close their loops: the release lands on the press point, but the path went round."""
+    xy = rng.uniform(-5, 5, size=(2000, 2)).astype(np.float32)
+    scatter.set_data(xy)
+    scatter.set_tool("lasso")
+    clicked = []
+    scatter.point_clicked.connect(clicked.append)
+    start = xy[np.argmin(np.hypot(*(xy - (-3, -3)).T))]  # pressed on a point: a click would decode it
+    corners = [start, start + (3, 0), start + (3, 3), start + (0, 3)]
+    points = [_qpoint(scatter, c) for c in corners]
+    qtbot.mousePress(scatter, Qt.MouseButton.LeftButton, pos=points[0])
+    for p in points[1:] + [points[0]]:
+        qtbot.mouseMove(scatter, p)
+    qtbot.mouseRelease(scatter, Qt.MouseButton.LeftButton, pos=points[0])
+    polygon = np.array([scatter.to_data((p.x(), p.y())) for p in points + [points[0]]])
+    expected = np.flatnonzero(MplPath(polygon).contains_points(xy))
+    assert clicked == [] and len(expected) > 20
+    np.testing.assert_array_equal(scatter.selection, expected)
+
+
 def test_box_add_subtract_and_click(scatter, qtbot):
     xy = np.array([[0, 0], [1, 1], [2, 2], [3, 3]], np.float32)
     scatter.set_data(xy)

@@ -15,10 +15,12 @@ import numpy as np
 from matplotlib import colormaps
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (QApplication, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
-                            QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                            QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget)
 
 from napari_cryohype.widgets import export, helper_process
+from napari_cryohype.widgets.messages import failure_text
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
+from napari_cryohype.widgets.scrolling import scrolling_layout
 from napari_cryohype.widgets.selection import invert
 from napari_cryohype.widgets.workers import start_worker
 
@@ -26,6 +28,7 @@ N_PC_AXES = 6                  # PC1..PC6 offered as axes
 _SYNC_PCA_ENTRIES = 200_000   # larger latent arrays (N x d) get their PCA in the helper process
 _N_PCS = 10                    # principal components computed; UMAP and k-means run on them
 _FIRST_VIEW_ANGLES = (0.0, -30.0, 60.0)   # camera (roll, elevation, azimuth) in degrees for the first volume
+_SPACING = 1.15                # layers placed side by side are this many box widths apart
 _PENDING = "decoded volume (pending)"   # the role of the empty layer a click adds while its image decodes
 _READY = "decoded volume (ready)"       # the role of the hidden empty layer made for the next click
 LOSS = "loss (per image)"      # the covariate name of each image's loss under the model
@@ -74,7 +77,7 @@ class LatentExplorer(QWidget):
         self.clusters: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.covariates: dict[str, np.ndarray] = {}
-        self._workers: set = set()
+        self._workers: dict = {}   # running worker -> what it does, in the order they started
         self._pending_layers: list[Callable[[], object]] = []   # layer steps of a decoded image, in order
         self._when_idle: list[Callable[[], object]] = []        # UI work for when no worker runs
         self._umap_generation = 0
@@ -189,7 +192,7 @@ class LatentExplorer(QWidget):
         axes.addWidget(QLabel("refresh while training"), 3, 0, 1, 2)
         axes.addWidget(self.follow_every, 3, 2, 1, 2)
 
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         top = QHBoxLayout()
         top.addWidget(self.run_label, 1)
         top.addWidget(open_run)
@@ -225,7 +228,7 @@ class LatentExplorer(QWidget):
         holder = []
 
         def finished() -> None:
-            self._workers.discard(holder[0])
+            self._workers.pop(holder[0], None)
             self._show_busy()
             if not self._workers and self._when_idle:
                 QTimer.singleShot(1, self._run_when_idle)  # after what this worker's end has drawn
@@ -235,10 +238,10 @@ class LatentExplorer(QWidget):
             if on_failed is not None:
                 on_failed()
 
-        self._show_busy(what)
         worker = start_worker(func, *args, on_done=on_done, on_error=failed, on_finished=finished, **kwargs)
         holder.append(worker)
-        self._workers.add(worker)
+        self._workers[worker] = what
+        self._show_busy(started=True)
 
     def _run_when_idle(self) -> None:
         """The queued idle work, unless a worker runs again; not in the middle of a drag (a lasso, a pan):
@@ -249,18 +252,17 @@ class LatentExplorer(QWidget):
         while not self._workers and self._when_idle:
             self._when_idle.pop(0)()
 
-    def _show_busy(self, what: str | None = None) -> None:
-        """Status line: ``what…`` while a worker runs; cleared when the last ends, unless it says why one
-        failed."""
-        if what:
-            self.status.setText(f"{what}…")
-        elif not self._workers and self.status.text().endswith("…"):
-            self.status.setText("")
+    def _show_busy(self, started: bool = False) -> None:
+        """Status line: what every running worker does (``what…``, the longest-running first), when one
+        starts and when one ends; cleared when the last ends. A line saying why one failed stays until
+        another starts."""
+        if started or self.status.text().endswith("…"):
+            self.status.setText(" · ".join(f"{what}…" for what in self._workers.values()))
 
     def _error(self, what: str, err: Exception) -> None:
         from napari.utils.notifications import show_error
 
-        show_error(f"{what} failed: {err}")
+        show_error(failure_text(what, err))
         self.status.setText(f"{what} failed: {err}")
 
     # --- data -----------------------------------------------------------------------------------
@@ -390,8 +392,12 @@ class LatentExplorer(QWidget):
             return
         if not any(layer.visible and not layer.metadata.get("cryohype_role") for layer in self.viewer.layers):
             self._to_3d()
+        selection = self.viewer.layers.selection
+        selected = set(selection)
         layer = self._volume_layer(np.zeros((self.run.D,) * 3, np.float32), "decoded volume (click a point)",
-                                   _READY, visible=False, opacity=0.0)
+                                   _READY, visible=False)
+        selection.clear()            # a placeholder: the user's selection stays as it was
+        selection.update(selected)
         if self.viewer.dims.ndisplay == 3:
             self._frame_all()
             QTimer.singleShot(1, lambda: self._draw_ready(layer))  # its first draw: an event-loop turn of its own
@@ -401,14 +407,16 @@ class LatentExplorer(QWidget):
         return layer in self.viewer.layers and layer.metadata.get("cryohype_role") == _READY
 
     def _draw_ready(self, layer) -> None:
-        """Show the prepared layer, fully transparent, for its first draw; hidden again half a second later."""
+        """Show the prepared layer, fully transparent, for its first draw; hidden again half a second later
+        (its opacity is 0 only meanwhile: its layer controls show it)."""
         if self._still_ready(layer):
+            layer.opacity = 0.0
             layer.visible = True
             QTimer.singleShot(500, lambda: self._hide_ready(layer))
 
     def _hide_ready(self, layer) -> None:
         """Hide the prepared layer after its first (transparent) draw, unless a click has taken it; its
-        opacity back to 1 (its controls show it)."""
+        opacity back to 1."""
         if self._still_ready(layer):
             layer.visible = False
             layer.opacity = 1.0
@@ -655,15 +663,24 @@ class LatentExplorer(QWidget):
         selection = self.selection.copy()
         name = f"selection volume ({len(selection)} images)"
         self._start(decode_selection, self.run, selection,
-                    on_done=lambda vol: self._put_layer(vol, name, "selection volume", 3),
+                    on_done=lambda vol: self._put_layer(vol, name, "selection volume", 3,
+                                                        translate=self._selection_place()),
                     what=f"Decoding {len(selection)} selected images")
+
+    def _selection_place(self) -> tuple[float, float, float]:
+        """Where a new selection volume goes: in a row of its own under the clicked image's volume and
+        the images beside it (the first at one volume's height, the next added one below it, …)."""
+        shift = _SPACING * self.run.D * self.run.apix
+        rows = sum(layer.metadata.get("cryohype_role") == "selection volume" for layer in self.viewer.layers)
+        replacing = rows and self.layer_mode.currentText() == "replace layers"
+        return (0.0, shift * (rows if replacing else rows + 1), 0.0)
 
     def _show_decoded(self, result: dict, target=None) -> None:
         """Put a decoded image's layers in the viewer in two event-loop turns: first the volume (what the
         click asked for; into the layer ``target`` when given and still there), drawn before the UI thread
         goes on to the particle image, the rendered projection and the true map beside it (each new napari
         layer costs the UI thread a few hundred ms under software OpenGL)."""
-        i, shift = result["index"], 1.15 * self.run.D * self.run.apix
+        i, shift = result["index"], _SPACING * self.run.D * self.run.apix
         first = all(layer.metadata.get("cryohype_role") in (None, _PENDING, _READY) for layer in self.viewer.layers)
 
         def volume() -> None:
@@ -722,13 +739,12 @@ class LatentExplorer(QWidget):
             self._frame_all()
         return layer
 
-    def _volume_layer(self, data: np.ndarray, name: str, role: str, translate=None, visible: bool = True,
-                      opacity: float = 1.0):
+    def _volume_layer(self, data: np.ndarray, name: str, role: str, translate=None, visible: bool = True):
         """Add a 3D image layer of ``data`` (D, D, D) with the run's voxel size and the chosen rendering."""
         apix = float(self.run.apix)
         layer = self.viewer.add_image(data, name=name, scale=(apix,) * 3, colormap="gray",
                                       translate=tuple(translate) if translate is not None else (0.0,) * 3,
-                                      rendering=self.rendering.currentText(), visible=visible, opacity=opacity,
+                                      rendering=self.rendering.currentText(), visible=visible,
                                       metadata={"cryohype_role": role, "apix": apix})
         self._set_iso_threshold(layer)
         return layer

@@ -24,7 +24,7 @@ from napari_cryohype.widgets.raster import pack_rgba, rasterize
 from napari_cryohype.widgets.selection import PointIndex, as_selection, combine
 
 TOOLS = ("pan", "lasso", "box", "click")
-_CLICK_PIXELS = 4        # a press and release closer than this is a click, not a drag
+_CLICK_PIXELS = 4        # a press whose mouse path never leaves this radius is a click, not a drag
 _PICK_PIXELS = 8         # hover and click find the nearest point within this many screen pixels
 _LASSO_STEP_PIXELS = 3   # lasso vertices closer than this on screen are dropped while drawing
 _MARGINS = (64, 8, 10, 36)  # left, top, right, bottom: room for tick labels and axis names
@@ -83,6 +83,7 @@ class ScatterCanvas(QWidget):
         self._image_rect = self.view_rect.copy()
         self._press_pos: np.ndarray | None = None
         self._press_button = None
+        self._dragged = False   # the mouse left the click radius since the press
         self._pan_from: np.ndarray | None = None
         self._shape: list[np.ndarray] = []
         self._hover_pos: np.ndarray | None = None
@@ -244,7 +245,7 @@ class ScatterCanvas(QWidget):
 
     def mousePressEvent(self, event) -> None:
         pos = np.array([event.position().x(), event.position().y()])
-        self._press_pos, self._press_button = pos, event.button()
+        self._press_pos, self._press_button, self._dragged = pos, event.button(), False
         if event.button() != Qt.MouseButton.LeftButton or self.tool == "pan":
             self._pan_from = pos
         elif self.tool in ("lasso", "box"):
@@ -256,6 +257,7 @@ class ScatterCanvas(QWidget):
             self._hover_pos = pos
             self._hover_timer.start()
             return
+        self._dragged = self._dragged or bool(np.hypot(*(pos - self._press_pos)) >= _CLICK_PIXELS)
         if self._pan_from is not None:
             delta = (pos - self._pan_from) / self.pixels_per_unit()
             self._pan_from = pos
@@ -272,7 +274,8 @@ class ScatterCanvas(QWidget):
         if self._press_pos is None:
             return
         pos = np.array([event.position().x(), event.position().y()])
-        is_click = np.hypot(*(pos - self._press_pos)) < _CLICK_PIXELS
+        # decided by the whole path: a lasso closed where it began ends near its start, yet is no click
+        is_click = not self._dragged and np.hypot(*(pos - self._press_pos)) < _CLICK_PIXELS
         left = self._press_button == Qt.MouseButton.LeftButton
         shape, self._shape = self._shape, []
         self._press_pos, self._pan_from = None, None

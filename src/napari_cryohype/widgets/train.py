@@ -11,9 +11,11 @@ import math
 from pathlib import Path
 
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                            QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                            QProgressBar, QPushButton, QSpinBox, QWidget)
 
 from napari_cryohype.widgets.loss_plot import LossCurve
+from napari_cryohype.widgets.messages import failure_text
+from napari_cryohype.widgets.scrolling import scrolling_layout
 from napari_cryohype.widgets.workers import iterate_at_low_priority, start_worker
 
 _FILE_FILTERS = {
@@ -130,7 +132,7 @@ class TrainWidget(QWidget):
         self.info.setWordWrap(True)
         self.loss_curve = LossCurve()
 
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
@@ -251,8 +253,9 @@ class TrainWidget(QWidget):
             self.progress.setUpdatesEnabled(True)   # (schedules the repaint)
 
     def _explorer(self):
-        _, widget = self.viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
-        return widget
+        from napari_cryohype.widgets.panel import find_explorer  # (the panel holds this widget)
+
+        return find_explorer(self.viewer)
 
     def _on_yield(self, item) -> None:
         from napari_cryohype.core.train import ProgressEvent
@@ -299,5 +302,5 @@ class TrainWidget(QWidget):
         reason = str(err)
         if "out of memory" in reason.lower():
             reason = f"out of memory ({reason.splitlines()[0]}): lower the batch size or use a smaller preset"
-        show_error(f"{what} failed: {reason}")
+        show_error(failure_text(what, reason))
         self.info.setText(f"{what} failed: {reason}")
