@@ -68,7 +68,7 @@ def stalls(viewer, app, data: Path, work: Path, epochs: int, umap: bool) -> dict
     explorer.follow_every.setValue(1)
     explorer.auto_umap.setChecked(umap)
     w.follow.setChecked(True)
-    _wait(app, lambda: helper_process._executor is not None, timeout=60)
+    _wait(app, lambda: helper_process._helper is not None, timeout=60)
     t_open = time.perf_counter()  # the widgets' opening work (imports, helper process) ends: as a user would
     _wait(app, lambda: time.perf_counter() - t_open > 5, timeout=60)
     ticks: list[float] = []
