@@ -142,3 +142,21 @@ def test_kmeans_colouring_runs_in_a_worker(explorer, wait_idle):
     pairs = set(zip(labels.tolist(), explorer.data.clusters.tolist()))
     assert len(pairs) == 3
     assert [text for text, _ in explorer.scatter.legend] == ["cluster 0", "cluster 1", "cluster 2"]
+
+
+def test_subset_star_of_an_mrcs_and_pkl_run_carries_poses_and_ctf(explorer, wait_idle, tiny_run, tmp_path):
+    """A run trained on .mrcs + .pkl files: the selection goes out as a .star that RELION (and our reader)
+    reads, with each image's pose and CTF."""
+    from napari_cryohype.core.io.dataset import ParticleDataset
+
+    assert explorer.save_star(tmp_path / "none.star") == [] and "Select images" in explorer.status.text()
+    explorer.load_run(tiny_run)
+    wait_idle(explorer)
+    chosen = np.array([3, 8, 20])
+    explorer.set_selection(chosen)
+    [path] = explorer.save_star(tmp_path / "subset.star")
+    back, source = ParticleDataset(path, path, path), explorer.dataset
+    np.testing.assert_array_equal(back.particles[np.arange(3)], source.particles[chosen])
+    np.testing.assert_allclose(back.poses.rots, source.poses.rots[chosen], atol=1e-5)
+    np.testing.assert_allclose(back.ctf, source.ctf[chosen], rtol=1e-5)
+    assert "subset.star" in explorer.status.text()

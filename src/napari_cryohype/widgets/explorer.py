@@ -141,7 +141,7 @@ class LatentExplorer(QWidget):
                                say=self.status.setText)
         self.export_box = ExportBox(self.jobs, volumes=self.placement.volumes, selection=lambda: self.selection,
                                     n=lambda: self.n, arrays=self._arrays, star=lambda: run_data.source_star(self.run),
-                                    say=self.status.setText)
+                                    dataset=lambda: self.dataset, say=self.status.setText)
 
         axes = QGridLayout()
         axes.addWidget(QLabel("x"), 0, 0)
@@ -265,13 +265,12 @@ class LatentExplorer(QWidget):
                         what=f"k-means (k={k})")
 
     def _open(self, path) -> None:
-        """Make the run at ``path`` the explorer's: its dataset, covariates, and the Subset .star button."""
+        """Make the run at ``path`` the explorer's: its dataset and covariates."""
         from napari_cryohype.core.run import Run
 
         self.run = Run.open(path)
         self.dataset = self.run.dataset()
         self.data.covariates = run_data.covariates(self.dataset)
-        self.export_box.star_button.setEnabled(run_data.source_star(self.run) is not None)
 
     def load_run(self, path) -> None:
         """Open a run folder: its analysis/*.npy when present, else compute the latents in a worker.

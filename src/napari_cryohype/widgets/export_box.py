@@ -17,14 +17,16 @@ from napari_cryohype.widgets.jobs import Jobs
 class ExportBox(QGroupBox):
     """Export buttons. ``volumes()``: name -> (volume, Å) of the decoded layers; ``selection()``: the selected
     image positions; ``n()``: the number of images; ``arrays()``: name -> array to save as .npy;
-    ``star()``: the run's particle .star or None; ``say(text)``: a status line."""
+    ``star()``: the run's particle .star or None; ``dataset()``: the run's dataset or None; ``say(text)``: a
+    status line."""
 
     def __init__(self, jobs: Jobs, *, volumes: Callable[[], dict], selection: Callable[[], np.ndarray],
                  n: Callable[[], int], arrays: Callable[[], dict], star: Callable[[], Path | None],
-                 say: Callable[[str], None]):
+                 dataset: Callable[[], object], say: Callable[[str], None]):
         super().__init__("Export")
         self.jobs = jobs
-        self.volumes, self.selection, self.n, self.arrays, self.star, self.say = volumes, selection, n, arrays, star, say
+        self.volumes, self.selection, self.n, self.arrays, self.say = volumes, selection, n, arrays, say
+        self.star, self.dataset = star, dataset
         grid = QGridLayout(self)
         for i, (text, slot) in enumerate((("Volumes (.mrc)…", self._choose_volumes_folder),
                                           ("indices.pkl + inverse…", self._choose_indices_out),
@@ -33,8 +35,6 @@ class ExportBox(QGroupBox):
             button = QPushButton(text)
             button.clicked.connect(slot)
             grid.addWidget(button, i // 2, i % 2)
-            if text.startswith("Subset"):
-                self.star_button = button
 
     def save_volumes(self, folder) -> list[Path]:
         return self._report(export.export_volumes(self.volumes(), folder, self))
@@ -43,11 +43,15 @@ class ExportBox(QGroupBox):
         return self._report(export.export_indices(self.selection(), self.n(), path, self))
 
     def save_star(self, path) -> list[Path]:
-        src = self.star()
-        if src is None:
-            self.say("The run's particles are not a .star file.")
+        """The selected images as a .star file: the rows of the run's own .star (every column kept), else
+        written from the run's images, poses and CTF (.mrcs + .pkl, .cs, ...)."""
+        src, dataset = self.star(), self.dataset()
+        if dataset is None or len(self.selection()) == 0:
+            self.say("Select images of a run first.")
             return []
-        return self._report(export.export_star(self.selection(), src, path, self))
+        if src is not None:
+            return self._report(export.export_star(self.selection(), src, path, self))
+        return self._report(export.export_dataset_star(self.selection(), dataset, path, self))
 
     def save_arrays(self, folder) -> list[Path]:
         return self._report(export.export_arrays(self.arrays(), folder, self))
