@@ -160,3 +160,22 @@ def test_subset_star_of_an_mrcs_and_pkl_run_carries_poses_and_ctf(explorer, wait
     np.testing.assert_allclose(back.poses.rots, source.poses.rots[chosen], atol=1e-5)
     np.testing.assert_allclose(back.ctf, source.ctf[chosen], rtol=1e-5)
     assert "subset.star" in explorer.status.text()
+
+
+def test_pose_angles_and_defocus_are_axes(explorer, tmp_path):
+    """As cryoDRGN's filter: a latent coordinate against a pose angle or the defocus, and the selection
+    drawn there works like anywhere else."""
+    z, labels = clustered_latents(200)
+    defocus, tilt = np.linspace(1e4, 3e4, 200), np.linspace(0, 180, 200)
+    explorer.set_latents(z, labels=labels, covariates={"defocus (Å)": defocus, "pose tilt (°)": tilt})
+    items = [explorer.x_axis.itemText(i) for i in range(explorer.x_axis.count())]
+    assert items[-2:] == ["defocus (Å)", "pose tilt (°)"]
+    explorer.x_axis.setCurrentText("pose tilt (°)")
+    explorer.y_axis.setCurrentText("defocus (Å)")
+    np.testing.assert_allclose(explorer.scatter.index.xy, np.stack([tilt, defocus], 1))
+    assert (explorer.scatter.x_label, explorer.scatter.y_label) == ("pose tilt (°)", "defocus (Å)")
+    explorer.scatter.set_tool("box")
+    explorer.scatter.box((-1, 1e4 - 1), (90, 3e4 + 1))
+    np.testing.assert_array_equal(explorer.selection, np.flatnonzero(tilt <= 90))
+    explorer.set_latents(z + 0.01, labels=labels)  # new latents of the same images: the chosen axes stay
+    assert explorer.x_axis.currentText() == "pose tilt (°)"

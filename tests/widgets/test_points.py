@@ -11,7 +11,7 @@ from napari_cryohype.widgets.latent_data import LatentData
 def test_axes_are_umap_then_principal_components_and_values_find_covariates():
     data = LatentData(latents=np.zeros((5, 3)), pcs=np.arange(40.0).reshape(5, 8),
                       covariates={"defocus (Å)": np.arange(5.0)})
-    assert data.axis_names() == [f"PC{i}" for i in range(1, 7)]       # at most 6 components
+    assert data.axis_names() == [f"PC{i}" for i in range(1, 7)] + ["defocus (Å)"]   # at most 6 components
     data.embedding = np.ones((5, 2))
     assert data.axis_names()[:3] == ["UMAP1", "UMAP2", "PC1"]
     np.testing.assert_array_equal(data.values("PC2"), data.pcs[:, 1])

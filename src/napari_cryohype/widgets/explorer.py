@@ -212,7 +212,8 @@ class LatentExplorer(QWidget):
 
     def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters) -> None:
         data = self.data
-        previous = data.embedding if data.embedding is not None and len(data.embedding) == len(latents) else None
+        same_images = data.n == len(latents)   # new latents of the same images (training went on): same axes
+        previous = data.embedding if data.embedding is not None and same_images else None
         data.latents = latents
         data.pcs = pcs if pcs.shape[1] > 1 else np.concatenate([pcs, np.zeros_like(pcs)], axis=1)
         refresh_umap = embedding is None and self.auto_umap.isChecked() and len(latents) >= 4
@@ -226,7 +227,7 @@ class LatentExplorer(QWidget):
             data.labels = None
         if covariates is not None:
             data.covariates = {k: np.asarray(v) for k, v in covariates.items()}
-        self._update_controls(keep_axes=previous is not None)
+        self._update_controls(keep_axes=same_images)
         self._redraw_points(reset_view=previous is None)
         if refresh_umap:
             self.compute_umap(init=previous)
@@ -329,7 +330,7 @@ class LatentExplorer(QWidget):
 
     # --- drawing --------------------------------------------------------------------------------
     def axis_values(self, name: str) -> np.ndarray:
-        """The (N,) coordinate called ``name`` (UMAP1/2, PC1..)."""
+        """The (N,) coordinate called ``name`` (UMAP1/2, PC1.., a covariate)."""
         return self.data.values(name)
 
     def _update_controls(self, keep_axes: bool = False) -> None:
@@ -353,7 +354,7 @@ class LatentExplorer(QWidget):
         self.color_by.blockSignals(False)
         self.range_covariate.blockSignals(True)
         self.range_covariate.clear()
-        self.range_covariate.addItems(list(data.covariates) + names)
+        self.range_covariate.addItems(list(data.covariates) + [n for n in names if n not in data.covariates])
         self.range_covariate.blockSignals(False)
         self._range_defaults(self.range_covariate.currentText())
 

@@ -27,9 +27,10 @@ class LatentData:
         return len(self.latents)
 
     def axis_names(self) -> list[str]:
-        """What the scatter's axes can show: UMAP1/2 (when computed), PC1..PC6."""
+        """What the scatter's axes can show: UMAP1/2 (when computed), PC1..PC6, then every covariate (pose
+        angles, defocus, loss: as cryoDRGN's filter plots them)."""
         names = ["UMAP1", "UMAP2"] if self.embedding is not None else []
-        return names + [f"PC{i + 1}" for i in range(min(N_PC_AXES, self.pcs.shape[1]))]
+        return names + [f"PC{i + 1}" for i in range(min(N_PC_AXES, self.pcs.shape[1]))] + list(self.covariates)
 
     def values(self, name: str) -> np.ndarray:
         """The (N,) values called ``name``: a covariate, UMAP1/2 or PC1.."""
