@@ -59,7 +59,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mask", help="a map (same box) multiplied into both maps before the FSC")
     p.add_argument("--seed", type=int, default=0, help="seed for choosing the decoded images (default 0)")
     p.add_argument("--device", default="cpu", help="torch device for decoding (default cpu)")
-    p.add_argument("--force", action="store_true", help="overwrite OUTDIR/eval/metrics.json and fsc.png")
+    p.add_argument("--force", action="store_true", help="overwrite OUTDIR/eval/metrics.json, fsc.png and fsc_clusters.png")
     p.set_defaults(func=run)
 
 
