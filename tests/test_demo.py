@@ -5,17 +5,22 @@ import json
 import pytest
 
 from napari_cryohype.cli import main
+from napari_cryohype.commands.demo import summary_lines
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", str(out), "--images-per-structure", "12", "--box", "32", "--epochs", "1",
                  "--no-umap"]) == 0
-    summary = capsys.readouterr().out
-    assert "of the upper bound" in summary
+    summary = capsys.readouterr().out.split("== summary")[1].splitlines()
+    # the headline is the figure found without the labels; the label-chosen one comes after it
+    assert summary[1].startswith("CryoHype, without the labels: FSC-AUC") and "of the upper bound" in summary[1]
+    assert "Chamfer" in summary[1] and "IoU" in summary[1] and "k = 5" in summary[2]
+    assert summary[3].startswith("CryoHype, images chosen by their true labels")
     ours = json.loads((out / "run" / "eval" / "metrics.json").read_text())
     upper = json.loads((out / "backproject" / "eval" / "metrics.json").read_text())
     assert ours["n_structures"] == upper["n_structures"] == 5
+    assert ours["unsupervised"]["k"] == 5 and sorted(ours["unsupervised"]["pairs"].values()) == [0, 1, 2, 3, 4]
     assert 0 < upper["summary"]["fsc_auc"]["mean"] <= 1
     assert json.loads((out / "data" / "simulation.json").read_text())["shift_std_px"] == 3.0  # realistic shifts
 
@@ -25,3 +30,16 @@ def test_demo_refuses_a_non_empty_folder(tmp_path, capsys):
     assert main(["demo", str(tmp_path), "--epochs", "1"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_summary_leads_with_the_figure_found_without_the_labels():
+    def summary(auc: float) -> dict:
+        return {"fsc_auc": {"mean": auc, "std": 0.01}, "chamfer_A": {"mean": 2.0, "std": 0.1},
+                "iou": {"mean": 0.5, "std": 0.1}}
+
+    ours = {"summary": summary(0.6), "unsupervised": {"summary": summary(0.3), "k": 3, "kmeans_ari": 0.4,
+                                                      "missing": [2]}}
+    lines = summary_lines(ours, {"summary": summary(0.6)})
+    assert lines[0].startswith("CryoHype, without the labels: FSC-AUC 0.300") and "0.50 of the upper bound" in lines[0]
+    assert "adjusted Rand index 0.400" in lines[1] and "no cluster for 1 structure(s)" in lines[1]
+    assert "FSC-AUC 0.600" in lines[2] and "1.00 of the upper bound" in lines[2]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from napari_cryohype.cli import main
-from napari_cryohype.core.decode import (decode_images, decode_selection, render_projection,
+from napari_cryohype.core.decode import (decode_images, decode_latents, decode_selection, render_projection,
                                          volume_transforms)
 from napari_cryohype.core.latents import compute_latents
 from napari_cryohype.core.run import Run
@@ -36,6 +36,18 @@ def test_decode_one_image_and_a_selection(run):
     mean = (v + decode_images(run, 5)) / 2
     np.testing.assert_allclose(sel, mean, rtol=1e-4, atol=1e-5 * np.abs(mean).max())
     assert decode_images(run, 3, 8).shape == (8, 8, 8)
+
+
+def test_a_latent_decodes_to_its_image_volume_and_a_mean_latent_decodes(run):
+    """An image's latent (the flattened weight tokens) decodes to that image's volume; the mean of two
+    latents is a volume of its own (not the mean of the two volumes: the INR is not linear in its tokens)."""
+    z = compute_latents(run)
+    vols = decode_latents(run, z[[3, 5]])
+    assert vols.shape == (2, 16, 16, 16)
+    for v, i in zip(vols, (3, 5)):
+        np.testing.assert_allclose(v, decode_images(run, i), rtol=1e-4, atol=1e-5 * np.abs(v).max())
+    centre = decode_latents(run, z[[3, 5]].mean(0, keepdims=True))[0]
+    assert np.isfinite(centre).all() and not np.allclose(centre, vols.mean(0), atol=1e-4 * np.abs(centre).max())
 
 
 def test_volume_lattice_matches_rendering(run):

@@ -67,6 +67,17 @@ def test_cluster_maps_are_paired_with_their_structures_one_to_one(truth_dir, rng
     assert len(paired) == 3 and sorted(paired.values()) == [0, 1, 2] and paired[7] == 2 and paired[5] == 1
 
 
+def test_cluster_maps_are_scored_against_the_structure_they_are_paired_with(truth_dir):
+    """score_clusters scores each cluster's map against its paired structure (not the structure of the same
+    number): perfect maps under permuted keys score perfectly; a missing structure is listed."""
+    truth, apix = evaluate.load_truth(truth_dir)
+    maps = {0: truth[2].volume, 1: truth[0].volume}
+    report = evaluate.score_clusters(maps, truth, apix)
+    assert report["pairs"] == {"0": 2, "1": 0} and report["unpaired_clusters"] == [] and report["missing"] == [1]
+    assert report["summary"]["fsc_auc"]["mean"] == pytest.approx(1.0)
+    assert report["summary"]["chamfer_A"]["mean"] == pytest.approx(0.0)
+
+
 def test_cluster_indices_draw_members_of_each_cluster():
     clusters = np.array([2, 0, 2, 2, 0, 5, 2])
     idx = evaluate.cluster_indices(clusters, 3, seed=1)
@@ -166,5 +177,19 @@ def test_trained_run_is_analysed_and_decoded_from_the_command_line(tmp_path, cap
     assert report["per_structure"] == 2 and report["n_structures"] == 2 and report["missing"] == []
     assert -1 <= report["kmeans_ari"] <= 1
     assert all(-1 <= r["fsc_auc"] <= 1 and r["chamfer_A"] >= 0 for r in report["structures"])
-    assert "k-means ARI" in capsys.readouterr().out
+    # the figure without the labels: analyze's 2 clusters, each map paired with one structure, scored
+    unsupervised = report["unsupervised"]
+    assert unsupervised["k"] == 2 and unsupervised["clusters"].endswith("kmeans.npy")
+    assert sorted(unsupervised["pairs"]) == ["0", "1"] and sorted(unsupervised["pairs"].values()) == [0, 1]
+    assert unsupervised["n_structures"] == 2 and set(unsupervised["summary"]) == set(evaluate.METRICS)
+    assert (run.path / "eval" / "fsc_clusters.png").is_file()
+    out = capsys.readouterr().out.split("2 structures (CryoHype run")[1].splitlines()
+    assert out[1].startswith("  without the labels (2 latent clusters") and "k-means ARI" in out[1]
+    assert out[2].startswith("  images chosen by their true labels")
+    # another k: the clusters are computed (analyze's have 2), 3 maps for 2 structures: one map unpaired
+    assert main(["eval", str(run.path), "--volumes", str(sim / "volumes"), "--labels", labels,
+                 "--per-structure", "2", "--k", "3", "--force"]) == 0
+    unsupervised = json.loads((run.path / "eval" / "metrics.json").read_text())["unsupervised"]
+    assert unsupervised["k"] == 3 and len(unsupervised["unpaired_clusters"]) == 1
+    assert not unsupervised["clusters"].endswith("kmeans.npy")
     assert main(["eval", str(run.path), "--volumes", str(sim / "volumes"), "--labels", str(sim / "poses.pkl")]) == 2

@@ -379,3 +379,36 @@ def test_atomic_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
     assert [c[0] for c in calls] == ["fsync", "replace", "fsync"]
     assert ".partial-" in calls[0][1] and calls[1][1] == str(tmp_path / "f.txt") and calls[2][1] == str(tmp_path)
     assert (tmp_path / "f.txt").read_text() == "data"
+
+
+def test_every_epoch_checkpoint_is_kept_when_asked_and_opened_by_epoch(tmp_path, data):
+    from napari_cryohype.core.errors import InputError
+
+    run = make_run(tmp_path / "kept", data, epochs=2, checkpoint_every_epoch=True)
+    for _ in Trainer(run).run():
+        pass
+    kept = sorted(p.name for p in (run.path / "checkpoints").iterdir())
+    assert kept == ["epoch_001.pt", "epoch_002.pt", "last.pt"]
+    first, last = run.at_epoch(1), run.at_epoch(2)
+    assert first.load_checkpoint()["epoch"] == 1 and last.load_checkpoint()["epoch"] == 2
+    assert_same(last.load_model().state_dict(), run.load_model().state_dict(), exact=True)
+    assert first.analysis_dir == run.path / "analysis" / "epoch_001"
+    with pytest.raises(InputError, match="kept epochs: 1, 2"):
+        run.at_epoch(3)
+
+    plain = make_run(tmp_path / "plain", data, epochs=1)  # off by default: only last.pt
+    for _ in Trainer(plain).run():
+        pass
+    assert sorted(p.name for p in (plain.path / "checkpoints").iterdir()) == ["last.pt"]
+    with pytest.raises(InputError, match="--checkpoint-every-epoch"):
+        plain.at_epoch(1)
+
+
+def test_cli_checkpoint_every_epoch_flag(tmp_path, data):
+    out = tmp_path / "run"
+    assert main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+                 "--epochs", "1", "--batch-size", "24", "--set", "inr_width=16", "--set", "width=16",
+                 "--set", "depth=1", "--set", "mlp_dim=16", "--set", "n_freqs=4",
+                 "--checkpoint-every-epoch"]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["checkpoint_every_epoch"] is True
+    assert (out / "checkpoints" / "epoch_001.pt").is_file()

@@ -78,6 +78,15 @@ def tiny_run(tmp_path_factory, tiny_data):
 
 
 @pytest.fixture
+def explorer(make_napari_viewer):
+    """A Latent Explorer docked in a viewer, automatic UMAP off (its first use compiles for ~40 s; tested in core)."""
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
+    widget.auto_umap.setChecked(False)
+    return widget
+
+
+@pytest.fixture
 def wait_idle(qtbot):
     """Wait until a widget's workers have finished."""
     def wait(widget, timeout=60_000):

@@ -1,24 +1,15 @@
-"""Latent Explorer in a napari viewer: points, picks, decoding a click into 3D layers, export, docking."""
+"""Latent Explorer in a napari viewer: points, picks, UMAP and k-means workers, export, docking (decoding:
+test_decoding.py; its jobs and failures: test_jobs.py)."""
 
 import pickle
 
-import mrcfile
 import numpy as np
 import pytest
 
 from napari_cryohype.widgets import export
-from napari_cryohype.widgets.explorer import camera
 from tests.widgets.conftest import clustered_latents
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def explorer(make_napari_viewer):
-    viewer = make_napari_viewer()
-    dock, widget = viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
-    widget.auto_umap.setChecked(False)  # UMAP's first use compiles for ~40 s; tested in core
-    return widget
 
 
 def test_plain_latents_one_point_per_image_lasso_and_export(explorer, qtbot, tmp_path, monkeypatch):
@@ -83,9 +74,9 @@ def test_umap_worker_updates_axes(explorer, wait_idle, monkeypatch):
     explorer.set_latents(z)
     wait_idle(explorer)
     assert explorer.x_axis.currentText() == "UMAP1"
-    np.testing.assert_allclose(explorer.axis_values("UMAP2"), explorer.pcs[:, 1] * 2)
+    np.testing.assert_allclose(explorer.axis_values("UMAP2"), explorer.data.pcs[:, 1] * 2)
     # new latents of the same images (training went on): the old layout stays up and seeds the new UMAP
-    first = explorer.embedding.copy()
+    first = explorer.data.embedding.copy()
     explorer.set_latents(z + 0.01)
     assert explorer.x_axis.currentText() == "UMAP1"
     wait_idle(explorer)
@@ -108,85 +99,6 @@ def test_float_and_redock_survives(explorer, qtbot):
     assert len(explorer.selection) == 500
 
 
-def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle, tiny_run, tmp_path, monkeypatch):
-    from qtpy.QtCore import QPoint, Qt
-
-    viewer = make_napari_viewer(show=True)  # a hidden viewer's screenshot is black under Xvfb
-    viewer.open(str(tiny_run), plugin="napari-cryohype")   # the reader opens the explorer
-    explorer = viewer.window.dock_widgets["Latent Explorer (napari-cryohype)"]
-    explorer.auto_umap.setChecked(False)
-    wait_idle(explorer)                                       # latents computed from the checkpoint
-    assert explorer.scatter.n_points == 36
-    assert explorer.labels is not None and explorer.color_by.currentText() == "true label"
-    assert "defocus (Å)" in explorer.covariates
-    loss = explorer.covariates["loss (per image)"]
-    assert loss.shape == (36,) and np.all(loss > 0)
-
-    target = 5
-    x, y = explorer.scatter.to_canvas(explorer.scatter.index.xy[target])
-    near = explorer.scatter.nearest((x, y))
-    qtbot.mouseClick(explorer.scatter, Qt.MouseButton.LeftButton, pos=QPoint(int(round(x)), int(round(y))))
-    wait_idle(explorer)
-    vol = viewer.layers[f"decoded volume {near}"]
-    assert vol.data.shape == (24, 24, 24) and vol.ndim == 3
-    assert tuple(vol.scale) == pytest.approx((4.0, 4.0, 4.0))
-    assert viewer.layers[f"particle image {near}"].data.shape == (24, 24)
-    assert viewer.layers[f"rendered projection {near}"].data.shape == (24, 24)
-    assert any(layer.name.startswith("true map") for layer in viewer.layers)
-    assert viewer.dims.ndisplay == 3
-    assert tuple(camera(viewer).angles) == pytest.approx((0.0, -30.0, 60.0))  # oblique: the volume looks 3D
-    assert camera(viewer).center[-1] > 24 * 4.0  # framed with the images beside it, not on the volume alone
-
-    shot = viewer.screenshot(canvas_only=True)
-    assert shot.ndim == 3 and shot[..., :3].std() > 1.0, "the canvas with a decoded volume is blank"
-
-    # a second click replaces the layers (default), "add layers" adds
-    n_layers = len(viewer.layers)
-    explorer.decode_index(7)
-    wait_idle(explorer)
-    assert len(viewer.layers) == n_layers and "decoded volume 7" in viewer.layers
-    explorer.layer_mode.setCurrentText("add layers")
-    explorer.decode_index(8)
-    wait_idle(explorer)
-    assert len(viewer.layers) > n_layers
-
-    # the volume is in the viewer as the result arrives, and drawn before its other layers follow
-    n_layers = len(viewer.layers)
-    layers_at_draw = []
-    canvas = viewer.window._qt_viewer.canvas  # private: napari has no public "drawn" event
-    canvas.events.draw.connect(lambda event: layers_at_draw.append(len(viewer.layers)), position="last")
-    blank = np.zeros((24, 24), np.float32)
-    explorer._show_decoded({"index": 9, "volume": np.zeros((24, 24, 24), np.float32), "image": blank,
-                            "projection": blank, "truth": None, "truth_name": None})
-    assert "decoded volume 9" in viewer.layers and len(viewer.layers) == n_layers + 1 and explorer.busy
-    wait_idle(explorer)
-    assert {"particle image 9", "rendered projection 9"} <= {layer.name for layer in viewer.layers}
-    assert layers_at_draw[0] == n_layers + 1, "the volume alone was never drawn"
-
-    explorer.set_selection(np.arange(10))
-    explorer.decode_selection()
-    wait_idle(explorer)
-    selected = viewer.layers["selection volume (10 images)"]
-    assert selected.data.shape == (24, 24, 24)
-    explorer.set_selection(np.arange(10, 20))
-    explorer.decode_selection()                    # ("add layers" is on: a second one, placed apart too)
-    wait_idle(explorer)
-    for layer in (selected, viewer.layers["selection volume (10 images) [1]"]):
-        others = [other for other in viewer.layers if other is not layer]
-        assert not any(_overlap(layer, other) for other in others), f"{layer.name} lies on another layer"
-
-    written = explorer.save_volumes(tmp_path / "vols")
-    assert len(written) >= 3
-    with mrcfile.open(written[0]) as mrc:
-        assert mrc.data.shape == (24, 24, 24) and float(mrc.voxel_size.x) == pytest.approx(4.0)
-
-
-def _overlap(a, b) -> bool:
-    """Whether two layers' boxes overlap in y and x (what the 3D view shows side by side)."""
-    ea, eb = np.asarray(a.extent.world)[:, -2:], np.asarray(b.extent.world)[:, -2:]
-    return bool(np.all((ea[0] < eb[1]) & (eb[0] < ea[1])))
-
-
 def test_finished_run_opens_from_its_analysis_without_a_model(explorer, tiny_run, tmp_path):
     import shutil
 
@@ -203,8 +115,8 @@ def test_finished_run_opens_from_its_analysis_without_a_model(explorer, tiny_run
     assert not explorer.busy and explorer.scatter.n_points == 36
     assert explorer.x_axis.currentText() == "UMAP1"
     np.testing.assert_array_equal(explorer.axis_values("UMAP1"), z[:, 0])
-    np.testing.assert_array_equal(explorer.clusters, labels)
-    assert explorer.labels is not None  # labels.npy beside the particles
+    np.testing.assert_array_equal(explorer.data.clusters, labels)
+    assert explorer.data.labels is not None  # labels.npy beside the particles
 
 
 def test_large_latents_get_their_pca_in_a_worker(explorer, wait_idle, monkeypatch):
@@ -215,7 +127,7 @@ def test_large_latents_get_their_pca_in_a_worker(explorer, wait_idle, monkeypatc
     explorer.set_latents(z, labels=labels)
     assert explorer.busy
     wait_idle(explorer)
-    assert explorer.scatter.n_points == 200 and explorer.pcs.shape == (200, 6)
+    assert explorer.scatter.n_points == 200 and explorer.data.pcs.shape == (200, 6)
 
 
 def test_kmeans_colouring_runs_in_a_worker(explorer, wait_idle):
@@ -225,133 +137,45 @@ def test_kmeans_colouring_runs_in_a_worker(explorer, wait_idle):
     explorer.color_by.setCurrentText("k-means")
     assert explorer.busy
     wait_idle(explorer)
-    assert explorer.clusters.shape == (150,) and len(np.unique(explorer.clusters)) == 3
+    assert explorer.data.clusters.shape == (150,) and len(np.unique(explorer.data.clusters)) == 3
     # the three well separated clusters are found (up to renaming)
-    pairs = set(zip(labels.tolist(), explorer.clusters.tolist()))
+    pairs = set(zip(labels.tolist(), explorer.data.clusters.tolist()))
     assert len(pairs) == 3
     assert [text for text, _ in explorer.scatter.legend] == ["cluster 0", "cluster 1", "cluster 2"]
 
 
-def test_the_3d_warm_up_finds_what_it_loads():
-    """The explorer's warm-up (run in a worker, errors ignored there) must still find napari's unit
-    registry and the modules of a first 3D layer; a napari upgrade that moves them shows up here."""
-    from napari_cryohype.widgets.explorer import _warm_up_3d
+def test_subset_star_of_an_mrcs_and_pkl_run_carries_poses_and_ctf(explorer, wait_idle, tiny_run, tmp_path):
+    """A run trained on .mrcs + .pkl files: the selection goes out as a .star that RELION (and our reader)
+    reads, with each image's pose and CTF."""
+    from napari_cryohype.core.io.dataset import ParticleDataset
 
-    _warm_up_3d()
-
-
-def test_a_failed_decode_removes_its_empty_layer_and_says_why(explorer, wait_idle, tiny_run, monkeypatch):
-    from napari_cryohype.widgets import explorer as explorer_module
-
-    def broken(*args):
-        raise OSError("particles.mrcs: truncated stack")
-
+    assert explorer.save_star(tmp_path / "none.star") == [] and "Select images" in explorer.status.text()
     explorer.load_run(tiny_run)
     wait_idle(explorer)
-    monkeypatch.setattr(explorer_module, "_decode_one", broken)
-    explorer.decode_index(3)
-    assert [layer.name for layer in explorer.viewer.layers] == ["decoding image 3…"]  # at once, while it runs
-    assert not explorer.viewer.layers[0].visible  # hidden until filled (an empty volume costs a full draw)
-    wait_idle(explorer)
-    assert len(explorer.viewer.layers) == 0
-    assert "truncated stack" in explorer.status.text()
+    chosen = np.array([3, 8, 20])
+    explorer.set_selection(chosen)
+    [path] = explorer.save_star(tmp_path / "subset.star")
+    back, source = ParticleDataset(path, path, path), explorer.dataset
+    np.testing.assert_array_equal(back.particles[np.arange(3)], source.particles[chosen])
+    np.testing.assert_allclose(back.poses.rots, source.poses.rots[chosen], atol=1e-5)
+    np.testing.assert_allclose(back.ctf, source.ctf[chosen], rtol=1e-5)
+    assert "subset.star" in explorer.status.text()
 
 
-def test_loading_a_run_prepares_the_layer_a_click_fills(make_napari_viewer, qtbot, wait_idle, tiny_run):
-    """The first click's napari layer (and its first volume draw) is made when the run loads: the click
-    fills that layer. An empty viewer goes to 3D for it; the user's own 2D view is left as it is."""
-    viewer = make_napari_viewer(show=True)  # drawn: the prepared layer's first draw is part of the point
-    _, explorer = viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer")
-    explorer.auto_umap.setChecked(False)
-    drawn_transparent = []
-    canvas = viewer.window._qt_viewer.canvas  # private: napari has no public "drawn" event
-    canvas.events.draw.connect(lambda event: drawn_transparent.extend(
-        layer.name for layer in viewer.layers if layer.visible and layer.opacity == 0), position="last")
-    explorer.load_run(tiny_run)
-    wait_idle(explorer)
-    assert [layer.name for layer in viewer.layers] == ["decoded volume (click a point)"]
-    ready = viewer.layers[0]
-    assert ready not in viewer.layers.selection  # a placeholder: not the layer whose controls are shown
-    assert ready.data.shape == (24, 24, 24) and tuple(ready.scale) == pytest.approx((4.0,) * 3)
-    assert viewer.dims.ndisplay == 3
-    qtbot.waitUntil(lambda: bool(drawn_transparent) and not ready.visible, timeout=5000)  # drawn once, then hidden
-    assert set(drawn_transparent) == {"decoded volume (click a point)"} and ready.opacity == 1
-    explorer.load_run(tiny_run)                                 # one is enough
-    wait_idle(explorer)
-    assert len(viewer.layers) == 1
-
-    explorer.decode_index(4)
-    assert viewer.layers[0] is ready and ready.name == "decoding image 4…" and not ready.visible
-    wait_idle(explorer)
-    assert viewer.layers[0] is ready and ready.name == "decoded volume 4"
-    assert ready.visible and ready.opacity == 1 and float(np.abs(ready.data).max()) > 0
-    assert tuple(camera(viewer).angles) == pytest.approx((0.0, -30.0, 60.0))
-
-    viewer.layers.clear()
-    viewer.dims.ndisplay = 2
-    viewer.add_image(np.zeros((5, 8, 8), np.float32), name="my stack")
-    explorer.load_run(tiny_run)
-    wait_idle(explorer)
-    ready = viewer.layers["decoded volume (click a point)"]
-    assert viewer.dims.ndisplay == 2 and not ready.visible   # not drawn: the user's view stays in 2D
-    assert ready.opacity == 1   # its controls, when selected, show what a volume will be drawn with
-    assert set(viewer.layers.selection) == {viewer.layers["my stack"]}
-    explorer.decode_index(2)
-    wait_idle(explorer)
-    assert viewer.dims.ndisplay == 3 and viewer.layers["decoded volume 2"] is ready and ready.visible
-    assert tuple(camera(viewer).angles) == pytest.approx((0.0, -30.0, 60.0))
-
-    viewer.layers.clear()
-    explorer.decode_on_click.setChecked(False)
-    explorer.load_run(tiny_run)
-    wait_idle(explorer)
-    assert len(viewer.layers) == 0
-
-
-def test_the_prepared_layer_waits_for_a_drag_to_end(explorer, qtbot, wait_idle, tiny_run, monkeypatch):
-    """Making the layer holds the UI thread for a few hundred ms: never in the middle of a lasso or a pan."""
-    from qtpy.QtCore import Qt
-
-    from napari_cryohype.widgets import explorer as explorer_module
-
-    buttons = [Qt.MouseButton.LeftButton]
-    monkeypatch.setattr(explorer_module.QApplication, "mouseButtons", staticmethod(lambda: buttons[0]))
-    explorer.load_run(tiny_run)
-    qtbot.waitUntil(lambda: not explorer._workers, timeout=60_000)
-    qtbot.wait(500)
-    assert len(explorer.viewer.layers) == 0 and explorer.busy
-    buttons[0] = Qt.MouseButton.NoButton
-    wait_idle(explorer)
-    assert [layer.name for layer in explorer.viewer.layers] == ["decoded volume (click a point)"]
-
-
-def test_the_status_line_names_the_jobs_still_running(explorer, qtbot, wait_idle):
-    """A job that ends must not leave its name on the line while an older one is the one still running."""
-    import threading
-
-    release = {name: threading.Event() for name in ("model", "latents")}
-    try:
-        explorer._start(release["model"].wait, on_done=lambda _: None, what="Loading the model for decoding")
-        explorer._start(release["latents"].wait, on_done=lambda _: None, what="Computing latents")
-        assert explorer.status.text() == "Loading the model for decoding… · Computing latents…"
-        release["latents"].set()
-        qtbot.waitUntil(lambda: len(explorer._workers) == 1, timeout=10_000)
-        assert explorer.status.text() == "Loading the model for decoding…"
-    finally:  # a failed check must not leave workers waiting forever
-        for event in release.values():
-            event.set()
-    wait_idle(explorer)
-    assert explorer.status.text() == ""
-
-
-def test_a_failure_toast_names_the_file_on_its_first_line(explorer, tmp_path, monkeypatch):
-    """napari's toast shows the first line, elided: a long folder path cut the file's name off."""
-    import napari.utils.notifications as notifications
-
-    shown = []
-    monkeypatch.setattr(notifications, "show_error", shown.append)
-    run = tmp_path.joinpath(*[f"a-rather-long-folder-name-{i}" for i in range(6)], "run7")
-    explorer._guard("Opening the run", lambda: explorer.load_run(run))
-    first, full = shown[0].split("\n")
-    assert first == "Opening the run failed: run7: not a CryoHype run folder (no config.json)"
-    assert str(run) in full and str(run) in explorer.status.text()
+def test_pose_angles_and_defocus_are_axes(explorer, tmp_path):
+    """As cryoDRGN's filter: a latent coordinate against a pose angle or the defocus, and the selection
+    drawn there works like anywhere else."""
+    z, labels = clustered_latents(200)
+    defocus, tilt = np.linspace(1e4, 3e4, 200), np.linspace(0, 180, 200)
+    explorer.set_latents(z, labels=labels, covariates={"defocus (Å)": defocus, "pose tilt (°)": tilt})
+    items = [explorer.x_axis.itemText(i) for i in range(explorer.x_axis.count())]
+    assert items[-2:] == ["defocus (Å)", "pose tilt (°)"]
+    explorer.x_axis.setCurrentText("pose tilt (°)")
+    explorer.y_axis.setCurrentText("defocus (Å)")
+    np.testing.assert_allclose(explorer.scatter.index.xy, np.stack([tilt, defocus], 1))
+    assert (explorer.scatter.x_label, explorer.scatter.y_label) == ("pose tilt (°)", "defocus (Å)")
+    explorer.scatter.set_tool("box")
+    explorer.scatter.box((-1, 1e4 - 1), (90, 3e4 + 1))
+    np.testing.assert_array_equal(explorer.selection, np.flatnonzero(tilt <= 90))
+    explorer.set_latents(z + 0.01, labels=labels)  # new latents of the same images: the chosen axes stay
+    assert explorer.x_axis.currentText() == "pose tilt (°)"

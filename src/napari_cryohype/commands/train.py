@@ -21,7 +21,7 @@ Train CryoHype on a particle stack with known poses (and CTF): a ViT hypernetwor
 modulates every layer of an implicit neural representation of that image's structure.
 
 Writes into OUTDIR: config.json (every setting), checkpoints/last.pt (after every epoch and when
-interrupted), log.jsonl (progress). --resume continues an interrupted run exactly where it stopped, mid-epoch
+interrupted; with --checkpoint-every-epoch also checkpoints/epoch_NNN.pt of each), log.jsonl (progress). --resume continues an interrupted run exactly where it stopped, mid-epoch
 included. Works under torchrun (data parallel; gloo on CPU, nccl on CUDA)."""
 
 EPILOG = """\
@@ -70,6 +70,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="any other model or training setting of config.json, e.g. --set inr_width=256 "
                         "(repeatable; VALUE is read as JSON, else as text)")
+    p.add_argument("--checkpoint-every-epoch", action="store_const", const=True,
+                   help="also keep each epoch's checkpoint, checkpoints/epoch_NNN.pt (for cryohype analyze --epoch)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUTDIR from its checkpoint")
     p.add_argument("--force", action="store_true", help="replace an earlier run in OUTDIR")
     p.set_defaults(func=run)
@@ -77,7 +79,7 @@ def add_parser(subparsers) -> None:
 
 _CTF_DEFAULTS = ("kv", "cs", "w", "ps", "apix")
 _OVERRIDES = ("conditioning", "encoder", "encoder_input", "epochs", "batch_size", "lr", "device", "seed",
-              "num_workers", "threads", "point_fraction")
+              "num_workers", "threads", "point_fraction", "checkpoint_every_epoch")
 
 
 def _settings(pairs: list[str]) -> dict:
@@ -116,7 +118,7 @@ def _make_run(args):
                              args.outdir)
         run = Run.open(args.outdir)
         for key, value in overrides.items():  # only the schedule-neutral ones may change on resume
-            if key in ("epochs", "device", "num_workers", "threads"):
+            if key in ("epochs", "device", "num_workers", "threads", "checkpoint_every_epoch"):
                 run.config["train"][key] = value
             elif run.config["model"].get(key, run.config["train"].get(key)) != value:
                 raise InputError(f"--{key.replace('_', '-')} differs from the run being resumed", args.outdir)

@@ -143,6 +143,28 @@ def decode_selection(run: Run, indices: np.ndarray, D: int | None = None, *, dev
     return transforms_to_volume(model, total / len(indices), D)
 
 
+def latent_condition(model: CryoHypeModel, latents: np.ndarray | Tensor) -> Condition:
+    """The condition of hypernetwork latents (B, d) (the weight tokens flattened, as
+    :meth:`CryoHypeModel.latents` gives them; d = tokens x width): the tokens modulate the INR's base weights.
+    Any point of the latent space is decoded so, e.g. the mean latent of a cluster. ValueError for a concat
+    model (its latent z is not the encoder's tokens)."""
+    if not model.hyper:
+        raise ValueError("decoding a latent needs a hypernetwork (conditioning 'hyper') model")
+    dev = model.norm_std.device
+    tokens = torch.as_tensor(np.asarray(latents, np.float32), device=dev).reshape(
+        len(latents), model.conditioning.n_tokens, -1)
+    return Condition(tokens, weights=model.conditioning(tokens, list(model.inr.weights)))
+
+
+@torch.no_grad()
+def decode_latents(run: Run, latents: np.ndarray, D: int | None = None, *, device: str = "cpu") -> np.ndarray:
+    """The volumes (B, D, D, D) float32 of hypernetwork latents (B, d) (:func:`latent_condition`)."""
+    model, _ = _cached(run, device)
+    D = D or model.D
+    ht = volume_transforms(model, latent_condition(model, latents), D)
+    return np.stack([transforms_to_volume(model, h, D) for h in ht])
+
+
 @torch.no_grad()
 def render_projection(run: Run, index: int, *, device: str = "cpu") -> np.ndarray:
     """The model's rendering (D, D) float32 of particle ``index`` at its pose, CTF applied and shifted

@@ -135,6 +135,51 @@ def decode_structures(run, labels: np.ndarray, per_structure: int = 16, *, seed:
     return out
 
 
+def decode_clusters(run, clusters: np.ndarray, per_cluster: int = 16, *, seed: int = 0, device: str = "cpu",
+                    progress: Callable[[int, int], None] | None = None) -> dict[int, np.ndarray]:
+    """One map per latent cluster, found without the labels: the mean of the volumes decoded from
+    ``per_cluster`` of its members (:func:`cluster_indices`). ``clusters`` (N,): one cluster id per image.
+    ``progress(done, total)`` counts clusters. Returns {cluster id: (D, D, D)}."""
+    from napari_cryohype.core.decode import decode_selection
+
+    ids = np.unique(clusters)
+    rows = cluster_indices(clusters, per_cluster, seed)
+    out = {}
+    for i, (c, idx) in enumerate(zip(ids, rows)):
+        out[int(c)] = decode_selection(run, np.unique(idx), device=device, rule="mean")
+        if progress is not None:
+            progress(i + 1, len(ids))
+    return out
+
+
+def run_clusters(run, k: int, *, seed: int = 0, device: str = "cpu") -> tuple[np.ndarray, str]:
+    """k-means clusters (N,) of a run's latents and where they came from: ``RUN/analysis/kmeans.npy`` when it
+    has ``k`` clusters and one per image (what ``cryohype analyze`` wrote), else k-means (k, seeded) on the
+    PCA of latents computed now, as :func:`~napari_cryohype.core.analysis.analyze_run` does."""
+    from napari_cryohype.core.analysis import kmeans, pca
+    from napari_cryohype.core.latents import compute_latents
+
+    saved = Path(run.analysis_dir) / "kmeans.npy"
+    if saved.is_file():
+        clusters = np.load(saved)
+        if clusters.shape == (len(run.dataset()),) and np.unique(clusters).size == k:
+            return clusters, str(saved)
+    latents = compute_latents(run, device=device)
+    return kmeans(pca(latents, seed=seed), k, seed=seed), "k-means on the PCA of the latents"
+
+
+def score_clusters(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap], apix: float, *,
+                   threshold: float = metrics.DEFAULT_THRESHOLD, mask: np.ndarray | None = None) -> dict:
+    """Score maps found without the labels (one per latent cluster): each is paired with one true structure
+    (:func:`match_to_truth`, Hungarian by FSC_AUC), then scored as :func:`score_volumes` does. Returns its
+    report plus ``pairs`` ({cluster: label}) and ``unpaired_clusters`` (when there are more clusters than
+    structures); structures no cluster was paired with are ``missing``."""
+    pairs = match_to_truth(volumes, truth)
+    report = score_volumes({t: volumes[c] for c, t in pairs.items()}, truth, apix, threshold=threshold, mask=mask)
+    return {"pairs": {str(c): t for c, t in sorted(pairs.items())},
+            "unpaired_clusters": sorted(set(volumes) - set(pairs)), **report}
+
+
 def score_volumes(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap], apix: float, *,
                   threshold: float = metrics.DEFAULT_THRESHOLD, mask: np.ndarray | None = None) -> dict:
     """Compare each map to the truth of its label: FSC curve, FSC AUC, FSC = 0.5 and 0.143 resolutions,
@@ -223,9 +268,13 @@ def plot_fsc(report: dict, path: str | os.PathLike, title: str = "") -> Path:
 
 
 def write_report(report: dict, outdir: str | os.PathLike, *, title: str = "") -> dict[str, Path]:
-    """Write ``metrics.json`` and ``fsc.png`` into ``outdir`` (created). Returns {name: path}."""
+    """Write ``metrics.json`` and ``fsc.png`` into ``outdir`` (created), and ``fsc_clusters.png`` when the
+    report has an ``unsupervised`` part (:func:`score_clusters`). Returns {name: path}."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     with atomic_path(outdir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(report, indent=1) + "\n")
-    return {"metrics": outdir / "metrics.json", "fsc": plot_fsc(report, outdir / "fsc.png", title)}
+    paths = {"metrics": outdir / "metrics.json", "fsc": plot_fsc(report, outdir / "fsc.png", f"{title} by label")}
+    if "unsupervised" in report:
+        paths["fsc_clusters"] = plot_fsc(report["unsupervised"], outdir / "fsc_clusters.png", f"{title} by cluster")
+    return paths

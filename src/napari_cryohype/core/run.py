@@ -3,8 +3,10 @@
 ```
 RUN/config.json          every setting: data paths, D, apix, preset, model sizes, optimiser, seed
 RUN/checkpoints/last.pt  model, optimiser, scheduler, step, epoch, position, RNG states, config (atomic)
+RUN/checkpoints/epoch_NNN.pt   the checkpoint at the end of epoch NNN (train.checkpoint_every_epoch)
 RUN/log.jsonl            one JSON progress event per line
-RUN/analysis/            latents.npy, loss.npy, pca.npy, umap.npy, kmeans.npy
+RUN/analysis/            latents.npy, loss.npy, pca.npy, umap.npy, kmeans.npy, plots, cluster maps, index.md
+RUN/analysis/epoch_NNN/  the same for epoch NNN's checkpoint (``Run.at_epoch``)
 ```
 """
 
@@ -44,9 +46,10 @@ def write_json(path: Path, data: dict) -> None:
 class Run:
     """A run folder. Use :meth:`create` for a new one and :meth:`open` for an existing one."""
 
-    def __init__(self, path: Path, config: dict):
+    def __init__(self, path: Path, config: dict, epoch: int | None = None):
         self.path = Path(path)
         self.config = config
+        self.epoch = epoch   # None: the last checkpoint; else the one kept at the end of that epoch
 
     @classmethod
     def create(cls, outdir: str | os.PathLike, config: dict, *, force: bool = False) -> "Run":
@@ -103,13 +106,30 @@ class Run:
             raise InputError("run configuration lacks its data, model or train section", cfg)
         return cls(path, config)
 
+    def at_epoch(self, epoch: int) -> "Run":
+        """This run as it was at the end of ``epoch`` (1-based): its checkpoint ``checkpoints/epoch_NNN.pt``
+        (kept by ``cryohype train --checkpoint-every-epoch``), its analysis in ``analysis/epoch_NNN/``.
+        InputError naming the kept epochs when there is no such checkpoint."""
+        run = Run(self.path, self.config, epoch)
+        if not run.has_checkpoint:
+            kept = sorted(int(p.stem[6:]) for p in (self.path / "checkpoints").glob("epoch_[0-9]*.pt"))
+            have = f"kept epochs: {', '.join(map(str, kept))}" if kept else \
+                "no epoch was kept (train with --checkpoint-every-epoch)"
+            raise InputError(f"no checkpoint of epoch {epoch} ({have})", run.checkpoint_path)
+        return run
+
     def save_config(self) -> None:
         write_json(self.path / CONFIG, self.config)
 
     # -- places ---------------------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
-        return self.path / "checkpoints" / "last.pt"
+        """``checkpoints/last.pt``, or the chosen epoch's (:meth:`at_epoch`)."""
+        return self.path / "checkpoints" / "last.pt" if self.epoch is None else self.epoch_checkpoint_path(self.epoch)
+
+    def epoch_checkpoint_path(self, epoch: int) -> Path:
+        """Where the checkpoint of the end of ``epoch`` (1-based) is kept: ``checkpoints/epoch_NNN.pt``."""
+        return self.path / "checkpoints" / f"epoch_{epoch:03d}.pt"
 
     @property
     def log_path(self) -> Path:
@@ -117,7 +137,8 @@ class Run:
 
     @property
     def analysis_dir(self) -> Path:
-        return self.path / "analysis"
+        """``analysis/``, or ``analysis/epoch_NNN/`` for a chosen epoch."""
+        return self.path / "analysis" if self.epoch is None else self.path / "analysis" / f"epoch_{self.epoch:03d}"
 
     @property
     def D(self) -> int:
@@ -161,7 +182,7 @@ class Run:
         return ckpt
 
     def load_model(self, device: str | torch.device = "cpu") -> CryoHypeModel:
-        """The trained model from ``checkpoints/last.pt``, in eval mode on ``device``."""
+        """The trained model from :attr:`checkpoint_path`, in eval mode on ``device``."""
         ckpt = self.load_checkpoint()
         model = CryoHypeModel(ckpt["config"]["model"], self.D)
         model.load_state_dict(ckpt["model"])

@@ -19,10 +19,12 @@ import contextlib
 import json
 import math
 import random
+import shutil
 import signal
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -126,6 +128,12 @@ def _python_state(saved) -> tuple:
     """``random.setstate``'s tuple (version, 625 ints, gauss) from a checkpoint (lists become tuples)."""
     version, internal, gauss = saved
     return int(version), tuple(int(v) for v in internal), gauss
+
+
+def keep_copy(src: Path, dst: Path) -> None:
+    """Copy a checkpoint to ``dst`` atomically (a per-epoch one: ``checkpoints/epoch_NNN.pt``)."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def _ignore_sigint(_worker_id: int) -> None:
@@ -341,6 +349,8 @@ class Trainer:
             self.epoch += 1
             self.position = 0
             self.save_checkpoint()
+            if self.cfg.get("checkpoint_every_epoch") and self.rank == 0:
+                keep_copy(self.run_dir.checkpoint_path, self.run_dir.epoch_checkpoint_path(self.epoch))
             ev = event("epoch", epoch_loss)
             self._log(ev)
             yield ev

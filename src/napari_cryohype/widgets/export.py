@@ -1,5 +1,6 @@
 """Export what was picked in the Latent Explorer: volumes (.mrc with voxel size), cryoDRGN ``indices.pkl``
-and its inverse, a subset ``.star``, latents and embedding (.npy). Nothing is overwritten without asking.
+and its inverse, a subset ``.star`` (rows of the
+source .star, or written from any dataset's poses and CTF), latents and embedding (.npy). Nothing is overwritten without asking.
 
 Each function returns the paths it wrote; it asks :func:`confirm_overwrite` once for all files that
 already exist and writes nothing when the answer is no. Tests monkeypatch :func:`confirm_overwrite`.
@@ -77,6 +78,18 @@ def export_star(selection: np.ndarray, src_star: str | os.PathLike, path: str | 
         return []
     write_star_subset(src_star, np.asarray(selection, dtype=np.int64), path, overwrite=True)
     return [path]
+
+
+def export_dataset_star(selection: np.ndarray, dataset, path: str | os.PathLike,
+                        parent: QWidget | None = None) -> list[Path]:
+    """Write the images ``selection`` of ``dataset`` (any input format) with their poses and CTF as a RELION
+    3.1 .star file (:func:`napari_cryohype.core.subset_star.write_dataset_star`)."""
+    from napari_cryohype.core.subset_star import write_dataset_star
+
+    path = Path(path)
+    if not _may_write([path], parent):
+        return []
+    return [write_dataset_star(dataset, np.asarray(selection, dtype=np.int64), path)]
 
 
 def export_arrays(arrays: dict[str, np.ndarray], folder: str | os.PathLike,

@@ -48,6 +48,7 @@ _TRAIN_BASE = {
     "amp": True,                  # bf16/fp16 autocast on CUDA only
     "log_every": 10,              # steps between step events written to log.jsonl
     "checkpoint_every": 0,        # steps between mid-epoch checkpoints (0: only at epoch ends and stop)
+    "checkpoint_every_epoch": False,  # also keep each epoch's checkpoint, checkpoints/epoch_NNN.pt
 }
 
 PRESETS: dict[str, dict[str, dict]] = {

@@ -1,0 +1,58 @@
+"""Colours of the Latent Explorer's points and their legend: a category palette for clusters and labels,
+viridis for a per-image value."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+
+from napari_cryohype.widgets.latent_data import LatentData
+
+_PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
+                           colormaps["tab20c"](np.arange(20))]).astype(np.float32)
+_GREY = np.array([0.3, 0.3, 0.3, 0.8], np.float32)
+_LEGEND_ENTRIES = 12   # categories named in a legend; the rest are counted
+
+
+def category_colors(values: np.ndarray) -> np.ndarray:
+    """RGBA (N, 4) for integer categories (k-means cluster, true label): a fixed 50-colour palette."""
+    values = np.asarray(values, dtype=np.int64)
+    return _PALETTE[np.mod(values, len(_PALETTE))]
+
+
+def value_colors(values: np.ndarray) -> np.ndarray:
+    """RGBA (N, 4) for a continuous covariate: viridis over its 1st-99th percentile range."""
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = np.nanpercentile(values, [1, 99]) if len(values) else (0.0, 1.0)
+    t = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    return colormaps["viridis"](np.nan_to_num(t)).astype(np.float32)
+
+
+def _categories(data: LatentData, by: str) -> np.ndarray | None:
+    return data.labels if by == "true label" else data.clusters if by == "k-means" else None
+
+
+def point_colors(data: LatentData, by: str) -> np.ndarray:
+    """RGBA (N, 4) of the points coloured ``by`` "true label", "k-means", a covariate, or else grey."""
+    categories = _categories(data, by)
+    if categories is not None:
+        return category_colors(categories)
+    if by in data.covariates:
+        return value_colors(data.covariates[by])
+    return np.tile(_GREY, (data.n, 1))
+
+
+def legend(data: LatentData, by: str) -> list[tuple[str, tuple]]:
+    """Legend of a colouring: one entry per category (at most 12, then a count), or a covariate's range."""
+    values = _categories(data, by)
+    if values is not None:
+        cats = np.unique(values)
+        name = "label" if by == "true label" else "cluster"
+        entries = [(f"{name} {c}", tuple(category_colors(np.array([c]))[0])) for c in cats[:_LEGEND_ENTRIES]]
+        more = len(cats) - _LEGEND_ENTRIES
+        return entries + ([(f"… {more} more", (0.5, 0.5, 0.5, 1))] if more > 0 else [])
+    if by in data.covariates:
+        lo, hi = np.nanpercentile(data.covariates[by], [1, 99])
+        colors = value_colors(np.array([lo, hi]))
+        return [(f"{by} {lo:.4g}", tuple(colors[0])), (f"{by} {hi:.4g}", tuple(colors[1]))]
+    return []
