@@ -124,3 +124,6 @@ def test_cli_refuses_a_box_the_encoder_cannot_take_before_writing_anything(tmp_p
     assert (data["box"], data["D"], data["source_D"]) == (32, 32, 30)
     assert data["apix"] == pytest.approx(APIX * 30 / 32)
     assert main(["train", str(out), "--resume", "--box", "16"]) == 2
+    # --force over it with a box the model cannot take: refused before the old run is removed
+    assert main(["train", str(out), *base, "--epochs", "1", "--force"]) == 2
+    assert json.loads((out / "config.json").read_text())["data"]["box"] == 32

@@ -66,15 +66,9 @@ class Run:
                 raise InputError(str(err)) from None
         if path.exists() and not path.is_dir():
             raise InputError("output folder is a file", path)
-        if path.exists() and any(path.iterdir()):
-            if not force:
-                raise InputError("output folder is not empty (use --force to replace the run in it)", path)
-            for name in _OWNED:
-                p = path / name
-                if p.is_dir():
-                    shutil.rmtree(p)
-                elif p.exists():
-                    p.unlink()
+        replace = path.exists() and any(path.iterdir())
+        if replace and not force:
+            raise InputError("output folder is not empty (use --force to replace the run in it)", path)
         config = json.loads(json.dumps(config))  # a plain copy
         data = config.setdefault("data", {})
         for key in ("particles", "poses"):
@@ -90,6 +84,13 @@ class Run:
             check_model_box(config["model"], ds.D, ds.particles.path)
         data.update(D=ds.D, apix=ds.apix, n=len(ds), has_ctf=ds.has_ctf, ctf_notes=ds.ctf_notes,
                     source_D=ds.particles.source_D, invert_data=ds.invert_data, contrast=ds.contrast_note)
+        if replace:  # only now that the new run is known to be good
+            for name in _OWNED:
+                p = path / name
+                if p.is_dir():
+                    shutil.rmtree(p)
+                elif p.exists():
+                    p.unlink()
         path.mkdir(parents=True, exist_ok=True)
         (path / "checkpoints").mkdir(exist_ok=True)
         run = cls(path, config)
