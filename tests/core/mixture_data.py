@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from napari_cryohype.core.ctf import ctf_from_table
 from napari_cryohype.core.fourier import fft2_center, ifft2_center
+from napari_cryohype.core.io.contrast import POSITIVE_STATEMENT, SIDECAR
 from napari_cryohype.core.io.mrc import write_mrc
 from napari_cryohype.core.io.pkl import save_ctf_pkl, save_poses_pkl
 from napari_cryohype.core.io.types import Poses
@@ -18,6 +20,9 @@ from napari_cryohype.core.rotation import random_rotations
 #: model and training sizes small enough for a test step in milliseconds
 TINY = dict(patch=4, width=32, depth=1, heads=2, mlp_dim=64, tokens_per_layer=4, inr_width=32, inr_layers=3,
             n_freqs=16, zdim=4, encoder_hidden=64, batch_size=8, lr=3e-3, warmup_epochs=0.5, log_every=1)
+#: the same as `cryohype train` options (batches of 16, one thread)
+TINY_ARGS = [a for k, v in TINY.items() if k not in ("batch_size", "log_every")
+             for a in ("--set", f"{k}={v}")] + ["--batch-size", "16", "--threads", "1"]
 
 
 def blob_volume(D: int, centres, sigma: float = 1.5) -> torch.Tensor:
@@ -36,7 +41,8 @@ def two_volumes(D: int) -> list[torch.Tensor]:
 
 def write_mixture(folder: Path, n: int = 32, D: int = 16, *, ctf: bool = True, seed: int = 0,
                   shift_px: float = 0.5) -> dict:
-    """Write particles.mrcs, poses.pkl, ctf.pkl (if ``ctf``) and labels.npy of two blob structures.
+    """Write particles.mrcs, poses.pkl, ctf.pkl (if ``ctf``) and labels.npy of two blob structures, and a
+    simulation.json that says their contrast is positive, as the simulator's does.
 
     Returns {"particles", "poses", "ctf", "labels"}: paths (ctf None without CTF) and the label array."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,6 +73,7 @@ def write_mixture(folder: Path, n: int = 32, D: int = 16, *, ctf: bool = True, s
     paths = {"particles": folder / "particles.mrcs", "poses": folder / "poses.pkl",
              "ctf": folder / "ctf.pkl" if ctf else None, "labels": labels}
     write_mrc(paths["particles"], imgs, 6.0)
+    (folder / SIDECAR).write_text(json.dumps({"contrast": POSITIVE_STATEMENT}))
     save_poses_pkl(paths["poses"], Poses(rots, trans_px / D))
     if ctf:
         save_ctf_pkl(paths["ctf"], table)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from napari_cryohype.commands._images import add_image_arguments, image_notes
 from napari_cryohype.core.analysis import load_labels
 from napari_cryohype.core.backproject import DEFAULT_REG, backproject, backproject_labels
 from napari_cryohype.core.errors import InputError
@@ -16,8 +18,9 @@ from napari_cryohype.core.io.mrc import write_mrc
 DESCRIPTION = """\
 Reconstruct maps from particle images with known poses (and CTF) by voxel backprojection: each image's
 Fourier transform is placed on its central slice, weighted by its CTF, and the accumulated transform is
-divided by the summed squared CTF plus --reg (a Wiener-style filter). Images must have positive contrast
-(as `cryohype simulate` writes them). With --labels (one integer per image, e.g. the simulator's
+divided by the summed squared CTF plus --reg (a Wiener-style filter). Images are inverted first unless
+they have positive contrast, by the rule of `cryohype train` (see the image options), so that the maps
+show positive density. With --labels (one integer per image, e.g. the simulator's
 labels.npy), one map is made from each label's images: the reconstruction a method could reach if it knew
 which structure every image shows — the upper bound for heterogeneous reconstruction.
 
@@ -41,6 +44,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ctf", help="CTF parameters (.pkl, .star or .cs); default: no CTF")
     p.add_argument("--labels", help="labels.npy: (N,) integers, one map per distinct label")
     p.add_argument("--datadir", help="folder for the image files a .star/.cs/.txt refers to")
+    add_image_arguments(p)
     p.add_argument("--reg", type=float, default=DEFAULT_REG,
                    help=f"Wiener regulariser added to the summed squared CTF (default {DEFAULT_REG:g})")
     p.add_argument("--interpolation", choices=("trilinear", "nearest"), default="trilinear",
@@ -56,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.outdir) / "backproject"
     if out.exists() and any(out.iterdir()) and not args.force:
         raise InputError("output folder is not empty (use --force to overwrite)", out)
-    dataset = ParticleDataset(args.particles, args.poses, args.ctf, datadir=args.datadir)
+    dataset = ParticleDataset(args.particles, args.poses, args.ctf, datadir=args.datadir, box=args.box,
+                              invert_data=args.invert_data)
+    for note in image_notes(dataset.contrast_note, dataset.particles.source_D, dataset.D, dataset.apix):
+        print(f"cryohype backproject: {note}", file=sys.stderr)
     labels = None if args.labels is None else load_labels(args.labels, len(dataset))
     options = dict(batch_size=args.batch_size, reg=args.reg, interpolation=args.interpolation, device=args.device)
     with tqdm(total=len(dataset), unit="img", desc="backproject", disable=None) as bar:

@@ -19,7 +19,9 @@ shifted, multiplied by a CTF (300 kV, Cs 2.7 mm, amplitude contrast 0.1) and giv
 The images of all structures are shuffled into one stack; labels.npy records which structure made each.
 
 Writes into OUTDIR:
-  particles.mrcs      (N, D, D) float32 images, positive contrast (cryoDRGN: --uninvert-data)
+  particles.mrcs      (N, D, D) float32 images, POSITIVE contrast (bright protein with no CTF; not the
+                      negative contrast of real micrographs): simulation.json says so, and cryohype
+                      train/backproject then do not invert them; with cryoDRGN give --uninvert-data
   poses.pkl           cryoDRGN poses: rotations (N, 3, 3), shifts (N, 2) in fractions of the box
   ctf.pkl             cryoDRGN CTF table (N, 9) (not written with --no-ctf)
   labels.npy          (N,) structure index of every image

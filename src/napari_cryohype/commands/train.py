@@ -12,6 +12,7 @@ import threading
 
 from tqdm import tqdm
 
+from napari_cryohype.commands._images import add_image_arguments, image_notes
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.models import PRESETS
 from napari_cryohype.core.models.presets import check_train
@@ -49,6 +50,7 @@ def add_parser(subparsers) -> None:
     g.add_argument("--Apix", type=float, metavar="A", dest="apix",
                    help="pixel size (Å) of the images, where neither the metadata nor the stack's header gives "
                         "one (a header's 1.0 counts as unset)")
+    add_image_arguments(p)
     p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="model size (default small)")
     p.add_argument("--conditioning", choices=("hyper", "concat"),
                    help="hyper: modulate every INR layer (CryoHype); concat: cryoDRGN-style baseline")
@@ -116,6 +118,9 @@ def _make_run(args):
         if ctf_defaults:
             raise InputError("--kv, --cs, -w, --ps and --Apix are fixed when the run is made; not on --resume",
                              args.outdir)
+        if args.box is not None or args.invert_data is not None:
+            raise InputError("--box, --invert-data and --uninvert-data are fixed when the run is made; not on "
+                             "--resume", args.outdir)
         run = Run.open(args.outdir)
         for key, value in overrides.items():  # only the schedule-neutral ones may change on resume
             if key in ("epochs", "device", "num_workers", "threads", "checkpoint_every_epoch"):
@@ -131,11 +136,13 @@ def _make_run(args):
         raise InputError("--particles and --poses are required (or --resume an existing run)")
     try:
         cfg = train_config(preset=args.preset, particles=args.particles, poses=args.poses, ctf=args.ctf,
-                           datadir=args.datadir, ctf_defaults=ctf_defaults or None, **overrides)
+                           datadir=args.datadir, ctf_defaults=ctf_defaults or None, box=args.box,
+                           invert_data=args.invert_data, **overrides)
     except ValueError as err:   # an unknown --set key
         raise InputError(str(err)) from None
     run = Run.create(args.outdir, cfg, force=args.force)
-    for note in run.config["data"].get("ctf_notes", []):
+    data = run.config["data"]
+    for note in image_notes(data["contrast"], data["source_D"], data["D"], data["apix"]) + data["ctf_notes"]:
         print(f"cryohype train: {note}", file=sys.stderr)
     return run
 

@@ -5,7 +5,8 @@ Each image's centred Hartley transform, shifted to centre the particle, is place
 ``sum c * H_image`` and ``sum c**2`` (each spread over the 8 neighbouring voxels with trilinear weights,
 or given to the nearest one); the map's transform is their ratio ``num / (den + reg)`` (a Wiener-style
 filter whose ``reg`` stands for the noise-to-signal ratio), then the inverse 3D Hartley transform.
-Images are positive-contrast (``image = CTF * projection``), as the simulator writes them.
+Images are positive-contrast (``image = CTF * projection``); the dataset inverts negative-contrast stacks
+(:mod:`napari_cryohype.core.io.contrast`) before they get here.
 """
 
 from __future__ import annotations

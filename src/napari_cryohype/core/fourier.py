@@ -69,3 +69,23 @@ def symmetrize_ht(ht: Tensor) -> Tensor:
     ht = torch.cat([ht, ht[..., :1, :]], dim=-2)
     return torch.cat([ht, ht[..., :, :1]], dim=-1)
 
+
+
+def resize_ht2(img: Tensor, D: int) -> Tensor:
+    """Fourier-crop (``D < D0``) or zero-pad (``D > D0``) images (..., D0, D0) -> (..., D, D), as cryoDRGN's
+    ``downsample``: the central D x D of the centred Hartley transform (or the D0 x D0 transform inside
+    zeros), transformed back. The field of view is kept, so the pixel size becomes ``apix * D0 / D`` Å;
+    pixel values scale by ``(D0 / D)**2`` (each new pixel holds the sum of the old ones it covers, as in
+    cryoDRGN). Crop then pad returns a band-limited image unchanged; pad then crop returns any image."""
+    D0 = img.shape[-1]
+    if D == D0:
+        return img
+    ht = ht2_center(img)
+    if D < D0:
+        start = D0 // 2 - D // 2
+        out = ht[..., start:start + D, start:start + D]
+    else:
+        start = D // 2 - D0 // 2
+        out = ht.new_zeros((*ht.shape[:-2], D, D))
+        out[..., start:start + D0, start:start + D0] = ht
+    return iht2_center(out)

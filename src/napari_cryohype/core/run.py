@@ -25,6 +25,7 @@ try:
 except ImportError:  # NumPy < 2
     from numpy.core.multiarray import _reconstruct
 
+from napari_cryohype.core.boxes import check_model_box
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.io.atomic import atomic_path
 from napari_cryohype.core.io.dataset import ParticleDataset
@@ -55,7 +56,10 @@ class Run:
     def create(cls, outdir: str | os.PathLike, config: dict, *, force: bool = False) -> "Run":
         """Make a run folder for ``config`` (see :func:`napari_cryohype.core.train.train_config`).
 
-        The data files are checked now; D, apix and the image count are recorded in ``config["data"]``.
+        The data files, and that the model can take their box, are checked before anything is written;
+        D and apix (after ``data.box``), the stack's own box ``source_D``, the image count and the contrast
+        decision (``invert_data``: None in ``config`` means decide from the data, and ``contrast`` says
+        why) are recorded in ``config["data"]``.
         A non-empty ``outdir`` is refused unless ``force`` (then the earlier run's files are removed)."""
         path = Path(outdir)
         if "train" in config:
@@ -65,15 +69,9 @@ class Run:
                 raise InputError(str(err)) from None
         if path.exists() and not path.is_dir():
             raise InputError("output folder is a file", path)
-        if path.exists() and any(path.iterdir()):
-            if not force:
-                raise InputError("output folder is not empty (use --force to replace the run in it)", path)
-            for name in _OWNED:
-                p = path / name
-                if p.is_dir():
-                    shutil.rmtree(p)
-                elif p.exists():
-                    p.unlink()
+        replace = path.exists() and any(path.iterdir())
+        if replace and not force:
+            raise InputError("output folder is not empty (use --force to replace the run in it)", path)
         config = json.loads(json.dumps(config))  # a plain copy
         data = config.setdefault("data", {})
         for key in ("particles", "poses"):
@@ -83,8 +81,19 @@ class Run:
             if data.get(key):
                 data[key] = str(Path(data[key]).expanduser().resolve())
         ds = ParticleDataset(data["particles"], data["poses"], data.get("ctf"), datadir=data.get("datadir"),
-                             ctf_defaults=data.get("ctf_defaults"))
-        data.update(D=ds.D, apix=ds.apix, n=len(ds), has_ctf=ds.has_ctf, ctf_notes=ds.ctf_notes)
+                             ctf_defaults=data.get("ctf_defaults"), box=data.get("box"),
+                             invert_data=data.get("invert_data"))
+        if "model" in config:
+            check_model_box(config["model"], ds.D, ds.particles.path)
+        data.update(D=ds.D, apix=ds.apix, n=len(ds), has_ctf=ds.has_ctf, ctf_notes=ds.ctf_notes,
+                    source_D=ds.particles.source_D, invert_data=ds.invert_data, contrast=ds.contrast_note)
+        if replace:  # only now that the new run is known to be good
+            for name in _OWNED:
+                p = path / name
+                if p.is_dir():
+                    shutil.rmtree(p)
+                elif p.exists():
+                    p.unlink()
         path.mkdir(parents=True, exist_ok=True)
         (path / "checkpoints").mkdir(exist_ok=True)
         run = cls(path, config)
@@ -154,10 +163,12 @@ class Run:
 
     # -- contents -------------------------------------------------------------------------------------
     def dataset(self) -> ParticleDataset:
-        """The training data, from the paths in the config."""
+        """The training data, from the paths in the config, resized and inverted as recorded (runs made
+        before ``invert_data`` was recorded were trained on the images as stored)."""
         d = self.config["data"]
         return ParticleDataset(d["particles"], d["poses"], d.get("ctf"), datadir=d.get("datadir"),
-                               ctf_defaults=d.get("ctf_defaults"))
+                               ctf_defaults=d.get("ctf_defaults"), box=d.get("box"),
+                               invert_data=bool(d.get("invert_data", False)))
 
     def build_model(self) -> CryoHypeModel:
         """A freshly initialised model of this run's configuration."""

@@ -33,7 +33,9 @@ CTF: cryoDRGN's formula (``core.ctf``) multiplied onto the image's centred 2D tr
 astigmatism ``dfU - dfV`` uniform in [0, 400] Å, astigmatism angle uniform in [0, 180) degrees.
 
 Contrast: images are the forward model applied to the positive density, with no inversion (with no CTF
-the protein is bright); cryoDRGN reads them with ``--uninvert-data``.
+the protein is bright); ``simulation.json`` says so in its "contrast" field, which ``cryohype train`` and
+``backproject`` read (:mod:`napari_cryohype.core.io.contrast`) so as not to invert them; cryoDRGN reads
+them with ``--uninvert-data``.
 
 Noise: white Gaussian with one standard deviation for the whole stack,
 ``noise_std = sqrt(signal_variance / snr)``, where ``signal_variance`` is the variance of all pixels of
@@ -63,6 +65,7 @@ from .atoms import AtomicModel, is_model_file, read_atoms, safe_filename
 from .ctf import ctf_from_table
 from .errors import InputError
 from .io.atomic import atomic_path
+from .io.contrast import POSITIVE_STATEMENT
 from .io.mrc import MrcStackWriter, write_mrc
 from .io.pkl import save_ctf_pkl, save_poses_pkl
 from .io.types import Poses
@@ -439,7 +442,7 @@ def simulate_mixture(outdir: str | os.PathLike, structures: Sequence[str | os.Pa
         "centre": "weighted centre of the atoms at voxel D//2",
         "projection": "img[y, x] = sum_z vol(p @ R), p = (x, y, z); poses.pkl (rots, trans), trans in "
                       "fractions of the box; the image is the centred projection moved by -trans*D pixels",
-        "contrast": "positive (no inversion): read with cryoDRGN --uninvert-data",
+        "contrast": POSITIVE_STATEMENT,
         "ctf": {"applied": bool(ctf), "voltage_kV": VOLTAGE_KV, "cs_mm": CS_MM,
                 "amplitude_contrast": AMPLITUDE_CONTRAST, "defocus_range_A": list(defocus_range),
                 "max_astigmatism_A": MAX_ASTIGMATISM_A} if ctf else {"applied": False},

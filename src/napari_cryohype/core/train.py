@@ -37,13 +37,15 @@ from napari_cryohype.core.models import preset
 from napari_cryohype.core.models.slices import SliceGeometry
 from napari_cryohype.core.run import Run
 
-_DATA_KEYS = ("particles", "poses", "ctf", "datadir", "ctf_defaults")
+_DATA_KEYS = ("particles", "poses", "ctf", "datadir", "ctf_defaults", "box", "invert_data")
 
 
 def train_config(**overrides) -> dict:
     """A complete run configuration: preset ``preset`` (default "small") with flat overrides.
 
-    Keys are looked up in the data (particles, poses, ctf, datadir), model and train sections, e.g.
+    Keys are looked up in the data (particles, poses, ctf, datadir, ctf_defaults, box, invert_data: see
+    :class:`~napari_cryohype.core.io.dataset.ParticleDataset`; invert_data None decides from the data), model
+    and train sections, e.g.
     ``train_config(particles="p.mrcs", poses="poses.pkl", conditioning="concat", epochs=5)``."""
     name = overrides.pop("preset", "small")
     cfg = {"version": 1, "preset": name, "data": {k: None for k in _DATA_KEYS}, **preset(name)}

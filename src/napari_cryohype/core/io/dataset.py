@@ -10,9 +10,11 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
+from .contrast import decide_contrast
 from .cs import cs_ctf, cs_particles, cs_poses
 from .particles import ParticleStack, known_apix
 from .pkl import load_ctf_pkl, load_poses_pkl
+from .prepared import PreparedStack
 from .star import StarData, read_star, star_ctf, star_particles, star_poses
 from .types import CtfDefaults, Poses
 
@@ -119,25 +121,38 @@ class ParticleDataset(Dataset):
     D becomes the stack's D and the pixel size ``apix * D_ctf / D``.
     ``ctf_defaults`` (:class:`CtfDefaults` or its dict): the user's --kv, --cs, -w, --ps, --Apix, used only
     for what the files lack; ``ctf_notes`` lists each use (and each value given but not needed).
+    ``box``: read the images Fourier-cropped (or padded) to ``box`` pixels (:class:`PreparedStack`); poses
+    and CTF are read for the stack's own box, the shifts (fractions of the box) stay and the pixel size
+    becomes ``apix * D_stack / box``. ``invert_data``: multiply the images by -1 (True), not (False, the
+    default), or decide from the data (None: :func:`contrast.decide_contrast`, cryoDRGN's default plus our
+    simulator's ``simulation.json``).
     Pixel size: a stack header's 0 or 1.0 means unset (:func:`particles.known_apix`).
-    Attributes: ``D``, ``apix`` (Å/pixel: the CTF's, else --Apix, else the stack header's, else 1.0),
-    ``has_ctf``, ``particles``, ``poses``, ``ctf`` ((N, 9) float32 or None), ``ctf_notes``. Picklable for
-    DataLoader workers.
+    Attributes: ``D`` (after ``box``), ``apix`` (Å/pixel: the CTF's, else --Apix, else the stack header's,
+    else 1.0; for ``D`` pixels), ``has_ctf``, ``particles`` (the :class:`PreparedStack`), ``poses``, ``ctf``
+    ((N, 9) float32 or None), ``ctf_notes``, ``invert_data`` (bool) and ``contrast_note`` (why). Picklable
+    for DataLoader workers.
     """
 
     def __init__(self, particles: PathLike | ParticleStack, poses: PathLike | Poses,
                  ctf: PathLike | np.ndarray | None = None, *, datadir: PathLike | None = None,
-                 ctf_defaults: CtfDefaults | dict | None = None):
+                 ctf_defaults: CtfDefaults | dict | None = None, box: int | None = None,
+                 invert_data: bool | None = False):
         defaults = ctf_defaults if isinstance(ctf_defaults, CtfDefaults) else CtfDefaults.from_dict(ctf_defaults)
         particles, poses, ctf = _read_stars_once(particles, poses, ctf)
-        self.particles = particles if isinstance(particles, ParticleStack) else load_particles(particles, datadir)
-        D, n = self.particles.D, len(self.particles)
-        header_apix = known_apix(self.particles.apix)
-        images = str(self.particles.path)
+        stack = particles if isinstance(particles, ParticleStack) else load_particles(particles, datadir)
+        D0, n = stack.D, len(stack)
+        source_apix = known_apix(stack.apix)
+        images = str(stack.path)
+        contrast = decide_contrast([stack.path.parent, *(f.parent for f in stack.files)], invert_data)
+        self.invert_data, self.contrast_note = contrast.invert, contrast.reason
+        self.particles = PreparedStack(stack, box, contrast.invert)
+        D = self.particles.D
         if D % 2:
-            raise InputError(f"box size must be even, got {D} pixels", images)
-        self.poses = poses if isinstance(poses, Poses) else load_poses(poses, D, apix=header_apix, datadir=datadir,
-                                                                        defaults=defaults)
+            raise InputError(f"box size must be even, got {D} pixels (resize the images with --box, e.g. "
+                             f"--box {D - 1})", images)
+        header_apix = None if source_apix is None else source_apix * D0 / D
+        self.poses = poses if isinstance(poses, Poses) else load_poses(poses, D0, apix=source_apix,
+                                                                        datadir=datadir, defaults=defaults)
         if len(self.poses) != n:
             raise InputError(f"{len(self.poses)} poses in {_name(poses)} but {n} images in {images}", _name(poses))
         for name, arr in (("rotations", self.poses.rots), ("translations", self.poses.trans)):
@@ -150,7 +165,7 @@ class ParticleDataset(Dataset):
         self.apix = float(header_apix or 1.0)
         if ctf is not None:
             if isinstance(ctf, (str, os.PathLike, StarData)):
-                table = load_ctf(ctf, D, apix=header_apix, datadir=datadir, defaults=defaults)
+                table = load_ctf(ctf, D0, apix=source_apix, datadir=datadir, defaults=defaults)
             else:
                 table = np.array(ctf, dtype=np.float32)
             self.ctf = self._check_ctf(table, _name(ctf), images, header_apix)
@@ -158,12 +173,14 @@ class ParticleDataset(Dataset):
         elif set(defaults.given()) - {"apix"}:
             raise InputError("--kv, --cs, -w and --ps fill in a CTF file's missing values, but no CTF file is given")
         elif header_apix is None and defaults.apix is not None:
-            self.apix = float(defaults.take("apix", images, "pixel size in its header (0 or 1.0 mean unset)"))
+            given = defaults.take("apix", images, "pixel size in its header (0 or 1.0 mean unset)")
+            self.apix = float(given) * D0 / D
         self.ctf_notes = list(defaults.used.values()) + defaults.unused()
         self.has_ctf = self.ctf is not None
         self.D = D
 
     def _check_ctf(self, table: np.ndarray, source: str, images: str, header_apix: float | None) -> np.ndarray:
+        """The CTF table checked and rescaled to the prepared box; ``header_apix`` is for that box."""
         n, D = len(self.particles), self.particles.D
         if table.ndim != 2 or table.shape[1] != 9:
             raise InputError(f"CTF table must be (N, 9), got {table.shape}", source)
@@ -184,8 +201,10 @@ class ParticleDataset(Dataset):
             raise InputError(f"particles have different pixel sizes ({apix.min():g} to {apix.max():g} Å after "
                              f"scaling to the {D} px box); use one optics group at a time", source)
         if header_apix is not None and abs(apix[0] / header_apix - 1) > 0.01:
+            D0 = self.particles.source_D
+            said = f"{header_apix:g} Å/px" if D == D0 else f"{header_apix * D / D0:g} Å/px at {D0} px"
             raise InputError(f"pixel size disagrees: the CTF gives {apix[0]:g} Å/px for {D} px images but the "
-                             f"header of {images} says {header_apix:g} Å/px", source)
+                             f"header of {images} says {said}", source)
         return table
 
     def __len__(self) -> int:
