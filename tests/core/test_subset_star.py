@@ -46,3 +46,16 @@ def test_a_subset_spanning_two_optics_groups_is_refused(dataset):
         dataset_star_tables(dataset, np.array([2, 4]))
     finally:
         dataset.ctf[3, 5] = dataset.ctf[2, 5]
+
+
+def test_a_resized_dataset_exports_the_files_at_their_own_box(tmp_path):
+    """A run that reads its stack Fourier-cropped (--box) exports the images as they are on disk: their box,
+    pixel size and CTF table, with the same poses."""
+    files = write_mixture(tmp_path / "data", n=6, shift_px=1.5)
+    full = ParticleDataset(files["particles"], files["poses"], files["ctf"])
+    small = ParticleDataset(files["particles"], files["poses"], files["ctf"], box=full.D // 2)
+    star = write_dataset_star(small, np.array([4, 1]), tmp_path / "subset.star")
+    back = ParticleDataset(star, star, star)
+    assert back.D == full.D and back.apix == pytest.approx(full.apix)
+    np.testing.assert_allclose(back.ctf, full.ctf[[4, 1]], rtol=1e-5)
+    np.testing.assert_allclose(back.poses.trans, full.poses.trans[[4, 1]], atol=1e-6)

@@ -84,3 +84,24 @@ def test_closing_napari_while_a_worker_runs_exits_cleanly(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "closed" in done.stdout and "Aborted" not in done.stderr
+
+
+@pytest.mark.gui
+def test_jobs_do_not_queue_behind_as_many_busy_workers_as_cores(qtbot):
+    """napari's pool allows as many threads as cores: on 2 cores, two waiting jobs (a training run, the
+    latents) made every further job wait for one of them. Ours start at once."""
+    from qtpy.QtCore import QThreadPool
+
+    from napari_cryohype.widgets.workers import start_worker
+
+    pool = QThreadPool.globalInstance()
+    pool.setMaxThreadCount(2)
+    release, ran = threading.Event(), []
+    try:
+        for _ in range(2):
+            start_worker(release.wait, on_error=lambda err: None)
+        start_worker(lambda: ran.append(1), on_error=lambda err: None)
+        qtbot.waitUntil(lambda: ran == [1], timeout=5_000)
+    finally:
+        release.set()
+    pool.waitForDone(5_000)

@@ -36,18 +36,21 @@ def dataset_star_tables(dataset, indices: np.ndarray) -> dict[str, pd.DataFrame]
         raise ValueError("need a non-empty 1D array of image indices")
     if indices.min() < 0 or indices.max() >= len(dataset):
         raise ValueError(f"image index {int(indices.max())} is outside the {len(dataset)} images")
-    stack = dataset.particles
+    stack = dataset.particles.stack        # the files on disk, at their own box (the model may read them resized)
+    D0 = dataset.particles.source_D
+    apix0 = dataset.apix * dataset.D / D0
     files = np.array([os.fspath(Path(f).resolve()) for f in stack.files])
     names = [f"{i + 1:06d}@{f}" for i, f in zip(stack.image_index[indices], files[stack.file_index[indices]])]
     angles = rotation_to_relion(dataset.poses.rots[indices])
-    origin_A = dataset.poses.trans[indices] * dataset.D * dataset.apix
+    origin_A = dataset.poses.trans[indices] * D0 * apix0
     particles = pd.DataFrame({"rlnImageName": names, "rlnAngleRot": angles[:, 0], "rlnAngleTilt": angles[:, 1],
                               "rlnAnglePsi": angles[:, 2], "rlnOriginXAngst": origin_A[:, 0],
                               "rlnOriginYAngst": origin_A[:, 1], "rlnOpticsGroup": 1})
-    optics = {"rlnOpticsGroup": [1], "rlnOpticsGroupName": ["opticsGroup1"], "rlnImageSize": [dataset.D],
-              "rlnImagePixelSize": [dataset.apix]}
+    optics = {"rlnOpticsGroup": [1], "rlnOpticsGroupName": ["opticsGroup1"], "rlnImageSize": [D0],
+              "rlnImagePixelSize": [apix0]}
     if dataset.ctf is not None:
-        ctf = dataset.ctf[indices]
+        ctf = dataset.ctf[indices].copy()
+        ctf[:, 0], ctf[:, 1] = D0, ctf[:, 1] * dataset.D / D0   # the table is kept for the model's box
         for column, j in _OPTICS.items():
             if not np.allclose(ctf[:, j], ctf[0, j]):
                 raise InputError(f"the selected images differ in {column[3:]} (more than one optics group): "

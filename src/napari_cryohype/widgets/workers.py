@@ -46,6 +46,12 @@ def _generator_job(func: Callable, args: tuple, kwargs: dict) -> Iterator:
         raise WorkerError(str(err)) from err
 
 
+#: threads napari's worker pool may run at once. Its default is the number of cores: on a 2-core laptop a
+#: training run and one latents job filled it, and a click's decoding waited for one of them to end. The
+#: jobs mostly wait (on the helper process, on torch, which releases the GIL), so more threads than cores.
+MIN_POOL_THREADS = 8
+
+
 def start_worker(func: Callable, *args, on_done: Callable | None = None, on_yield: Callable | None = None,
                  on_error: Callable[[Exception], None], on_finished: Callable | None = None,
                  on_exit: Callable[[], object] | None = None, **kwargs):
@@ -55,7 +61,11 @@ def start_worker(func: Callable, *args, on_done: Callable | None = None, on_yiel
     import inspect
 
     from napari.qt.threading import create_worker
+    from qtpy.QtCore import QThreadPool
 
+    pool = QThreadPool.globalInstance()
+    if pool.maxThreadCount() < MIN_POOL_THREADS:
+        pool.setMaxThreadCount(MIN_POOL_THREADS)
     job = _generator_job if inspect.isgeneratorfunction(func) else _function_job
     connect = {"returned": on_done, "yielded": on_yield, "errored": on_error, "finished": on_finished}
     # passing "errored" here keeps create_worker from also re-raising the error on the UI thread
