@@ -47,6 +47,15 @@ def pytest_terminal_summary(terminalreporter):
     for line in _NO_DISPLAY:
         terminalreporter.write_line(line, yellow=True)
 
+@pytest.fixture(autouse=True)
+def _no_umap_compile_at_start(monkeypatch):
+    """Explorers do not compile UMAP when they open (tens of seconds of a core per test process); the
+    warm-up's compile is tested on its own in test_helper_process."""
+    from napari_cryohype.widgets import helper_process
+
+    monkeypatch.setattr(helper_process, "COMPILE_UMAP_AT_START", False)
+
+
 #: a model small enough that an epoch of 36 images takes a few seconds on a CPU
 TINY_MODEL = dict(width=32, depth=1, heads=2, mlp_dim=64, tokens_per_layer=4, inr_width=32, inr_layers=3,
                   n_freqs=8, zdim=4, encoder_hidden=32)

@@ -39,6 +39,24 @@ def test_warm_up_starts_the_process_at_lower_priority():
         helper_process.shutdown()
 
 
+def test_warm_up_pays_umaps_compile_before_the_first_embedding(monkeypatch):
+    """The explorer's warm-up compiles UMAP in the helper (while data load and the first epoch runs): the
+    first real embedding afterwards takes a fraction of the warm-up's time."""
+    import time
+
+    monkeypatch.setattr(helper_process, "COMPILE_UMAP_AT_START", True)
+    try:
+        t0 = time.perf_counter()
+        helper_process.warm_up()
+        warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        emb = helper_process.call_analysis("umap_embedding", np.random.default_rng(1).normal(size=(200, 5)))
+        first = time.perf_counter() - t0
+        assert emb.shape == (200, 2) and first < 0.5 * warm, (first, warm)
+    finally:
+        helper_process.shutdown()
+
+
 def test_a_stand_in_replacing_the_function_runs_in_this_process(monkeypatch):
     monkeypatch.setattr(analysis, "kmeans", lambda x, k: np.zeros(len(x), int))
     assert helper_process.call_analysis("kmeans", np.ones((4, 2)), 2).tolist() == [0, 0, 0, 0]

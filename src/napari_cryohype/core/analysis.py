@@ -73,6 +73,13 @@ def umap_embedding(x: np.ndarray, *, init: np.ndarray | None = None, seed: int =
     return emb.astype(np.float32)
 
 
+def compile_umap() -> None:
+    """Run UMAP once on 64 random points, from its spectral start and from a warm start, so that numba
+    compiles what every later embedding uses (tens of seconds, once per process)."""
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+    umap_embedding(x, init=umap_embedding(x))
+
+
 def align_similarity(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Rotate (or reflect), scale uniformly and translate points x (N, 2) onto reference (N, 2) in the least
     squares sense (orthogonal Procrustes): the layout is unchanged, only its placement."""

@@ -21,6 +21,8 @@ import sys
 import threading
 
 ANALYSIS = "napari_cryohype.core.analysis"
+#: whether :func:`warm_up` also compiles UMAP (the test suite turns it off: it costs a core for tens of seconds)
+COMPILE_UMAP_AT_START = True
 
 
 class HelperEnded(RuntimeError):
@@ -98,9 +100,14 @@ def call_analysis(name: str, *args, **kwargs):
 
 
 def warm_up() -> None:
-    """Start the helper process and import the analysis there (for a worker thread: starting a process
-    holds the GIL for a moment, better when the explorer opens than in the middle of training)."""
-    _get_helper().call(ANALYSIS, None)
+    """Start the helper process, import the analysis there and compile UMAP (for a worker thread: starting a
+    process holds the GIL for a moment, better when the explorer opens than in the middle of training; and
+    numba's compile, ~40 s, is then paid while the data load and the first epoch runs, not when the first
+    live UMAP is wanted)."""
+    helper = _get_helper()
+    helper.call(ANALYSIS, None)
+    if COMPILE_UMAP_AT_START:
+        helper.call(ANALYSIS, "compile_umap")
 
 
 def shutdown() -> None:
