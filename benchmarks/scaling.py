@@ -91,18 +91,20 @@ def curve(rows: list[dict], results: Path) -> dict:
 
 def plot_curve(rows: list[dict], c: dict, path: Path) -> None:
     """FSC_AUC as a fraction of the bound against the number of structures, one line per method."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
     for m in report.LABELS:
         pts = [(s, v["of_bound"][m]) for s, v in c.items() if m in v["of_bound"]]
         if pts and m != "backproject":
             ax.plot(*zip(*pts), "o-", label=report.LABELS[m])
     ax.axhline(1.0, color="grey", ls="--", lw=1, label="backprojection with true labels (bound)")
     ax.set(xscale="log", xlabel="distinct structures in the mixture", ylabel="FSC_AUC / bound",
-           title="Reconstruction of every structure as the mixture grows (D=32, CPU)")
+           title="Each structure's map as the mixture grows")
+    title = ax.title
+    title.set_fontsize(10)
     sizes = sorted(c)
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.minorticks_off()
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
