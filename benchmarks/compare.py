@@ -37,7 +37,7 @@ import report  # noqa: E402
 from measure import machine_info, run_measured  # noqa: E402
 from napari_cryohype.core.analysis import kmeans, pca  # noqa: E402
 from napari_cryohype.core.evaluate import (cluster_indices, load_truth, load_volume_folder,  # noqa: E402
-                                           match_to_truth, per_structure_indices, score_volumes)
+                                           per_structure_indices, score_clusters)
 from peers import cryodrgn  # noqa: E402
 
 REPO = report.REPO
@@ -262,12 +262,9 @@ class Bench:
 
         def score() -> dict:
             truth, apix = load_truth(mix["data"] / "volumes")
-            maps = load_volume_folder(volumes)
-            pairs = match_to_truth(maps, truth)
-            metrics = score_volumes({t: maps[c] for c, t in pairs.items()}, truth, apix)
+            metrics = score_clusters(load_volume_folder(volumes), truth, apix)
             write_json(d / "eval_clusters" / "metrics.json", metrics)
-            return {"pairs": {str(c): t for c, t in pairs.items()}, "summary": metrics["summary"],
-                    "missing": metrics["missing"]}
+            return {"pairs": metrics["pairs"], "summary": metrics["summary"], "missing": metrics["missing"]}
         return self.step(d / "steps" / "eval_clusters.json", f"{method}: score the latent clusters' maps", score)
 
     def score(self, mix: dict, method: str, volumes: Path) -> dict:
