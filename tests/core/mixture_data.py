@@ -78,3 +78,17 @@ def write_mixture(folder: Path, n: int = 32, D: int = 16, *, ctf: bool = True, s
     if ctf:
         save_ctf_pkl(paths["ctf"], table)
     return paths
+
+
+def trained_run(folder: Path, n: int = 16, **overrides):
+    """A :class:`~napari_cryohype.core.run.Run` in ``folder/run`` of the TINY model trained on a two-structure
+    mixture of ``n`` images written to ``folder/data``; ``overrides`` change the configuration."""
+    from napari_cryohype.core.run import Run
+    from napari_cryohype.core.train import Trainer, train_config
+
+    data = write_mixture(Path(folder) / "data", n=n)
+    cfg = train_config(particles=str(data["particles"]), poses=str(data["poses"]), ctf=str(data["ctf"]),
+                       **{**TINY, **overrides})
+    run = Run.create(Path(folder) / "run", cfg)
+    list(Trainer(run).run())
+    return run

@@ -6,20 +6,12 @@ import pytest
 from napari_cryohype.cli import main
 from napari_cryohype.core import analysis_outputs
 from napari_cryohype.core.io.mrc import read_volume
-from napari_cryohype.core.run import Run
-from napari_cryohype.core.train import Trainer, train_config
-from tests.core.mixture_data import TINY, write_mixture
+from tests.core.mixture_data import trained_run
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("analyse")
-    data = write_mixture(tmp / "data", n=16)
-    cfg = train_config(particles=str(data["particles"]), poses=str(data["poses"]), ctf=str(data["ctf"]),
-                       **{**TINY, "epochs": 2, "checkpoint_every_epoch": True})
-    r = Run.create(tmp / "run", cfg)
-    list(Trainer(r).run())
-    return r
+    return trained_run(tmp_path_factory.mktemp("analyse"), epochs=2, checkpoint_every_epoch=True)
 
 
 def test_analyze_writes_plots_cluster_maps_and_an_index(run, capsys):

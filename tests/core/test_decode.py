@@ -9,23 +9,15 @@ from napari_cryohype.cli import main
 from napari_cryohype.core.decode import (decode_images, decode_latents, decode_selection, render_projection,
                                          volume_transforms)
 from napari_cryohype.core.latents import compute_latents
-from napari_cryohype.core.run import Run
-from napari_cryohype.core.train import Trainer, train_config
 from napari_cryohype.core.fourier import ht2_center, symmetrize_ht
 from napari_cryohype.core.models import CryoHypeModel
-from tests.core.mixture_data import TINY, write_mixture
+from tests.core.mixture_data import trained_run
 from tests.core.test_models import tiny_cfg
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("dec")
-    data = write_mixture(tmp / "data", n=16)
-    cfg = train_config(particles=str(data["particles"]), poses=str(data["poses"]), ctf=str(data["ctf"]),
-                       **{**TINY, "epochs": 1})
-    r = Run.create(tmp / "run", cfg)
-    list(Trainer(r).run())
-    return r
+    return trained_run(tmp_path_factory.mktemp("dec"), epochs=1)
 
 
 def test_decode_one_image_and_a_selection(run):
