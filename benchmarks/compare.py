@@ -26,6 +26,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import mrcfile
 import numpy as np
@@ -43,9 +44,18 @@ from peers import cryodrgn  # noqa: E402
 REPO = report.REPO
 DEFAULT_STRUCTURES = REPO.parent / "shared" / "data" / "structures"
 
-#: Our methods: name -> (conditioning, encoder, preset).
-OURS = {"hyper": ("hyper", "vit", "small"), "concat": ("concat", "vit", "small"), "mlp": ("hyper", "mlp", "small"),
-        "unet": ("hyper", "unet", "small"), "many": ("hyper", "mlp", "many")}
+class Recipe(NamedTuple):
+    """How one of our methods trains: ``cryohype train`` options, and ``epochs_scale`` times ``--epochs``."""
+    conditioning: str
+    encoder: str
+    preset: str
+    epochs_scale: int = 1
+
+
+#: Our methods by name.
+OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vit", "small"),
+        "mlp": Recipe("hyper", "mlp", "small"), "unet": Recipe("hyper", "unet", "small"),
+        "many": Recipe("hyper", "mlp", "many"), "many_2x": Recipe("hyper", "mlp", "many", epochs_scale=2)}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 
@@ -147,10 +157,11 @@ class Bench:
         """Train, analyse and decode one of our models (only train when ``train_only``)."""
         a, d, data = self.args, mix["dir"] / method, mix["data"]
         run = d / "run"
-        conditioning, encoder, preset = OURS[method]
+        recipe = OURS[method]
         train_cmd = [*cryohype(), "train", str(run), "--particles", str(data / "particles.mrcs"),
-                     "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"), "--preset", preset,
-                     "--epochs", str(a.epochs), "--conditioning", conditioning, "--encoder", encoder,
+                     "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"), "--preset", recipe.preset,
+                     "--epochs", str(a.epochs * recipe.epochs_scale), "--conditioning", recipe.conditioning,
+                     "--encoder", recipe.encoder,
                      "--seed", str(a.seed), "--device", a.device, *a.train_args]
         if (run / "checkpoints" / "last.pt").is_file():   # interrupted earlier: continue from its checkpoint
             train_cmd, fresh = [*cryohype(), "train", str(run), "--resume", "--device", a.device], None

@@ -29,6 +29,7 @@ LABELS = {
     "mlp": "ablation: hyper, MLP encoder",
     "unet": "ablation: hyper, U-Net encoder",
     "many": "hyper, many-structure preset (MLP encoder, 32 tokens/layer, half the points)",
+    "many_2x": "hyper, many-structure preset, twice the epochs",
     "cryodrgn_vae": "cryoDRGN 4.3.1 train_vae",
     "cryodrgn_dec": "cryoDRGN 4.3.1 train_dec (autodecoder)",
     "backproject": "backprojection, true labels (upper bound)",
@@ -104,6 +105,14 @@ def wrong_map_auc(volumes_dir: Path, truth_dir: Path, others: int = 5, seed: int
     return float(np.mean(scores))
 
 
+def trained_epochs(run_dir: Path | None) -> int | None:
+    """The epochs a run of ours was configured to train (its ``config.json``); None for other runs."""
+    config = Path(run_dir) / "config.json" if run_dir is not None else None
+    if config is None or not config.is_file():
+        return None
+    return json.loads(config.read_text()).get("train", {}).get("epochs")
+
+
 def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, args) -> dict:
     """One table row: scores, latent-space ARI, training cost; writes cryoDRGN's UMAP next to its latents.
     ``metrics`` None (a cost-only run): the cost alone."""
@@ -111,12 +120,13 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
     train = res["train"]
     trained = method != "backproject"
     n_images = int(labels.size)
+    epochs = trained_epochs(res.get("run_dir")) or args.epochs
     row = {
         "size": n, "n_structures": int(np.unique(labels).size), "method": method, "label": LABELS[method],
         "box": args.box, "device": args.device, "n_images": n_images,
-        "epochs": args.epochs if trained else None,
+        "epochs": epochs if trained else None,
         "wall_s": train["wall_s"], "peak_rss_mb": train["peak_rss_mb"],
-        "images_per_s": n_images * args.epochs / train["wall_s"] if trained else n_images / train["wall_s"],
+        "images_per_s": n_images * epochs / train["wall_s"] if trained else n_images / train["wall_s"],
         "loop_images_per_s": loop_images_per_s(method, res.get("run_dir"), n_images),
     }
     if metrics is None:
