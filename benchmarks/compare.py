@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mixtures  # noqa: E402
 import report  # noqa: E402
 from measure import machine_info, run_measured  # noqa: E402
-from napari_cryohype.core.analysis import kmeans, pca  # noqa: E402
 from napari_cryohype.core.evaluate import (cluster_indices, load_truth, load_volume_folder,  # noqa: E402
                                            per_structure_indices, score_clusters)
 from peers import cryodrgn  # noqa: E402
@@ -192,7 +191,7 @@ class Bench:
     def cluster_groups(self, latents: Path, mix: dict) -> np.ndarray:
         """(n, K) images to decode per latent cluster: k-means (k = n structures) on the PCA of the latents,
         as for the ARI, then K seeded members of each cluster. The labels are not used."""
-        clusters = kmeans(pca(np.load(latents)), mix["n"], seed=self.args.seed)
+        clusters, _ = report.latent_clusters(latents, mix["n"], self.args.seed)
         return cluster_indices(clusters, mix["eval_indices"].shape[1], seed=self.args.seed)
 
     def decode_ours(self, run: Path, groups: np.ndarray, volumes: Path, d: Path, name: str) -> dict:

@@ -55,13 +55,24 @@ def per_structure(metrics: dict) -> list[dict]:
     return metrics["structures"]
 
 
+def latent_clusters(latents_path: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k-means labels (N,) with k = n, PCA coordinates (N, d)) of the latents (N, z). The labels are saved
+    beside the latents on first use, so the decoded clusters and the ARI come from one clustering."""
+    x = pca(np.load(latents_path))
+    cache = Path(latents_path).with_name(f"kmeans_k{n}_seed{seed}.npy")
+    if cache.is_file() and cache.stat().st_mtime >= Path(latents_path).stat().st_mtime:
+        return np.load(cache), x
+    clusters = kmeans(x, n, seed=seed)
+    np.save(cache, clusters)
+    return clusters, x
+
+
 def latent_scores(latents_path: Path | None, labels: np.ndarray, n: int, seed: int) -> tuple[float | None,
                                                                                             np.ndarray | None]:
     """(ARI of k-means on the PCA of the latents vs the labels, the PCA) or (None, None) without latents."""
     if latents_path is None or not Path(latents_path).is_file():
         return None, None
-    x = pca(np.load(latents_path))
-    clusters = kmeans(x, n, seed=seed)
+    clusters, x = latent_clusters(latents_path, n, seed)
     return adjusted_rand_index(clusters, labels), x
 
 

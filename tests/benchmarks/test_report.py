@@ -38,3 +38,24 @@ def test_cluster_scores_row_entries():
     assert row == {"clusters_fsc_auc_mean": 0.6, "clusters_fsc_auc_std": 0.1, "clusters_chamfer_A_mean": 1.5,
                    "clusters_viou_mean": 0.7, "clusters_unpaired": 1}
     assert report.cluster_scores(None) == {}
+
+
+def test_latent_clusters_are_computed_once_and_shared(tmp_path, monkeypatch):
+    """The clusters decoded for the label-free score and those of the ARI are one k-means, saved beside
+    the latents; a second call reads it back instead of clustering again."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    latents = tmp_path / "latents.npy"
+    np.save(latents, np.concatenate([rng.normal(c, 0.1, (20, 4)) for c in (0.0, 5.0, 10.0)]).astype(np.float32))
+    first, _ = report.latent_clusters(latents, 3, seed=0)
+    assert sorted(np.bincount(first)) == [20, 20, 20]
+
+    def no_second_clustering(*_, **__):
+        raise AssertionError("k-means ran again")
+
+    monkeypatch.setattr(report, "kmeans", no_second_clustering)
+    again, _ = report.latent_clusters(latents, 3, seed=0)
+    np.testing.assert_array_equal(again, first)
+    labels = np.repeat(np.arange(3), 20)
+    assert report.latent_scores(latents, labels, 3, seed=0)[0] == 1.0
