@@ -1,0 +1,117 @@
+"""How well can one image tell the structures of a mixture apart? The ceiling for any encoder.
+
+For a sample of a simulated mixture's images, every structure's noise-free image at that image's pose,
+shift and CTF is rendered exactly as the simulator rendered the stack (from the atoms), and the image is
+given to the structure whose rendering is nearest in squared error: the maximum-likelihood classifier for
+white Gaussian noise, knowing the true maps, poses and CTF. Its accuracy bounds what an image encoder that
+sees one image can reach. Beside it, the accuracy of a 10-nearest-neighbour vote in each trained method's
+latent space (PCA coordinates for ours, z for cryoDRGN), on the same images: how much of the ceiling the
+latents reach.
+
+    python benchmarks/oracle_classes.py benchmarks/work/scaling-d32 --out benchmarks/results/scaling-d32
+
+Writes ``oracle.json`` and ``oracle.md`` in ``--out``; each mixture's result is kept and skipped on a rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import write_json  # noqa: E402
+from napari_cryohype.core.atoms import read_atoms  # noqa: E402
+from napari_cryohype.core.io.particles import ParticleStack  # noqa: E402
+from napari_cryohype.core.simulate import apply_ctf, project_atoms  # noqa: E402
+
+#: latents of each method, relative to the mixture folder
+LATENTS = {"many": "many/run/analysis/pca.npy", "many_2x": "many_2x/run/analysis/pca.npy",
+           "mlp": "mlp/run/analysis/pca.npy", "hyper": "hyper/run/analysis/pca.npy",
+           "cryodrgn_vae": "cryodrgn_vae/latents.npy"}
+
+
+def ml_classes(mix: Path, idx: np.ndarray) -> np.ndarray:
+    """Maximum-likelihood structure of images ``idx`` (M,) of a simulated mixture folder: (M,) labels."""
+    sim = json.loads((mix / "data" / "simulation.json").read_text())
+    D, apix, res = sim["D"], sim["apix"], sim["resolution_A"]
+    rots, trans = pickle.load(open(mix / "data" / "poses.pkl", "rb"))
+    ctf = pickle.load(open(mix / "data" / "ctf.pkl", "rb"))
+    images = ParticleStack.from_mrc(mix / "data" / "particles.mrcs")[idx]
+    offsets = -np.asarray(trans, dtype=np.float64)[idx] * D
+    resid = np.empty((len(idx), len(sim["structures"])))
+    for s in sim["structures"]:
+        clean = project_atoms(read_atoms(s["source"]), rots[idx], offsets, D, apix, res)
+        clean = apply_ctf(clean, ctf[idx])
+        resid[:, s["label"]] = ((images - clean) ** 2).sum(axis=(1, 2))
+    return resid.argmin(axis=1)
+
+
+def knn_vote(x: np.ndarray, labels: np.ndarray, idx: np.ndarray, k: int = 10) -> np.ndarray:
+    """Majority label of the ``k`` nearest other points of each ``x[idx]`` (x (N, d), standardised)."""
+    x = (x - x.mean(0)) / x.std(0).mean()
+    sq = (x ** 2).sum(1)
+    d = sq[idx, None] + sq[None] - 2 * x[idx] @ x.T
+    d[np.arange(len(idx)), idx] = np.inf
+    near = np.argpartition(d, k, axis=1)[:, :k]
+    return np.array([np.bincount(labels[row]).argmax() for row in near])
+
+
+def mixture_record(mix: Path, sample: int, seed: int) -> dict:
+    """Oracle and latent-vote accuracies on ``sample`` seeded images of one mixture folder."""
+    labels = np.load(mix / "data" / "labels.npy")
+    idx = np.sort(np.random.default_rng(seed).choice(labels.size, min(sample, labels.size), replace=False))
+    rec = {"n_structures": int(labels.max() + 1), "n_images": int(labels.size), "sample": int(idx.size),
+           "oracle_accuracy": float((ml_classes(mix, idx) == labels[idx]).mean()), "latent_knn_accuracy": {}}
+    for method, rel in LATENTS.items():
+        path = mix / rel
+        if path.is_file():
+            x = np.load(path).astype(np.float32)
+            rec["latent_knn_accuracy"][method] = float((knn_vote(x, labels, idx) == labels[idx]).mean())
+    return rec
+
+
+def write_table(records: dict, out: Path) -> None:
+    methods = sorted({m for r in records.values() for m in r["latent_knn_accuracy"]}, key=list(LATENTS).index)
+    lines = ["# One image, which structure? (`python benchmarks/oracle_classes.py`)\n",
+             "Maximum-likelihood classification of single images knowing the true maps, poses and CTF (the "
+             "ceiling for any encoder that reads one image), and a 10-nearest-neighbour vote in each method's "
+             "latent space, on the same seeded sample of images.\n",
+             "| N | images scored | oracle | " + " | ".join(f"latent vote: {m}" for m in methods) + " |",
+             "|---|---|---|" + "---|" * len(methods)]
+    for name in sorted(records):
+        r = records[name]
+        cells = [f"{r['latent_knn_accuracy'][m]:.3f}" if m in r["latent_knn_accuracy"] else "–" for m in methods]
+        lines.append(f"| {r['n_structures']} | {r['sample']} | {r['oracle_accuracy']:.3f} | " + " | ".join(cells)
+                     + " |")
+    (out / "oracle.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("workdir", type=Path, help="a scaling work folder holding mixNNNN/ mixtures")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--sample", type=int, default=500, help="images scored per mixture")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--refresh", action="store_true", help="score mixtures again (e.g. new latents)")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    path = a.out / "oracle.json"
+    records = json.loads(path.read_text())["mixtures"] if path.is_file() else {}
+    for mix in sorted(a.workdir.glob("mix*")):
+        if (mix / "data" / "simulation.json").is_file() and (a.refresh or mix.name not in records):
+            records[mix.name] = mixture_record(mix, a.sample, a.seed)
+            print(mix.name, records[mix.name], flush=True)
+            write_json(path, {"command": ["python", "benchmarks/oracle_classes.py", *sys.argv[1:]],
+                              "mixtures": records})
+            write_table(records, a.out)
+
+
+if __name__ == "__main__":
+    main()
