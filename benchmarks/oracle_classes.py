@@ -4,9 +4,14 @@ For a sample of a simulated mixture's images, every structure's noise-free image
 shift and CTF is rendered exactly as the simulator rendered the stack (from the atoms), and the image is
 given to the structure whose rendering is nearest in squared error: the maximum-likelihood classifier for
 white Gaussian noise, knowing the true maps, poses and CTF. Its accuracy bounds what an image encoder that
-sees one image can reach. Beside it, the accuracy of a 10-nearest-neighbour vote in each trained method's
-latent space (PCA coordinates for ours, z for cryoDRGN), on the same images: how much of the ceiling the
-latents reach.
+sees one image can reach. Beside it, on the same images:
+
+- the accuracy of a 10-nearest-neighbour vote in each trained method's latent space (PCA coordinates for
+  ours, z for cryoDRGN): how much of the ceiling the latents reach;
+- the same nearest-rendering rule with each method's own latent-cluster maps (``volumes_clusters/``, paired
+  with the structures by FSC_AUC as for the label-free score) in place of the true maps, rendered by
+  central slices of their transforms: what reassigning images to the clusters' maps, as a 3D
+  classification does, would reach from what the method learned.
 
     python benchmarks/oracle_classes.py benchmarks/work/scaling-d32 --out benchmarks/results/scaling-d32
 
@@ -27,7 +32,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import write_json  # noqa: E402
 from napari_cryohype.core.atoms import read_atoms  # noqa: E402
+from napari_cryohype.core.ctf import ctf_from_table  # noqa: E402
+from napari_cryohype.core.evaluate import load_truth, load_volume_folder, match_to_truth  # noqa: E402
+from napari_cryohype.core.fourier import ht2_center, htn_center, symmetrize_ht  # noqa: E402
 from napari_cryohype.core.io.particles import ParticleStack  # noqa: E402
+from napari_cryohype.core.lattice import circular_mask, sample_volume, slice_coords, translate_ht  # noqa: E402
 from napari_cryohype.core.simulate import apply_ctf, project_atoms  # noqa: E402
 
 #: latents of each method, relative to the mixture folder
@@ -52,6 +61,30 @@ def ml_classes(mix: Path, idx: np.ndarray) -> np.ndarray:
     return resid.argmin(axis=1)
 
 
+def nearest_map(mix: Path, idx: np.ndarray, volumes: dict[int, np.ndarray]) -> np.ndarray:
+    """Key of the map whose CTF-modulated central slice at each image's pose is nearest to the image's
+    centred transform (inside the Fourier disk): images ``idx`` (M,) of a mixture, volumes {key: (D, D, D)}
+    -> (M,) keys. Slices come from the transform of the map zero-padded twice (accurate trilinear
+    interpolation)."""
+    D = json.loads((mix / "data" / "simulation.json").read_text())["D"]
+    rots, trans = (torch.as_tensor(np.asarray(a)[idx], dtype=torch.float64)
+                   for a in pickle.load(open(mix / "data" / "poses.pkl", "rb")))
+    ctf_table = torch.as_tensor(pickle.load(open(mix / "data" / "ctf.pkl", "rb"))[idx])
+    images = torch.as_tensor(ParticleStack.from_mrc(mix / "data" / "particles.mrcs")[idx], dtype=torch.float64)
+    coords = slice_coords(D).double()
+    band = circular_mask(D)
+    target = translate_ht(symmetrize_ht(ht2_center(images)).flatten(1), coords[:, :2], trans * D)[:, band]
+    ctf = ctf_from_table(ctf_table, coords[band][:, :2].float()).double()
+    freqs = (coords[band] @ rots)
+    keys = sorted(volumes)
+    resid = torch.empty(len(idx), len(keys), dtype=torch.float64)
+    for j, key in enumerate(keys):
+        padded = torch.nn.functional.pad(torch.as_tensor(volumes[key], dtype=torch.float64), (D // 2,) * 6)
+        slices = sample_volume(htn_center(padded), freqs)
+        resid[:, j] = ((target - ctf * slices) ** 2).sum(1)
+    return np.asarray(keys)[resid.argmin(1).numpy()]
+
+
 def knn_vote(x: np.ndarray, labels: np.ndarray, idx: np.ndarray, k: int = 10) -> np.ndarray:
     """Majority label of the ``k`` nearest other points of each ``x[idx]`` (x (N, d), standardised)."""
     x = (x - x.mean(0)) / x.std(0).mean()
@@ -66,29 +99,45 @@ def mixture_record(mix: Path, sample: int, seed: int) -> dict:
     """Oracle and latent-vote accuracies on ``sample`` seeded images of one mixture folder."""
     labels = np.load(mix / "data" / "labels.npy")
     idx = np.sort(np.random.default_rng(seed).choice(labels.size, min(sample, labels.size), replace=False))
+    truth, _ = load_truth(mix / "data" / "volumes")
+    true_maps = {label: t.volume for label, t in truth.items()}
     rec = {"n_structures": int(labels.max() + 1), "n_images": int(labels.size), "sample": int(idx.size),
-           "oracle_accuracy": float((ml_classes(mix, idx) == labels[idx]).mean()), "latent_knn_accuracy": {}}
+           "oracle_accuracy": float((ml_classes(mix, idx) == labels[idx]).mean()),
+           "true_map_accuracy": float((nearest_map(mix, idx, true_maps) == labels[idx]).mean()),
+           "latent_knn_accuracy": {}, "cluster_map_accuracy": {}}
     for method, rel in LATENTS.items():
         path = mix / rel
         if path.is_file():
             x = np.load(path).astype(np.float32)
             rec["latent_knn_accuracy"][method] = float((knn_vote(x, labels, idx) == labels[idx]).mean())
+        folder = mix / method / "volumes_clusters"
+        if folder.is_dir():
+            maps = load_volume_folder(folder)
+            pairs = match_to_truth(maps, truth)
+            named = np.array([pairs.get(int(k), -1) for k in nearest_map(mix, idx, maps)])
+            rec["cluster_map_accuracy"][method] = float((named == labels[idx]).mean())
     return rec
 
 
 def write_table(records: dict, out: Path) -> None:
     methods = sorted({m for r in records.values() for m in r["latent_knn_accuracy"]}, key=list(LATENTS).index)
+    columns = [(kind, m) for m in methods for kind in ("latent_knn_accuracy", "cluster_map_accuracy")]
+    title = {"latent_knn_accuracy": "latent vote", "cluster_map_accuracy": "nearest cluster map"}
     lines = ["# One image, which structure? (`python benchmarks/oracle_classes.py`)\n",
-             "Maximum-likelihood classification of single images knowing the true maps, poses and CTF (the "
-             "ceiling for any encoder that reads one image), and a 10-nearest-neighbour vote in each method's "
-             "latent space, on the same seeded sample of images.\n",
-             "| N | images scored | oracle | " + " | ".join(f"latent vote: {m}" for m in methods) + " |",
-             "|---|---|---|" + "---|" * len(methods)]
+             "Share of single images given their own structure, on one seeded sample per mixture: the "
+             "maximum-likelihood rule knowing the true atoms, poses and CTF (oracle: the ceiling for any "
+             "encoder that reads one image); the same rule with the true maps rendered by central slices; a "
+             "10-nearest-neighbour vote in each method's latent space; the nearest of each method's own "
+             "latent-cluster maps (paired with the structures by FSC_AUC).\n",
+             "| N | images scored | oracle (atoms) | true maps | "
+             + " | ".join(f"{title[k]}: {m}" for k, m in columns) + " |",
+             "|---|---|---|---|" + "---|" * len(columns)]
     for name in sorted(records):
         r = records[name]
-        cells = [f"{r['latent_knn_accuracy'][m]:.3f}" if m in r["latent_knn_accuracy"] else "–" for m in methods]
-        lines.append(f"| {r['n_structures']} | {r['sample']} | {r['oracle_accuracy']:.3f} | " + " | ".join(cells)
-                     + " |")
+        cells = [f"{r[k][m]:.3f}" if m in r.get(k, {}) else "–" for k, m in columns]
+        true_maps = f"{r['true_map_accuracy']:.3f}" if "true_map_accuracy" in r else "–"
+        lines.append(f"| {r['n_structures']} | {r['sample']} | {r['oracle_accuracy']:.3f} | {true_maps} | "
+                     + " | ".join(cells) + " |")
     (out / "oracle.md").write_text("\n".join(lines) + "\n")
 
 
