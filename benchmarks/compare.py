@@ -44,17 +44,20 @@ REPO = report.REPO
 DEFAULT_STRUCTURES = REPO.parent / "shared" / "data" / "structures"
 
 class Recipe(NamedTuple):
-    """How one of our methods trains: ``cryohype train`` options, and ``epochs_scale`` times ``--epochs``."""
+    """How one of our methods trains: ``cryohype train`` options, ``epochs_scale`` times ``--epochs``, and
+    any further ``cryohype train`` arguments."""
     conditioning: str
     encoder: str
     preset: str
     epochs_scale: int = 1
+    options: tuple[str, ...] = ()
 
 
 #: Our methods by name.
 OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vit", "small"),
         "mlp": Recipe("hyper", "mlp", "small"), "unet": Recipe("hyper", "unet", "small"),
-        "many": Recipe("hyper", "mlp", "many"), "many_2x": Recipe("hyper", "mlp", "many", epochs_scale=2)}
+        "many": Recipe("hyper", "mlp", "many"), "many_2x": Recipe("hyper", "mlp", "many", epochs_scale=2),
+        "many_rot": Recipe("hyper", "mlp", "many", options=("--set", "encoder_rotation=true"))}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 
@@ -160,7 +163,7 @@ class Bench:
         train_cmd = [*cryohype(), "train", str(run), "--particles", str(data / "particles.mrcs"),
                      "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"), "--preset", recipe.preset,
                      "--epochs", str(a.epochs * recipe.epochs_scale), "--conditioning", recipe.conditioning,
-                     "--encoder", recipe.encoder,
+                     "--encoder", recipe.encoder, *recipe.options,
                      "--seed", str(a.seed), "--device", a.device, *a.train_args]
         if (run / "checkpoints" / "last.pt").is_file():   # interrupted earlier: continue from its checkpoint
             train_cmd, fresh = [*cryohype(), "train", str(run), "--resume", "--device", a.device], None

@@ -5,8 +5,9 @@ allow (``oracle_classes.py``). This probe asks whether the encoder's architectur
 of the shapes the model uses are trained *with the labels* (cross-entropy, the same encoder input as the
 model: the shift-centred, CTF phase-flipped transform) to name each image's structure, on 90% of a
 mixture's images, and scored on those and on the held-out 10%. Variants: the ``many`` preset's MLP
-encoder on the image alone; the same with the pose (rotation matrix) as a second input; a wider, deeper
-MLP on the image alone.
+encoder on the image alone; the same with the pose (rotation matrix) as a second input; the same trained on
+randomly rotated copies of its inputs (in-plane rotation: more views of each structure); a wider, deeper
+MLP on the image alone; the ``unet`` encoder's convolutional path.
 
     python benchmarks/encoder_probe.py benchmarks/work/scaling-d32/mix0100 --run many/run \
         --out benchmarks/results/scaling-d32/encoder-probe-100.json
@@ -31,6 +32,8 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import write_json  # noqa: E402
 from napari_cryohype.core.latents import batch_inputs  # noqa: E402
+from napari_cryohype.core.models.augment import random_angles, rotate_in_plane  # noqa: E402
+from napari_cryohype.core.models.encoders import UNetEncoder  # noqa: E402
 from napari_cryohype.core.run import Run  # noqa: E402
 
 
@@ -54,9 +57,23 @@ class Probe(nn.Module):
         return self.out(h)
 
 
+class ConvProbe(nn.Module):
+    """The ``unet`` encoder's contracting path (``UNetEncoder``) with a linear classifier on top."""
+
+    def __init__(self, D: int, n_classes: int, hidden: int, **_):
+        super().__init__()
+        self.features = UNetEncoder(D, 1, width=hidden, encoder_hidden=1024)
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: Tensor, rot: Tensor) -> Tensor:
+        return self.out(torch.relu(self.features(x)[:, 0]))
+
+
 VARIANTS = {"mlp_image": dict(hidden=1024, mid_layers=2, pose=False),
             "mlp_image_pose": dict(hidden=1024, mid_layers=2, pose=True),
-            "wide_image": dict(hidden=2048, mid_layers=4, pose=False)}
+            "mlp_image_inplane": dict(hidden=1024, mid_layers=2, pose=False, augment=True),
+            "wide_image": dict(hidden=2048, mid_layers=4, pose=False),
+            "unet_image": dict(hidden=128, conv=True)}
 
 
 def encoder_inputs(run_dir: Path) -> tuple[Tensor, Tensor]:
@@ -75,7 +92,9 @@ def train_probe(x: Tensor, rot: Tensor, labels: Tensor, train: Tensor, held: Ten
                 epochs: int, seed: int) -> dict:
     """Train one probe with Adam (1e-3, cosine) and return its accuracies and time."""
     torch.manual_seed(seed)
-    probe = Probe(x.shape[-1], int(labels.max()) + 1, **spec)
+    augment = bool(spec.get("augment"))
+    shape = {k: v for k, v in spec.items() if k not in ("augment", "conv")}
+    probe = (ConvProbe if spec.get("conv") else Probe)(x.shape[-1], int(labels.max()) + 1, **shape)
     opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
     batch = 64
     steps = epochs * math.ceil(len(train) / batch)
@@ -83,7 +102,8 @@ def train_probe(x: Tensor, rot: Tensor, labels: Tensor, train: Tensor, held: Ten
     start = time.perf_counter()
     for _ in range(epochs):
         for idx in train[torch.randperm(len(train))].split(batch):
-            loss = nn.functional.cross_entropy(probe(x[idx], rot[idx]), labels[idx])
+            images = rotate_in_plane(x[idx], random_angles(len(idx), "cpu")) if augment else x[idx]
+            loss = nn.functional.cross_entropy(probe(images, rot[idx]), labels[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -118,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     record.update(n_images=len(labels), n_structures=int(labels.max()) + 1, held_out=len(held))
     for name in a.variants:
         if name not in record["variants"]:
-            record["variants"][name] = train_probe(x, rot, labels, train, held, VARIANTS[name], a.epochs, a.seed)
+            record["variants"][name] = {**train_probe(x, rot, labels, train, held, VARIANTS[name], a.epochs, a.seed),
+                                        "command": ["python", "benchmarks/encoder_probe.py", *sys.argv[1:]]}
             print(name, record["variants"][name], flush=True)
             write_json(a.out, record)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .augment import random_angles, rotate_in_plane
 from .conditioning import ConcatConditioning, HyperConditioning
 from .encoders import build_encoder
 from .inr import INR, GaussianFourierFeatures
@@ -130,9 +131,12 @@ class CryoHypeModel(nn.Module):
         return torch.rand(batch, m, device=device).topk(n_points, dim=1, sorted=False).indices
 
     def forward(self, images: Tensor, rots: Tensor, trans_px: Tensor | None, ctf: Tensor | None,
-                n_points: int | None = None) -> Tensor:
+                n_points: int | None = None, rotate_encoder: bool = False) -> Tensor:
         """Training loss: the mean over the batch of :meth:`image_losses` (a scalar); with ``n_points``, over
-        that many random half points (and their mirrors) per image."""
+        that many random half points (and their mirrors) per image; with ``rotate_encoder``, the encoder
+        reads each image turned by a random in-plane angle (:mod:`.augment`; the target is unchanged)."""
         x, target, ctf_half = self.encoder_input(images, trans_px, ctf)
+        if rotate_encoder:
+            x = rotate_in_plane(x, random_angles(len(x), x.device))
         points = None if n_points is None else self.sample_points(len(images), n_points, images.device)
         return self.image_losses(self.encode(x), rots, target, ctf_half, points).mean()

@@ -41,6 +41,7 @@ _TRAIN_BASE = {
     "warmup_epochs": 1.0,         # linear warm-up length (in epochs, applied per step)
     "grad_clip": 1.0,             # max gradient norm (0: off)
     "point_fraction": 1.0,        # share of the slice's Fourier points in each image's loss (random each step)
+    "encoder_rotation": False,    # the encoder reads each image turned by a random in-plane angle
     "seed": 0,
     "num_workers": 0,
     "threads": 0,                 # torch CPU threads (0: torch's default; 1 is robust on a busy shared CPU)
