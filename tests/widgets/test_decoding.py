@@ -30,8 +30,9 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     qtbot.mouseClick(explorer.scatter, Qt.MouseButton.LeftButton, pos=QPoint(int(round(x)), int(round(y))))
     wait_idle(explorer)
     vol = viewer.layers[f"decoded volume {near}"]
-    assert vol.data.shape == (24, 24, 24) and vol.ndim == 3
-    assert tuple(vol.scale) == pytest.approx((4.0, 4.0, 4.0))
+    assert vol.metadata["volume"].shape == (24, 24, 24) and vol.ndim == 3   # as decoded (and exported)
+    assert vol.data.shape == (72, 72, 72)     # drawn from a copy 3x finer (.volume_display), same box in Å
+    assert tuple(vol.scale) == pytest.approx((4.0 / 3,) * 3)
     assert viewer.layers[f"particle image {near}"].data.shape == (24, 24)
     assert viewer.layers[f"rendered projection {near}"].data.shape == (24, 24)
     assert any(layer.name.startswith("true map") for layer in viewer.layers)
@@ -69,7 +70,7 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     explorer.decode_selection()
     wait_idle(explorer)
     selected = viewer.layers["selection volume (10 images)"]
-    assert selected.data.shape == (24, 24, 24)
+    assert selected.metadata["volume"].shape == (24, 24, 24) and selected.data.shape == (72, 72, 72)
     explorer.set_selection(np.arange(10, 20))
     explorer.decode_selection()                    # ("add layers" is on: a second one, placed apart too)
     wait_idle(explorer)
@@ -81,6 +82,36 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     assert len(written) >= 3
     with mrcfile.open(written[0]) as mrc:
         assert mrc.data.shape == (24, 24, 24) and float(mrc.voxel_size.x) == pytest.approx(4.0)
+
+
+def test_volumes_are_smooth_and_the_true_map_stands_beside_in_its_own_colour(explorer, wait_idle, tiny_run):
+    """A decoded volume and its true map: linearly interpolated display copies, blended additively (a black
+    background hides nothing), the true map cyan beside the gray decoded one; iso draws both at their
+    mean + 3 sigma with contrast limits that shade the surface; the other renderings run to the maximum."""
+    viewer = explorer.viewer
+    explorer.load_run(tiny_run)
+    wait_idle(explorer)
+    explorer.decode_index(5)
+    wait_idle(explorer)
+    vol = viewer.layers["decoded volume 5"]
+    truth = next(layer for layer in viewer.layers if layer.name.startswith("true map"))
+    for layer in (vol, truth):
+        assert layer.interpolation3d == "linear" and layer.blending == "additive"
+        assert layer.rendering == "attenuated_mip"
+        data = np.asarray(layer.data)
+        assert tuple(layer.contrast_limits) == pytest.approx((np.median(data), data.max()), rel=1e-4)
+    assert vol.colormap.name == "gray" and truth.colormap.name == "cyan"
+    assert not _overlap(vol, truth) and truth.extent.world[1][-1] < vol.extent.world[0][-1]  # on its left
+
+    explorer.rendering.setCurrentText("iso")
+    for layer in (vol, truth):
+        data = np.asarray(layer.data)
+        level = data.mean() + 3 * data.std()
+        assert layer.rendering == "iso" and layer.iso_threshold == pytest.approx(level, rel=1e-4)
+        low = np.median(data)
+        assert tuple(layer.contrast_limits) == pytest.approx((low, low + 3 * (level - low)), rel=1e-4)
+    truth.rendering = "mip"                    # napari's own layer controls: the limits follow too
+    assert truth.contrast_limits[1] == pytest.approx(float(np.asarray(truth.data).max()), rel=1e-4)
 
 
 def _overlap(a, b) -> bool:
@@ -129,7 +160,7 @@ def test_loading_a_run_prepares_the_layer_a_click_fills(make_napari_viewer, qtbo
     assert [layer.name for layer in viewer.layers] == ["decoded volume (click a point)"]
     ready = viewer.layers[0]
     assert ready not in viewer.layers.selection  # a placeholder: not the layer whose controls are shown
-    assert ready.data.shape == (24, 24, 24) and tuple(ready.scale) == pytest.approx((4.0,) * 3)
+    assert ready.data.shape == (72, 72, 72) and tuple(ready.scale) == pytest.approx((4.0 / 3,) * 3)
     assert viewer.dims.ndisplay == 3
     qtbot.waitUntil(lambda: bool(drawn_transparent) and not ready.visible, timeout=5000)  # drawn once, then hidden
     assert set(drawn_transparent) == {"decoded volume (click a point)"} and ready.opacity == 1
