@@ -164,9 +164,10 @@ class Bench:
                      "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"), "--preset", recipe.preset,
                      "--epochs", str(a.epochs * recipe.epochs_scale), "--conditioning", recipe.conditioning,
                      "--encoder", recipe.encoder, *recipe.options,
-                     "--seed", str(a.seed), "--device", a.device, *a.train_args]
+                     "--seed", str(a.seed), "--device", a.device, "--threads", str(a.threads), *a.train_args]
         if (run / "checkpoints" / "last.pt").is_file():   # interrupted earlier: continue from its checkpoint
-            train_cmd, fresh = [*cryohype(), "train", str(run), "--resume", "--device", a.device], None
+            train_cmd, fresh = [*cryohype(), "train", str(run), "--resume", "--device", a.device,
+                                "--threads", str(a.threads)], None
         else:
             fresh = run
         train = self.step(d / "steps" / "train.json", f"{method}: train",

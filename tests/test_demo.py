@@ -11,7 +11,7 @@ from napari_cryohype.commands.demo import summary_lines
 def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", str(out), "--images-per-structure", "12", "--box", "32", "--epochs", "1",
-                 "--no-umap"]) == 0
+                 "--no-umap", "--threads", "1"]) == 0
     summary = capsys.readouterr().out.split("== summary")[1].splitlines()
     # the headline is the figure found without the labels; the label-chosen one comes after it
     assert summary[1].startswith("CryoHype, without the labels: FSC-AUC") and "of the upper bound" in summary[1]
@@ -23,6 +23,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert ours["unsupervised"]["k"] == 5 and sorted(ours["unsupervised"]["pairs"].values()) == [0, 1, 2, 3, 4]
     assert 0 < upper["summary"]["fsc_auc"]["mean"] <= 1
     assert json.loads((out / "data" / "simulation.json").read_text())["shift_std_px"] == 3.0  # realistic shifts
+    train = json.loads((out / "run" / "config.json").read_text())["train"]
+    assert train["threads"] == 1 == train["threads_used"]   # --threads reaches the training
 
 
 def test_demo_refuses_a_non_empty_folder(tmp_path, capsys):

@@ -66,8 +66,8 @@ def main() -> None:
     explorer.color_by.setCurrentText("true label")
 
     # select the images of one true label with a lasso around them (what a user's drag does)
-    label = int(np.bincount(explorer.labels).argmax())
-    members = explorer.scatter.index.xy[explorer.labels == label]
+    label = int(np.bincount(explorer.data.labels).argmax())
+    members = explorer.scatter.index.xy[explorer.data.labels == label]
     centre = np.median(members, axis=0)
     radius = np.percentile(np.linalg.norm(members - centre, axis=1), 80)
     t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
@@ -75,7 +75,7 @@ def main() -> None:
     app.processEvents()
 
     # click one image of that label: decode it
-    index = int(np.flatnonzero(explorer.labels == label)[0])
+    index = int(np.flatnonzero(explorer.data.labels == label)[0])
     x, y = explorer.scatter.to_canvas(explorer.scatter.index.xy[index])
     QTest.mouseClick(explorer.scatter, Qt.MouseButton.LeftButton, pos=QPoint(int(round(x)), int(round(y))))
     wait(app, lambda: not explorer.busy, 300, "decoding")

@@ -412,3 +412,33 @@ def test_cli_checkpoint_every_epoch_flag(tmp_path, data):
                  "--checkpoint-every-epoch"]) == 0
     assert json.loads((out / "config.json").read_text())["train"]["checkpoint_every_epoch"] is True
     assert (out / "checkpoints" / "epoch_001.pt").is_file()
+
+
+def test_the_threads_used_are_set_and_recorded_and_resume_may_change_them(tmp_path, data, monkeypatch):
+    from napari_cryohype.core import threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "usable_cores", lambda: 3)
+    monkeypatch.setattr(threads, "TORCH_DEFAULT", 3)
+    try:
+        out = tmp_path / "run"
+        argv = ["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+                "--epochs", "1", "--batch-size", "12"]
+        assert main(argv) == 0
+        cfg = json.loads((out / "config.json").read_text())["train"]
+        assert cfg["threads"] == "auto" and cfg["threads_used"] == 2 == torch.get_num_threads()
+        assert main(["train", str(out), "--resume", "--epochs", "2", "--threads", "1"]) == 0
+        cfg = json.loads((out / "config.json").read_text())["train"]
+        assert cfg["threads"] == 1 and cfg["threads_used"] == 1 == torch.get_num_threads()
+        Trainer(make_run(tmp_path / "default", data, threads=0))   # 0: torch's own default
+        assert json.loads((tmp_path / "default" / "config.json").read_text())["train"]["threads_used"] == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_cli_threads_must_be_auto_or_a_number(tmp_path, data, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit):
+        main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+              "--threads", "many"])
+    assert "--threads" in capsys.readouterr().err and not out.exists()

@@ -30,11 +30,15 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     qtbot.mouseClick(explorer.scatter, Qt.MouseButton.LeftButton, pos=QPoint(int(round(x)), int(round(y))))
     wait_idle(explorer)
     vol = viewer.layers[f"decoded volume {near}"]
-    assert vol.data.shape == (24, 24, 24) and vol.ndim == 3
-    assert tuple(vol.scale) == pytest.approx((4.0, 4.0, 4.0))
+    assert vol.metadata["volume"].shape == (24, 24, 24) and vol.ndim == 3   # as decoded (and exported)
+    assert vol.data.shape == (72, 72, 72)     # drawn from a copy 3x finer (.volume_display), same box in Å
+    assert tuple(vol.scale) == pytest.approx((4.0 / 3,) * 3)
     assert viewer.layers[f"particle image {near}"].data.shape == (24, 24)
     assert viewer.layers[f"rendered projection {near}"].data.shape == (24, 24)
-    assert any(layer.name.startswith("true map") for layer in viewer.layers)
+    truth = next(layer for layer in viewer.layers if layer.name.startswith("true map"))
+    assert truth.colormap.name == "cyan" and vol.colormap.name == "gray"     # (settings: test_layers.py)
+    assert truth.blending == vol.blending == "additive" and truth.interpolation3d == "linear"
+    assert not _overlap(vol, truth) and truth.extent.world[1][-1] < vol.extent.world[0][-1]  # on its left
     assert viewer.dims.ndisplay == 3
     assert tuple(camera(viewer).angles) == pytest.approx((0.0, -30.0, 60.0))  # oblique: the volume looks 3D
     assert camera(viewer).center[-1] > 24 * 4.0  # framed with the images beside it, not on the volume alone
@@ -69,7 +73,7 @@ def test_run_folder_click_decodes_a_volume(make_napari_viewer, qtbot, wait_idle,
     explorer.decode_selection()
     wait_idle(explorer)
     selected = viewer.layers["selection volume (10 images)"]
-    assert selected.data.shape == (24, 24, 24)
+    assert selected.metadata["volume"].shape == (24, 24, 24) and selected.data.shape == (72, 72, 72)
     explorer.set_selection(np.arange(10, 20))
     explorer.decode_selection()                    # ("add layers" is on: a second one, placed apart too)
     wait_idle(explorer)
@@ -129,7 +133,7 @@ def test_loading_a_run_prepares_the_layer_a_click_fills(make_napari_viewer, qtbo
     assert [layer.name for layer in viewer.layers] == ["decoded volume (click a point)"]
     ready = viewer.layers[0]
     assert ready not in viewer.layers.selection  # a placeholder: not the layer whose controls are shown
-    assert ready.data.shape == (24, 24, 24) and tuple(ready.scale) == pytest.approx((4.0,) * 3)
+    assert ready.data.shape == (72, 72, 72) and tuple(ready.scale) == pytest.approx((4.0 / 3,) * 3)
     assert viewer.dims.ndisplay == 3
     qtbot.waitUntil(lambda: bool(drawn_transparent) and not ready.visible, timeout=5000)  # drawn once, then hidden
     assert set(drawn_transparent) == {"decoded volume (click a point)"} and ready.opacity == 1

@@ -22,7 +22,11 @@ def train_widget(make_napari_viewer, tiny_data, tmp_path):
 
 
 def test_training_reports_progress_then_stop_ends_the_worker(train_widget, qtbot, tmp_path):
+    import json
+
+    assert train_widget.threads.text().startswith("auto (") and train_widget.threads_setting() == "auto"
     train_widget.epochs.setValue(50)
+    train_widget.threads.setValue(2)
     train_widget.start(overrides=TINY_MODEL)
     assert train_widget.worker is not None and not train_widget.start_button.isEnabled()
     qtbot.waitUntil(lambda: len(train_widget.events) >= 2, timeout=60_000)
@@ -35,11 +39,17 @@ def test_training_reports_progress_then_stop_ends_the_worker(train_widget, qtbot
     assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
     assert train_widget.start_button.isEnabled()
 
-    # resume continues from the checkpoint: the step count goes on
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert config["threads"] == 2 == config["threads_used"]  # the form's CPU threads reached the trainer
+
+    # resume continues from the checkpoint: the step count goes on, with the form's threads now
     stopped_at = train_widget.events[-1].global_step
+    train_widget.threads.setValue(1)
     train_widget.resume()
     qtbot.waitUntil(lambda: len(train_widget.events) >= 1, timeout=60_000)
     assert train_widget.events[0].global_step == stopped_at + 1
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert config["threads"] == 1 == config["threads_used"]
     train_widget.stop()
     qtbot.waitUntil(lambda: train_widget.worker is None, timeout=20_000)
 

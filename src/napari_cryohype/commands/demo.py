@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from napari_cryohype.core.errors import InputError
+from napari_cryohype.core.threads import AUTO, threads_setting
 
 DESCRIPTION = """\
 Run the main job end to end on the embedded default dataset:
@@ -33,6 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="standard deviation of the particles' shifts in pixels (default 3: real particles are "
                         "never centred)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+    p.add_argument("--threads", type=threads_setting, default=AUTO, metavar="T",
+                   help="torch CPU threads of the training: auto (default: one core left free, at least 1), 0 "
+                        "(torch's default, one per core) or a number")
     p.add_argument("--no-umap", action="store_true", help="skip UMAP (it compiles for ~40 s on first use)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace an earlier demo in OUTDIR")
@@ -62,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             "--apix", str(args.apix), "--snr", str(args.snr), "--shift-std", str(args.shift_std), "--seed", str(args.seed), *force]),
         "train": _step("train", [
             "train", str(run_dir), "--particles", str(data / "particles.mrcs"), "--poses", str(data / "poses.pkl"),
-            "--ctf", str(data / "ctf.pkl"), "--epochs", str(args.epochs), "--seed", str(args.seed), *force]),
+            "--ctf", str(data / "ctf.pkl"), "--epochs", str(args.epochs), "--seed", str(args.seed),
+            "--threads", str(args.threads), *force]),
         "analyze": _step("analyze", [
             "analyze", str(run_dir), "--labels", str(data / "labels.npy"), "--seed", str(args.seed),
             *(["--no-umap"] if args.no_umap else [])]),

@@ -16,6 +16,7 @@ from napari_cryohype.commands._images import add_image_arguments, image_notes
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.models import PRESETS
 from napari_cryohype.core.models.presets import check_train
+from napari_cryohype.core.threads import threads_setting
 
 DESCRIPTION = """\
 Train CryoHype on a particle stack with known poses (and CTF): a ViT hypernetwork reads each image and
@@ -64,8 +65,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     p.add_argument("--num-workers", type=int, metavar="W", help="data-loading processes (default 0)")
-    p.add_argument("--threads", type=int, metavar="T",
-                   help="torch CPU threads per process (default: torch's choice; 1 on a busy shared CPU)")
+    p.add_argument("--threads", type=threads_setting, metavar="T",
+                   help="torch CPU threads per process: auto (default: one core left free, at least 1), 0 "
+                        "(torch's default, one per core) or a number; config.json records the number used")
     p.add_argument("--point-fraction", type=float, metavar="F",
                    help="share of each slice's Fourier points in the loss, drawn at random every step "
                         "(0 < F <= 1; default: the preset's)")

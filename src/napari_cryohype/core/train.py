@@ -36,6 +36,7 @@ from napari_cryohype.core.io.atomic import atomic_path
 from napari_cryohype.core.models import preset
 from napari_cryohype.core.models.slices import SliceGeometry
 from napari_cryohype.core.run import Run
+from napari_cryohype.core.threads import AUTO, resolve_threads
 
 _DATA_KEYS = ("particles", "poses", "ctf", "datadir", "ctf_defaults", "box", "invert_data")
 
@@ -157,14 +158,14 @@ class Trainer:
         self.cfg = t
         self._stop = threading.Event()
         self.rank, self.world, self.device = distributed.init(t["device"])
-        if int(t.get("threads", 0)) > 0:
-            torch.set_num_threads(int(t["threads"]))
+        t["threads_used"] = resolve_threads(t.get("threads", AUTO))
+        torch.set_num_threads(t["threads_used"])
         self.dataset = run.dataset()
         geometry = SliceGeometry(self.dataset.D)
         if "norm_std" not in cfg["data"]:
             cfg["data"]["norm_std"] = dataset_std(self.dataset, geometry, seed=t["seed"])
-            if self.rank == 0:
-                run.save_config()
+        if self.rank == 0:
+            run.save_config()
         self._seed_everything(int(t["seed"]))
         self.model = run.build_model().to(self.device)
         self.model.norm_std.fill_(cfg["data"]["norm_std"])

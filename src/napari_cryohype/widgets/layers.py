@@ -1,11 +1,14 @@
 """Where the Latent Explorer's results go in the napari viewer: image layers tagged with their role
-(``metadata['cryohype_role']``), replaced or added, placed side by side, the view framed obliquely in 3D."""
+(``metadata['cryohype_role']``), replaced or added, placed side by side, the view framed obliquely in 3D;
+volumes drawn as :mod:`.volume_display` says."""
 
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
+
+from napari_cryohype.widgets.volume_display import COLORMAPS, contrast_limits, display_copy, iso_threshold
 
 SPACING = 1.15                             # layers placed side by side are this many box widths apart
 FIRST_VIEW_ANGLES = (0.0, -30.0, 60.0)     # camera (roll, elevation, azimuth) in degrees for the first volume
@@ -65,13 +68,19 @@ class Placement:
         return layer
 
     def volume(self, data: np.ndarray, name: str, role_: str, translate=None, visible: bool = True):
-        """Add a 3D image layer of ``data`` (D, D, D) at the voxel size, with the chosen rendering."""
-        apix = float(self.apix())
-        layer = self.viewer.add_image(data, name=name, scale=(apix,) * 3, colormap="gray",
+        """Add a 3D image layer of ``data`` (D, D, D) at the voxel size, with the chosen rendering: drawn from
+        its display copy (:mod:`.volume_display`), linearly interpolated, in its role's colour, blended
+        additively (its black background hides nothing behind it); ``metadata["volume"]`` keeps ``data``."""
+        apix, rendering = float(self.apix()), self.rendering()
+        shown, factor = display_copy(data)
+        layer = self.viewer.add_image(shown, name=name, scale=(apix / factor,) * 3,
+                                      colormap=COLORMAPS.get(role_, "gray"),
                                       translate=tuple(translate) if translate is not None else (0.0,) * 3,
-                                      rendering=self.rendering(), visible=visible,
-                                      metadata={"cryohype_role": role_, "apix": apix})
-        set_iso_threshold(layer)
+                                      rendering=rendering, interpolation3d="linear", blending="additive",
+                                      contrast_limits=contrast_limits(shown, rendering),
+                                      iso_threshold=iso_threshold(shown), visible=visible,
+                                      metadata={"cryohype_role": role_, "apix": apix, "volume": data})
+        layer.events.rendering.connect(lambda _: style(layer))  # (napari's own layer controls too)
         return layer
 
     def to_3d(self) -> bool:
@@ -89,28 +98,32 @@ class Placement:
 
     def fill(self, layer, data: np.ndarray, name: str, role_: str):
         """Put new ``data`` into an existing layer, renamed ``name``, now of ``role_``, at the voxel size;
-        a volume's switches the viewer to 3D (framed) if it is not."""
+        a volume's (its display copy) switches the viewer to 3D (framed) if it is not."""
         switched = layer.ndim == 3 and self.to_3d()
         apix = float(self.apix())
-        if tuple(layer.scale) != (apix,) * layer.ndim:
-            layer.scale = (apix,) * layer.ndim
-            layer.metadata["apix"] = apix
-        layer.data = data
+        shown, factor = display_copy(data) if layer.ndim == 3 else (data, 1)
+        if tuple(layer.scale) != (apix / factor,) * layer.ndim:
+            layer.scale = (apix / factor,) * layer.ndim
+        layer.metadata["apix"] = apix
+        layer.data = shown
         layer.visible = True
         layer.name = name
         layer.metadata["cryohype_role"] = role_
-        layer.reset_contrast_limits()
-        set_iso_threshold(layer)
+        if layer.ndim == 3:
+            layer.metadata["volume"] = data
+            style(layer)
+        else:
+            layer.reset_contrast_limits()
         if switched:
             self.frame_all()
         return layer
 
     def set_rendering(self, mode: str) -> None:
-        """Draw every volume of the explorer with ``mode`` (attenuated_mip, iso, mip)."""
+        """Draw every volume of the explorer with ``mode`` (attenuated_mip, iso, mip), its contrast limits
+        set for it (:func:`style`)."""
         for layer in self.viewer.layers:
             if role(layer) and layer.ndim == 3:
                 layer.rendering = mode
-                set_iso_threshold(layer)
 
     def selection_place(self, box_A: float) -> tuple[float, float, float]:
         """Where a new selection volume goes (Å): in a row of its own under the clicked image's volume and
@@ -121,13 +134,17 @@ class Placement:
         return (0.0, SPACING * box_A * (rows if replacing else rows + 1), 0.0)
 
     def volumes(self) -> dict[str, tuple[np.ndarray, float]]:
-        """Every decoded 3D layer in the viewer: file-safe name -> (volume, voxel size Å)."""
+        """Every decoded 3D layer in the viewer: file-safe name -> (volume as decoded, not its display copy;
+        voxel size Å)."""
         return {layer.name.replace(" ", "_").replace("(", "").replace(")", ""):
-                (np.asarray(layer.data), float(layer.metadata.get("apix", layer.scale[-1])))
+                (np.asarray(layer.metadata.get("volume", layer.data)),
+                 float(layer.metadata.get("apix", layer.scale[-1])))
                 for layer in self.viewer.layers if role(layer) in VOLUME_ROLES}
 
 
-def set_iso_threshold(layer) -> None:
-    """An iso-rendered volume's threshold at its 95th percentile."""
-    if layer.ndim == 3 and layer.rendering == "iso":
-        layer.iso_threshold = float(np.percentile(np.asarray(layer.data), 95))
+def style(layer) -> None:
+    """A volume layer's iso threshold and contrast limits from its data, for its rendering
+    (:mod:`.volume_display`)."""
+    data = np.asarray(layer.data)
+    layer.iso_threshold = iso_threshold(data)
+    layer.contrast_limits = contrast_limits(data, layer.rendering)

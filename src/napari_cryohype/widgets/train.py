@@ -79,6 +79,7 @@ class TrainWidget(QWidget):
 
     def _build(self) -> None:
         from napari_cryohype.core.models.presets import PRESETS
+        from napari_cryohype.core.threads import auto_threads, usable_cores
 
         form = QFormLayout()
         self.fields: dict[str, QLineEdit] = {}
@@ -109,9 +110,14 @@ class TrainWidget(QWidget):
         self.conditioning.addItems(["hyper", "concat"])
         self.conditioning.setToolTip("hyper: CryoHype (weight tokens modulate every INR layer); "
                                      "concat: cryoDRGN-style baseline (latent joins the INR input)")
+        self.threads = QSpinBox(minimum=0, maximum=usable_cores(), value=0)
+        self.threads.setSpecialValueText(f"auto ({auto_threads()})")
+        self.threads.setToolTip("torch threads of the training (also on Resume). auto leaves one core to the "
+                                "window and other programs; one thread per core slows down many times over "
+                                "when another program is busy")
         self.follow = QCheckBox("Show latents in the Latent Explorer while training", checked=True)
         for label, w in (("Preset", self.preset), ("Epochs", self.epochs), ("Batch size", self.batch_size),
-                         ("Device", self.device), ("Conditioning", self.conditioning)):
+                         ("Device", self.device), ("CPU threads", self.threads), ("Conditioning", self.conditioning)):
             form.addRow(label, w)
         form.addRow("", self.follow)
 
@@ -181,7 +187,13 @@ class TrainWidget(QWidget):
                             poses=text["poses"] or None, ctf=text["ctf"] or None, datadir=text["datadir"] or None,
                             epochs=self.epochs.value(), batch_size=self.batch_size.value(),
                             device=self.device.currentText(), conditioning=self.conditioning.currentText(),
-                            **(overrides or {}))
+                            threads=self.threads_setting(), **(overrides or {}))
+
+    def threads_setting(self) -> int | str:
+        """The CPU threads setting of the form: "auto" or a number (core.threads)."""
+        from napari_cryohype.core.threads import AUTO
+
+        return self.threads.value() or AUTO
 
     def start(self, overrides: dict | None = None) -> None:
         """Create the run folder from the form and train it in a worker. A non-empty output folder is
@@ -208,7 +220,7 @@ class TrainWidget(QWidget):
         self._launch(run)
 
     def resume(self) -> None:
-        """Continue the run in the output folder from its last checkpoint."""
+        """Continue the run in the output folder from its last checkpoint, with the form's CPU threads."""
         from napari_cryohype.core.errors import InputError
         from napari_cryohype.core.run import Run
 
@@ -217,6 +229,7 @@ class TrainWidget(QWidget):
         except (InputError, OSError) as err:
             self._fail("Resuming", err)
             return
+        run.config["train"]["threads"] = self.threads_setting()  # (the Trainer saves it with the number used)
         self._launch(run)
 
     def stop(self) -> None:

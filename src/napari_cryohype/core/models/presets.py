@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 
+from napari_cryohype.core.threads import AUTO, check_threads
+
 #: model settings shared by every preset (overridden per preset below)
 _MODEL_BASE = {
     "conditioning": "hyper",      # "hyper" (modulate every INR layer) | "concat" (z joins the INR input)
@@ -44,7 +46,8 @@ _TRAIN_BASE = {
     "encoder_rotation": False,    # the encoder reads each image turned by a random in-plane angle
     "seed": 0,
     "num_workers": 0,
-    "threads": 0,                 # torch CPU threads (0: torch's default; 1 is robust on a busy shared CPU)
+    "threads": "auto",            # torch CPU threads: "auto" (one core left free: core.threads), 0 (torch's
+                                  # default) or N; the Trainer records the number it used as threads_used
     "device": "cpu",
     "amp": True,                  # bf16/fp16 autocast on CUDA only
     "log_every": 10,              # steps between step events written to log.jsonl
@@ -79,7 +82,8 @@ def preset(name: str) -> dict[str, dict]:
 
 def check_train(train: dict) -> None:
     """Raise ValueError naming the setting (as its ``cryohype train`` flag) when a training setting cannot
-    work: epochs and batch size below 1, a learning rate that is not positive, negative data workers."""
+    work: epochs and batch size below 1, a learning rate that is not positive, negative data workers, a
+    threads setting other than "auto" or a whole number."""
     def bad(key: str, value, rule: str) -> ValueError:
         return ValueError(f"--{key.replace('_', '-')} must be {rule}, got {value!r}")
 
@@ -93,3 +97,4 @@ def check_train(train: dict) -> None:
     workers = train.get("num_workers", 0)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise bad("num_workers", workers, "a whole number of at least 0")
+    check_threads(train.get("threads", AUTO))
