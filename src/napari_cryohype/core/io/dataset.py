@@ -35,7 +35,7 @@ def _suffix(path: PathLike | StarData, formats: tuple[str, ...], what: str) -> s
 
 
 def load_particles(path: PathLike | StarData, datadir: PathLike | None = None) -> ParticleStack:
-    """Particle images, lazily memory-mapped, from .mrcs/.mrc, .star, .cs or .txt (a list of .mrcs).
+    """Particle images, read lazily, from .mrcs/.mrc, .star, .cs or .txt (a list of .mrcs).
 
     Stacks named inside .star/.cs/.txt files resolve against ``datadir`` if given, then the file's folder.
     A .star file already read (:class:`~napari_cryohype.core.io.star.StarData`) is accepted too.
