@@ -1,0 +1,73 @@
+"""Run a child process and record its wall time and peak memory as Linux reports it in /proc/PID/status.
+
+Sampled every ``POLL_S`` seconds: ``VmHWM`` (the kernel's own peak of the resident set, exact), and the
+largest ``VmRSS``, ``RssAnon`` (heap, arrays: memory the process owns) and ``RssFile`` (pages of files it
+has mapped, e.g. a memory-mapped stack: page cache the kernel may drop) seen (a spike shorter than a poll
+can be missed; VmHWM cannot). Only the child itself is measured, not processes it starts.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+POLL_S = 0.2
+FIELDS = ("VmHWM", "VmRSS", "RssAnon", "RssFile")
+
+
+@dataclass
+class Peaks:
+    """One child's exit status, wall time (s), whether it was interrupted, and peaks in MB."""
+    returncode: int
+    wall_s: float
+    interrupted: bool
+    VmHWM_MB: float
+    VmRSS_MB: float
+    RssAnon_MB: float
+    RssFile_MB: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_status(pid: int) -> dict[str, float]:
+    """The memory fields of /proc/PID/status in MB ({} once the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in FIELDS:
+            out[key] = int(value.split()[0]) / 1024  # kB -> MB
+    return out
+
+
+def run_with_peaks(cmd: list[str], log: Path, *, env: dict | None = None,
+                   interrupt_after_s: float | None = None, report_s: float = 60.0) -> Peaks:
+    """Run ``cmd`` with stdout and stderr appended to ``log``; send it SIGINT after ``interrupt_after_s``
+    seconds (if given) and wait for it to finish. Prints a status line every ``report_s`` seconds."""
+    peaks = dict.fromkeys(FIELDS, 0.0)
+    interrupted = False
+    with open(log, "a") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        last_report = start
+        while proc.poll() is None:
+            for key, value in read_status(proc.pid).items():
+                peaks[key] = max(peaks[key], value)
+            now = time.perf_counter()
+            if interrupt_after_s is not None and not interrupted and now - start >= interrupt_after_s:
+                proc.send_signal(signal.SIGINT)
+                interrupted = True
+            if now - last_report >= report_s:
+                print(f"    {now - start:7.0f} s  RSS {peaks['VmRSS']:.0f} MB (anon {peaks['RssAnon']:.0f}, "
+                      f"file {peaks['RssFile']:.0f})", flush=True)
+                last_report = now
+            time.sleep(POLL_S)
+        wall = time.perf_counter() - start
+    return Peaks(proc.returncode, wall, interrupted, *(round(peaks[k], 1) for k in FIELDS))
