@@ -15,8 +15,9 @@ Stages (each skipped when its record ``OUT/stages/N-STAGE.json`` exists; delete 
   make         write the stack, poses.pkl, ctf.pkl, labels.npy
   read         one pass over every image through ``ParticleStack`` (the reader alone)
   read_mmap    the same pass through a memory map of the file (how the reader worked before: for comparison)
-  train        ``cryohype train`` (one epoch over all images, random order), stopped by SIGINT after
-               ``--train-seconds`` (it writes its checkpoint and exits); images/s from its log
+  train        ``cryohype train`` (one epoch over all images in random order, so reads land all over the
+               file), stopped by SIGINT once its log shows ``--train-steps`` optimiser steps (it writes
+               its checkpoint and exits); images = steps x batch
   latents      ``core.latents.latents_and_losses`` of every image, saved to RUN/analysis/
   pca          ``core.analysis.pca`` of the latents (<= 100 components)
   umap         ``core.analysis.umap_embedding`` of the PCA coordinates (its limit on fitted points applies)
@@ -172,14 +173,18 @@ def stage_command(stage: str, args: argparse.Namespace) -> list[str]:
                      "--distinct", str(args.distinct), "--snr", str(args.snr), "--seed", str(args.seed)]
 
 
-def images_done(stage: str, n: int, folder: Path) -> int:
-    """Images a stage went through: the trained ones for train (from its log), else all ``n``."""
-    if stage != "train":
-        return n
-    lines = (folder / "run" / "log.jsonl").read_text().splitlines()
-    last = json.loads(lines[-1])
-    return int(last["global_step"]) * int(json.loads((folder / "run" / "config.json").read_text())
-                                          ["train"]["batch_size"])
+def steps_logged(run: Path) -> int:
+    """Optimiser steps a training run has logged so far (0 before its first log line)."""
+    try:
+        lines = (run / "log.jsonl").read_text().splitlines()
+        return int(json.loads(lines[-1])["global_step"]) if lines else 0
+    except (OSError, ValueError, KeyError):  # not there yet, or a line being written
+        return 0
+
+
+def images_done(stage: str, n: int, folder: Path, batch_size: int) -> int:
+    """Images a stage went through: the trained ones for train (steps x batch), else all ``n``."""
+    return steps_logged(folder / "run") * batch_size if stage == "train" else n
 
 
 def machine() -> dict:
@@ -217,7 +222,7 @@ def run_stages(args: argparse.Namespace) -> None:
                                                             "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}}
     meta = {"command": "python benchmarks/large_stack.py " + shlex.join(sys.argv[1:]), "machine": machine(),
             "D": D, "apix": APIX, "model_args": MODEL_ARGS, "batch_size": args.batch_size,
-            "threads": args.threads, "nice": args.nice, "train_seconds": args.train_seconds}
+            "threads": args.threads, "nice": args.nice, "train_steps": args.train_steps}
     for size in args.sizes:
         for stage in args.stages:
             record = args.out / "stages" / f"{size:08d}-{stage}.json"
@@ -226,13 +231,16 @@ def run_stages(args: argparse.Namespace) -> None:
             args.size = size
             print(f"[{time.strftime('%H:%M:%S')}] {size:,} images: {stage}", flush=True)
             load_before = os.getloadavg()[0]
+            folder = args.workdir / f"n{size}"
+            if stage == "train" and (folder / "run" / "log.jsonl").is_file():
+                (folder / "run" / "log.jsonl").unlink()  # an earlier attempt's steps must not count
+            stop = (lambda: steps_logged(folder / "run") >= args.train_steps) if stage == "train" else None
             peaks = run_with_peaks(stage_command(stage, args), logs / f"{size}-{stage}.log", env=env,
-                                   interrupt_after_s=args.train_seconds if stage == "train" else None)
+                                   interrupt_when=stop)
             stopped = stage == "train" and peaks.interrupted and peaks.returncode == 130  # cryohype train's "interrupted"
             if peaks.returncode != 0 and not stopped:
                 raise SystemExit(f"{stage} failed (exit {peaks.returncode}); see {logs / f'{size}-{stage}.log'}")
-            folder = args.workdir / f"n{size}"
-            n = images_done(stage, size, folder)
+            n = images_done(stage, size, folder, args.batch_size)
             result = {"n_images": size, "stage": stage,
                       "stack_GB": (folder / "particles.mrcs").stat().st_size / 1e9,
                       "images_per_s": n / peaks.wall_s, "images": n, **peaks.as_dict(),
@@ -252,7 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     p.add_argument("--distinct", type=int, default=2000, help="distinct noise-free projections (default 2000)")
     p.add_argument("--snr", type=float, default=0.1)
-    p.add_argument("--train-seconds", type=float, default=180.0, help="SIGINT to training after this long")
+    p.add_argument("--train-steps", type=int, default=50,
+                   help="optimiser steps before training is stopped by SIGINT (a multiple of its log interval, 10)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS/numba threads of each stage")
     p.add_argument("--nice", type=int, default=19)

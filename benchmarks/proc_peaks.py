@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 POLL_S = 0.2
 FIELDS = ("VmHWM", "VmRSS", "RssAnon", "RssFile")
@@ -48,9 +49,10 @@ def read_status(pid: int) -> dict[str, float]:
 
 
 def run_with_peaks(cmd: list[str], log: Path, *, env: dict | None = None,
-                   interrupt_after_s: float | None = None, report_s: float = 60.0) -> Peaks:
-    """Run ``cmd`` with stdout and stderr appended to ``log``; send it SIGINT after ``interrupt_after_s``
-    seconds (if given) and wait for it to finish. Prints a status line every ``report_s`` seconds."""
+                   interrupt_when: Callable[[], bool] | None = None, report_s: float = 60.0) -> Peaks:
+    """Run ``cmd`` with stdout and stderr appended to ``log``; send it SIGINT once ``interrupt_when()``
+    (checked every poll, if given) is true, and wait for it to finish. Prints a status line every
+    ``report_s`` seconds."""
     peaks = dict.fromkeys(FIELDS, 0.0)
     interrupted = False
     with open(log, "a") as out:
@@ -61,7 +63,7 @@ def run_with_peaks(cmd: list[str], log: Path, *, env: dict | None = None,
             for key, value in read_status(proc.pid).items():
                 peaks[key] = max(peaks[key], value)
             now = time.perf_counter()
-            if interrupt_after_s is not None and not interrupted and now - start >= interrupt_after_s:
+            if interrupt_when is not None and not interrupted and interrupt_when():
                 proc.send_signal(signal.SIGINT)
                 interrupted = True
             if now - last_report >= report_s:
