@@ -1,13 +1,16 @@
-"""Run a child process and record its wall time and peak memory as Linux reports it in /proc/PID/status.
+"""Run a child process and record its wall time, CPU time and peak memory as Linux reports them.
 
-Sampled every ``POLL_S`` seconds: ``VmHWM`` (the kernel's own peak of the resident set, exact), and the
-largest ``VmRSS``, ``RssAnon`` (heap, arrays: memory the process owns) and ``RssFile`` (pages of files it
-has mapped, e.g. a memory-mapped stack: page cache the kernel may drop) seen (a spike shorter than a poll
-can be missed; VmHWM cannot). Only the child itself is measured, not processes it starts.
+At exit, from ``wait4``: the CPU seconds it used (user + system; on a CPU shared with other work this,
+not the wall time, is the cost of the stage) and ``maxrss`` (the kernel's own peak of its resident set,
+exact: VmHWM). Sampled every ``POLL_S`` seconds from /proc/PID/status: the largest ``VmRSS``, ``RssAnon``
+(heap, arrays: memory the process owns) and ``RssFile`` (pages of files it has mapped, e.g. a
+memory-mapped stack: page cache the kernel may drop) seen; a spike shorter than a poll can be missed.
+Only the child itself is measured, not processes it starts.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -16,16 +19,17 @@ from pathlib import Path
 from typing import Callable
 
 POLL_S = 0.2
-FIELDS = ("VmHWM", "VmRSS", "RssAnon", "RssFile")
+FIELDS = ("VmRSS", "RssAnon", "RssFile")
 
 
 @dataclass
 class Peaks:
-    """One child's exit status, wall time (s), whether it was interrupted, and peaks in MB."""
+    """One child's exit status, wall and CPU time (s), whether it was interrupted, and peaks in MB."""
     returncode: int
     wall_s: float
+    cpu_s: float
     interrupted: bool
-    VmHWM_MB: float
+    VmHWM_MB: float  # ru_maxrss
     VmRSS_MB: float
     RssAnon_MB: float
     RssFile_MB: float
@@ -59,7 +63,10 @@ def run_with_peaks(cmd: list[str], log: Path, *, env: dict | None = None,
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         last_report = start
-        while proc.poll() is None:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
             for key, value in read_status(proc.pid).items():
                 peaks[key] = max(peaks[key], value)
             now = time.perf_counter()
@@ -72,4 +79,6 @@ def run_with_peaks(cmd: list[str], log: Path, *, env: dict | None = None,
                 last_report = now
             time.sleep(POLL_S)
         wall = time.perf_counter() - start
-    return Peaks(proc.returncode, wall, interrupted, *(round(peaks[k], 1) for k in FIELDS))
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Peaks(proc.returncode, wall, round(usage.ru_utime + usage.ru_stime, 1), interrupted,
+                 round(usage.ru_maxrss / 1024, 1), *(round(peaks[k], 1) for k in FIELDS))
