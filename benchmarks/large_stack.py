@@ -23,6 +23,10 @@ Stages (each skipped when its record ``OUT/stages/N-STAGE.json`` exists; delete 
   umap         ``core.analysis.umap_embedding`` of the PCA coordinates (its limit on fitted points applies)
   kmeans       ``core.analysis.kmeans`` of the PCA coordinates, k = number of structures
 
+``--unit-costs`` instead measures, in one process after its imports, the CPU seconds per image of making,
+reading (both ways) and encoding (latents, with the 10,000-image run) a few thousand images: the cost of
+each stage without the process start, to price the 1,000,000-image run (OUT/unit-costs.json).
+
 Writes OUT/large-stack.json and OUT/large-stack.md after every stage. Example (the record's command):
   python benchmarks/large_stack.py --out benchmarks/results/large-stack --workdir benchmarks/work/large-stack
 """
@@ -115,6 +119,34 @@ def read_pass(particles: Path, mapped: bool) -> None:
         assert np.isfinite(images).all()
         total += float(images[:, 0, 0].sum())
     print(f"read {len(stack)} images (checksum {total:.3f})")
+
+
+def unit_costs(args: argparse.Namespace) -> dict[str, float]:
+    """CPU seconds per image of make, read, read_mmap and latents, measured after the imports."""
+    import torch
+    from torch.utils.data import Subset
+
+    from napari_cryohype.core.latents import compute_latents
+    from napari_cryohype.core.run import Run
+
+    torch.set_num_threads(args.threads)
+    n, n_encoded = 2 * CHUNK, 2048
+    folder = args.workdir / "unit-costs"
+    base = make_base(args.workdir / "base", args.distinct, args.seed)
+    run = Run.open(args.workdir / f"n{min(args.sizes)}" / "run")  # trained by the train stage
+    dataset = run.dataset()
+    run.dataset = lambda: Subset(dataset, range(n_encoded))  # encode only the first images
+
+    def cpu(task) -> float:
+        start = time.process_time()
+        task()
+        return time.process_time() - start
+
+    costs = {"make": cpu(lambda: make_stack(folder, base, n, args.snr, args.seed)) / n,
+             "read": cpu(lambda: read_pass(folder / "particles.mrcs", mapped=False)) / n,
+             "read_mmap": cpu(lambda: read_pass(folder / "particles.mrcs", mapped=True)) / n,
+             "latents": cpu(lambda: compute_latents(run)) / n_encoded}
+    return {"cpu_s_per_image": costs, "images": {"make": n, "read": n, "read_mmap": n, "latents": n_encoded}}
 
 
 # -- one stage in a child --------------------------------------------------------------------------------
@@ -270,12 +302,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS/numba threads of each stage")
     p.add_argument("--nice", type=int, default=19)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unit-costs", action="store_true", help="measure CPU seconds per image (see above)")
     p.add_argument("--child", choices=STAGES, help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.out, args.workdir = args.out.resolve(), args.workdir.resolve()
     if args.child:
         child(args.child, args)
+    elif args.unit_costs:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "unit-costs.json").write_text(json.dumps(unit_costs(args), indent=2) + "\n")
     else:
         run_stages(args)
 

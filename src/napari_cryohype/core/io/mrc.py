@@ -54,7 +54,7 @@ def write_mrc(path: str | os.PathLike, data: np.ndarray, apix: float, *, overwri
             _set_header(mrc, apix)
 
 
-def _write_at(file, data: bytes, offset: int) -> None:
+def _write_at(file, data: memoryview, offset: int) -> None:
     """Write all of ``data`` at byte ``offset`` of an open file (os.pwrite where there is one)."""
     view = memoryview(data)
     while view:
@@ -102,13 +102,13 @@ class MrcStackWriter:
             images = images[None]
         if images.shape[1:] != (self.D, self.D) or start < 0 or start + len(images) > self.n:
             raise ValueError(f"cannot write {images.shape} at row {start} of a ({self.n}, {self.D}, {self.D}) stack")
-        _write_at(self._file, images.astype(self._dtype, copy=False).tobytes(),
-                  self._offset + start * self.D * self.D * self._dtype.itemsize)
+        data = np.ascontiguousarray(images, dtype=self._dtype)
+        _write_at(self._file, memoryview(data).cast("B"), self._offset + start * self.D * self.D * data.itemsize)
         if images.size:
-            s = self._stats
-            s[0], s[1] = min(s[0], float(images.min())), max(s[1], float(images.max()))
-            s[2] += float(images.sum(dtype=np.float64))
-            s[3] += float(np.square(images, dtype=np.float64).sum())
+            s, flat = self._stats, data.reshape(-1)
+            s[0], s[1] = min(s[0], float(flat.min())), max(s[1], float(flat.max()))
+            s[2] += float(flat.sum(dtype=np.float64))
+            s[3] += float(np.einsum("i,i->", flat, flat, dtype=np.float64))  # buffered: no float64 copy
 
     def close(self) -> None:
         """Finish the header and move the file into place."""
