@@ -107,18 +107,25 @@ def make_stack(folder: Path, base: Path, n: int, snr: float, seed: int) -> None:
         "noise_std": noise_std, "seed": seed + n, "bytes": (folder / "particles.mrcs").stat().st_size}, indent=2))
 
 
-def read_pass(particles: Path, mapped: bool) -> None:
-    """Read every image once, in batches, through the reader or a memory map of the file."""
+def read_pass(particles: Path, mapped: bool) -> float:
+    """Read every image once, in batches, through the reader or a memory map of the file; returns (and
+    prints) how much the process's RssFile grew by the end of the pass, in MB."""
+    from proc_peaks import read_status
+
     from napari_cryohype.core.io.particles import ParticleStack
 
     stack = ParticleStack.from_mrc(particles)
+    before = read_status(os.getpid())["RssFile"]
     source = stack.memmap() if mapped else stack
     total = 0.0
     for start in range(0, len(stack), READ_BATCH):
         images = np.asarray(source[start:start + READ_BATCH], dtype=np.float32)
         assert np.isfinite(images).all()
         total += float(images[:, 0, 0].sum())
-    print(f"read {len(stack)} images (checksum {total:.3f})")
+    grew = read_status(os.getpid())["RssFile"] - before
+    print(f"read {len(stack)} images ({particles.stat().st_size / 1e6:.0f} MB; checksum {total:.3f}): "
+          f"RssFile grew by {grew:.0f} MB")
+    return grew
 
 
 def unit_costs(args: argparse.Namespace) -> dict[str, float]:
