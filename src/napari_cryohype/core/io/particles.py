@@ -242,9 +242,10 @@ class _ImageFile:
         for run in np.split(np.arange(len(images)), np.flatnonzero(np.diff(sorted_) != 1) + 1):
             if not run.size:
                 continue
-            data = self._read_at(h.offset + int(sorted_[run[0]]) * size, run.size * size)
-            if len(data) != run.size * size:
-                raise InputError(f"file is truncated: image {int(sorted_[run[0]]) + run.size} (1-based) ends "
+            first = int(sorted_[run[0]])
+            data = self._read_at(h.offset + first * size, run.size * size)
+            if len(data) != run.size * size:  # the file was cut short after its header was read
+                raise InputError(f"file is truncated: image {first + len(data) // size + 1} (1-based) ends "
                                  "past the end of the file", h.path)
             out[order[run]] = np.frombuffer(data, dtype=h.dtype).reshape(run.size, h.D, h.D)
         return out
