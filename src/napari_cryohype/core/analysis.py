@@ -174,7 +174,8 @@ def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, 
     """Latents, PCA, UMAP and k-means of every image of a :class:`~napari_cryohype.core.run.Run`.
 
     Writes RUN/analysis/latents.npy (N, d), loss.npy (N,) (each image's loss under the model), pca.npy
-    (N, <=100), umap.npy (N, 2) (unless ``umap`` is False: an earlier umap.npy is then left as it is) and
+    (N, <=100), umap.npy (N, 2) (fitted on at most :data:`UMAP_MAX_FIT` points; unless ``umap`` is False: an
+    earlier umap.npy is then left as it is) and
     kmeans.npy (N,), each atomically. An existing umap.npy of the same N seeds the new layout,
     so that re-analysing after more training keeps points in place. ``k`` defaults to :func:`default_k`
     (``labels``, one per image, give the number of structures). Returns {name: path}.
