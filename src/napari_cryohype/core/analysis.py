@@ -34,7 +34,8 @@ _RANDOMIZED_ABOVE = 10_000_000
 #: UMAP is fitted on at most this many points: above it, on a seeded random subsample of this size, and
 #: every other point is placed by umap-learn's ``transform`` (its nearest fitted neighbours, then a short
 #: optimisation against the fitted layout, which stays fixed), the way umap-learn embeds new data. A seeded
-#: UMAP runs on one core; fitting all of 1,000,000 points would take hours (``benchmarks/large_stack.py``).
+#: UMAP runs on one core, and its fit grows faster than the number of points (neighbour search, then 200
+#: epochs over every edge); the limit bounds the fit's cost whatever the number of images.
 UMAP_MAX_FIT = 100_000
 _TRANSFORM_CHUNK = 100_000  # points placed by one transform call (bounds its neighbour-search memory)
 
