@@ -89,6 +89,22 @@ def test_umap_separates_clusters_is_seeded_and_warm_starts(rng):
     assert np.linalg.norm(moved - emb, axis=1).mean() < 0.35 * spread
     with pytest.raises(ValueError, match="init must be"):
         analysis.umap_embedding(x, init=emb[:10])
+    # above max_fit points: fitted on a seeded subsample, the others placed by transform, in their cluster
+    sub = analysis.umap_embedding(x, seed=0, max_fit=60)
+    assert sub.shape == (150, 2) and np.isfinite(sub).all()
+    assert analysis.adjusted_rand_index(analysis.kmeans(sub, 3), labels) == pytest.approx(1.0)
+    np.testing.assert_allclose(analysis.umap_embedding(x, seed=0, max_fit=60), sub)
+
+
+def test_umap_fit_subset_is_seeded_distinct_and_only_above_the_limit():
+    assert analysis.fit_subset(100, 100) is None and analysis.fit_subset(100, None) is None
+    idx = analysis.fit_subset(1000, 300, seed=3)
+    assert idx.shape == (300,) and np.unique(idx).size == 300 and (np.diff(idx) > 0).all()
+    assert idx.min() >= 0 and idx.max() < 1000
+    np.testing.assert_array_equal(analysis.fit_subset(1000, 300, seed=3), idx)
+    assert not np.array_equal(analysis.fit_subset(1000, 300, seed=4), idx)
+    with pytest.raises(ValueError, match="at least 4"):
+        analysis.fit_subset(1000, 2)
 
 
 def test_analyze_run_writes_every_file_and_keeps_the_layout(rng, tmp_path, monkeypatch):

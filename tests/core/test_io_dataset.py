@@ -1,13 +1,14 @@
 """load_particles / load_poses / load_ctf dispatch and ParticleDataset validation."""
 
 import pickle
+import tracemalloc
 
 import numpy as np
 import pytest
 import torch
 
 from napari_cryohype.core.errors import InputError
-from napari_cryohype.core.io.dataset import ParticleDataset, load_ctf, load_particles, load_poses
+from napari_cryohype.core.io.dataset import ParticleDataset, check_rotations, load_ctf, load_particles, load_poses
 from napari_cryohype.core.io.mrc import write_mrc
 from napari_cryohype.core.io.pkl import save_ctf_pkl, save_poses_pkl
 from napari_cryohype.core.io.types import Poses
@@ -107,6 +108,24 @@ def test_matrices_that_are_not_rotations(files, change, problem):
     save_poses_pkl(particles.parent / "bad_rots.pkl", Poses(rots, poses.trans))
     with pytest.raises(InputError, match=f"bad_rots.pkl.*pose 4, is .*{problem}"):
         ParticleDataset(particles, particles.parent / "bad_rots.pkl")
+
+
+def test_rotations_are_checked_in_chunks_with_the_same_answer(rng):
+    rots = random_rotations(10, rng).astype(np.float32)
+    check_rotations(rots, "ok", chunk=3)
+    rots[[5, 9]] *= np.array([1, 1, -1], dtype=np.float32)
+    with pytest.raises(InputError, match="2 pose matrices are not rotations; the first, pose 5, is a reflection"):
+        check_rotations(rots, "bad", chunk=3)
+
+
+def test_checking_a_million_rotations_needs_little_memory():
+    """The float64 work arrays are one chunk's, not (N, 3, 3) copies (~250 MB at a million poses)."""
+    rots = np.broadcast_to(np.eye(3, dtype=np.float32), (1_000_000, 3, 3))
+    tracemalloc.start()
+    check_rotations(rots, "many")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 40e6
 
 
 def test_pixel_size_must_agree_with_the_stack_header(files):

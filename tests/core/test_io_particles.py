@@ -1,7 +1,8 @@
-"""Lazy particle stacks: memory mapping, indexing, references, pickling, bad input."""
+"""Lazy particle stacks: reading image by image, indexing, references, pickling, bad input."""
 
 import pickle
 import tracemalloc
+from pathlib import Path
 
 import mrcfile
 import numpy as np
@@ -43,8 +44,9 @@ def test_integer_stacks_are_converted(tmp_path):
     assert stack[1].dtype == np.float32 and stack[1][0, 0] == 64
 
 
-def test_large_stack_is_memory_mapped_not_read(tmp_path):
-    """A 4,000 x 64 x 64 stack (65 MB, sparse on disk) opens and reads one image with < 1 MB allocated."""
+def test_large_stack_is_read_image_by_image(tmp_path):
+    """A 4,000 x 64 x 64 stack (65 MB, sparse on disk) opens and reads one image with < 1 MB allocated;
+    a viewer can still ask for a memory map of it."""
     path = tmp_path / "big.mrcs"
     with MrcStackWriter(path, 4000, 64, 1.0) as w:
         w.write(3999, np.full((64, 64), 7.0))
@@ -58,11 +60,82 @@ def test_large_stack_is_memory_mapped_not_read(tmp_path):
     assert isinstance(stack.memmap(), np.memmap)
 
 
-def test_pickled_stack_reopens_its_maps(tmp_path, images):
+def test_pickled_stack_reopens_its_files(tmp_path, images):
     stack = ParticleStack.from_mrc(write_stack(tmp_path / "p.mrcs", images))
-    stack[0]  # opens a memory map, which must not travel in the pickle
+    stack[0]  # opens the file, which must not travel in the pickle
     clone = pickle.loads(pickle.dumps(stack))
     np.testing.assert_array_equal(clone[4], images[4])
+
+
+def rss_file_kb() -> int:
+    """This process's resident pages of mapped files (kB), from /proc/self/status."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("RssFile:")).split()[1])
+
+
+def write_noise_stack(path, rng, n=2000, D=64):
+    with MrcStackWriter(path, n, D, 1.0) as w:
+        for start in range(0, n, 500):
+            w.write(start, rng.standard_normal((min(500, n - start), D, D), dtype=np.float32))
+    return path
+
+
+linux_only = pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc/self/status")
+
+
+@linux_only
+def test_writing_a_stack_keeps_no_file_pages_resident(tmp_path, rng):
+    """Streaming 32 MB of images to disk holds < 4 MB of file pages in the process while it writes (a
+    memory-mapped writer held every page it had written until it closed)."""
+    path, n, D = tmp_path / "w.mrcs", 2000, 64
+    before = rss_file_kb()
+    with MrcStackWriter(path, n, D, 1.0) as w:
+        for start in range(0, n, 500):
+            w.write(start, rng.standard_normal((500, D, D), dtype=np.float32))
+        assert rss_file_kb() - before < 4096
+    assert path.stat().st_size == 1024 + n * D * D * 4
+
+
+@linux_only
+def test_reading_a_whole_stack_keeps_no_file_pages_resident(tmp_path, rng):
+    """One pass over a 32 MB stack adds < 4 MB of file pages to the process and leaves no mapping of it:
+    a memory-mapped reader kept every page it had touched resident (RssFile grew by the file's size)."""
+    path = write_noise_stack(tmp_path / "r.mrcs", rng)
+    stack = ParticleStack.from_mrc(path)
+    before = rss_file_kb()
+    for start in range(0, len(stack), 100):
+        assert stack[start:start + 100].shape == (100, 64, 64)
+    assert rss_file_kb() - before < 4096
+    assert str(path) not in Path("/proc/self/maps").read_text()
+
+
+def test_random_and_repeated_indices_read_the_right_images(tmp_path, rng):
+    path = write_noise_stack(tmp_path / "r.mrcs", rng, n=40, D=8)
+    with mrcfile.open(path) as mrc:
+        truth = mrc.data.copy()
+    stack = ParticleStack.from_mrc(path)
+    idx = np.array([7, 3, 4, 5, 39, 5, 0, 38, 6])
+    np.testing.assert_array_equal(stack[idx], truth[idx])
+
+
+def test_big_endian_and_extended_header_stacks_are_read(tmp_path, images):
+    path = tmp_path / "be.mrcs"
+    with mrcfile.new(path) as mrc:
+        mrc.set_extended_header(np.zeros(10, dtype=[("x", "i4")]))
+        mrc.set_data(images.astype(">f4"))
+    stack = ParticleStack.from_mrc(path)
+    np.testing.assert_array_equal(stack[[4, 1]], images[[4, 1]])
+
+
+def test_a_stack_cut_short_after_opening_is_reported(tmp_path, images):
+    path = write_stack(tmp_path / "cut.mrcs", images)
+    stack = ParticleStack.from_mrc(path)
+    np.testing.assert_array_equal(stack[5], images[5])
+    with open(path, "r+b") as f:
+        f.truncate(1024 + 3 * 16 * 16 * 4)
+    np.testing.assert_array_equal(stack[2], images[2])
+    with pytest.raises(InputError, match="cut.mrcs.*truncated: image 4 "):
+        stack[3:6]
 
 
 def test_txt_lists_stacks_relative_to_its_folder(tmp_path, images):

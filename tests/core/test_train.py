@@ -1,6 +1,7 @@
 """Training: reproducible, stoppable, exactly resumable, atomic checkpoints, and it learns."""
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import torch
 
 from napari_cryohype.cli import main
 from napari_cryohype.core.run import Run
-from napari_cryohype.core.train import Trainer, _lr_factor, autocast_dtype, train_config
+from napari_cryohype.core import train
+from napari_cryohype.core.train import EpochBatches, Trainer, _lr_factor, autocast_dtype, train_config
 from tests.core.mixture_data import TINY, write_mixture
 
 
@@ -132,6 +134,26 @@ def test_checkpoint_write_is_atomic(tmp_path, data, monkeypatch):
         tr.save_checkpoint()
     assert run.checkpoint_path.read_bytes() == before
     assert [p.name for p in run.checkpoint_path.parent.iterdir()] == ["last.pt"]
+
+
+def test_epoch_batches_are_the_order_cut_into_batches_from_the_resume_position():
+    order = np.array([4, 0, 3, 1, 2, 6, 5])
+    assert list(EpochBatches(order, 3)) == [[4, 0, 3], [1, 2, 6], [5]] and len(EpochBatches(order, 3)) == 3
+    assert list(EpochBatches(order, 3, start=1)) == [[1, 2, 6], [5]] and len(EpochBatches(order, 3, start=1)) == 2
+    assert list(EpochBatches(order, 3, start=3)) == [] and len(EpochBatches(order, 3, start=3)) == 0
+
+
+def test_an_epoch_of_a_million_images_is_not_listed_up_front(tmp_path, data, monkeypatch):
+    """The loader of a 1,000,000-image epoch allocates < 2 MB: batches are made as they are read (a list
+    of every batch held ~40 MB of Python ints)."""
+    trainer = Trainer(make_run(tmp_path / "run", data, epochs=1))
+    order = np.arange(1_000_000)
+    monkeypatch.setattr(train.distributed, "epoch_order", lambda *args: order)
+    tracemalloc.start()
+    loader = trainer._loader(0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2e6 and len(loader) == 1_000_000 // trainer.cfg["batch_size"]
 
 
 def test_learning_rate_warms_up_per_step_then_decays():

@@ -21,7 +21,8 @@ Writes (replacing earlier results) into RUN/analysis/ (RUN/analysis/epoch_NNN/ w
   clusters/cluster_NNN.mrc, one map per cluster: the mean of the volumes of --per-cluster of its images, and
     for a hypernetwork run clusters/cluster_NNN_centre.mrc, the volume of the cluster's mean latent;
   index.md, what each file holds and the size of every cluster.
-UMAP's first use in a process compiles for tens of seconds; --no-umap skips it."""
+UMAP's first use in a process compiles for tens of seconds; --no-umap skips it. Above 100,000 images UMAP is
+fitted on 100,000 of them (a seeded subsample) and places the others with its transform."""
 
 EPILOG = """\
 examples:

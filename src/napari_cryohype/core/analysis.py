@@ -31,6 +31,14 @@ WARM_START = {"n_epochs": 100, "learning_rate": 0.1}
 #: Above this many matrix entries PCA uses a randomized SVD instead of a full one.
 _RANDOMIZED_ABOVE = 10_000_000
 
+#: UMAP is fitted on at most this many points: above it, on a seeded random subsample of this size, and
+#: every other point is placed by umap-learn's ``transform`` (its nearest fitted neighbours, then a short
+#: optimisation against the fitted layout, which stays fixed), the way umap-learn embeds new data. A seeded
+#: UMAP runs on one core, and its fit grows faster than the number of points (neighbour search, then 200
+#: epochs over every edge); the limit bounds the fit's cost whatever the number of images.
+UMAP_MAX_FIT = 100_000
+_TRANSFORM_CHUNK = 100_000  # points placed by one transform call (bounds its neighbour-search memory)
+
 
 def pca(latents: np.ndarray, n_components: int = 100, seed: int = 0) -> np.ndarray:
     """Principal components of latents (N, d): (N, min(n_components, N, d)) float32, by decreasing
@@ -43,9 +51,23 @@ def pca(latents: np.ndarray, n_components: int = 100, seed: int = 0) -> np.ndarr
     return PCA(n_components=n, svd_solver=solver, random_state=seed).fit_transform(x).astype(np.float32)
 
 
+def fit_subset(n: int, max_fit: int | None, seed: int = 0) -> np.ndarray | None:
+    """The points UMAP is fitted on when there are ``n``: None (all of them) when ``max_fit`` is None or
+    ``n <= max_fit``, else ``max_fit`` distinct indices (sorted int64) drawn with ``seed``."""
+    if max_fit is None or n <= max_fit:
+        return None
+    if max_fit < 4:
+        raise ValueError(f"UMAP needs at least 4 fitted points, got max_fit={max_fit}")
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_fit, replace=False))
+
+
 def umap_embedding(x: np.ndarray, *, init: np.ndarray | None = None, seed: int = 0,
-                   n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+                   n_neighbors: int = 15, min_dist: float = 0.1,
+                   max_fit: int | None = UMAP_MAX_FIT) -> np.ndarray:
     """2D UMAP embedding of x (N, d): (N, 2) float32, reproducible for a given ``seed``.
+
+    More than ``max_fit`` points (:data:`UMAP_MAX_FIT`; None: no limit): UMAP is fitted on ``max_fit`` of
+    them chosen with ``seed`` (:func:`fit_subset`) and the others are placed by ``transform``.
 
     ``init`` (N, 2), e.g. the previous embedding of the same images, is a warm start: the layout is
     refined gently from there (:data:`WARM_START` epochs and learning rate instead of UMAP's defaults),
@@ -63,14 +85,29 @@ def umap_embedding(x: np.ndarray, *, init: np.ndarray | None = None, seed: int =
         if init.shape != (len(x), 2):
             raise ValueError(f"init must be ({len(x)}, 2), got {init.shape}")
         options = dict(WARM_START)
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist,
-                        init="spectral" if init is None else init, random_state=seed, **options)
+    fit = fit_subset(len(x), max_fit, seed)
+    fitted = slice(None) if fit is None else fit
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x[fitted]) - 1), min_dist=min_dist,
+                        init="spectral" if init is None else init[fitted], random_state=seed, **options)
     with warnings.catch_warnings():  # a seed makes UMAP single-threaded, and it says so every time
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
-        emb = reducer.fit_transform(x)
+        emb = reducer.fit_transform(x[fitted])
+        if fit is not None:
+            emb = _place_the_rest(reducer, x, fit, emb)
     if init is not None:  # UMAP rescales its start to a 10 x 10 box: bring the result back onto init
         emb = align_similarity(emb, init)
     return emb.astype(np.float32)
+
+
+def _place_the_rest(reducer, x: np.ndarray, fit: np.ndarray, fitted_emb: np.ndarray) -> np.ndarray:
+    """(N, 2): the fitted points' layout at ``fit``, every other point by ``reducer.transform`` in chunks."""
+    emb = np.empty((len(x), 2), dtype=np.float32)
+    emb[fit] = fitted_emb
+    rest = np.setdiff1d(np.arange(len(x)), fit, assume_unique=True)
+    for start in range(0, len(rest), _TRANSFORM_CHUNK):
+        rows = rest[start:start + _TRANSFORM_CHUNK]
+        emb[rows] = reducer.transform(x[rows])
+    return emb
 
 
 def compile_umap() -> None:
@@ -138,7 +175,8 @@ def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, 
     """Latents, PCA, UMAP and k-means of every image of a :class:`~napari_cryohype.core.run.Run`.
 
     Writes RUN/analysis/latents.npy (N, d), loss.npy (N,) (each image's loss under the model), pca.npy
-    (N, <=100), umap.npy (N, 2) (unless ``umap`` is False: an earlier umap.npy is then left as it is) and
+    (N, <=100), umap.npy (N, 2) (fitted on at most :data:`UMAP_MAX_FIT` points; unless ``umap`` is False: an
+    earlier umap.npy is then left as it is) and
     kmeans.npy (N,), each atomically. An existing umap.npy of the same N seeds the new layout,
     so that re-analysing after more training keeps points in place. ``k`` defaults to :func:`default_k`
     (``labels``, one per image, give the number of structures). Returns {name: path}.

@@ -144,6 +144,22 @@ def _ignore_sigint(_worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class EpochBatches:
+    """An epoch's batches of dataset indices, from batch ``start`` on, made one at a time as the DataLoader
+    asks for them: ``order`` (n,) int indices -> lists of at most ``batch_size`` ints. (A list of every
+    batch as Python ints would hold ~40 bytes per image: 40 MB for a million images.)"""
+
+    def __init__(self, order: np.ndarray, batch_size: int, start: int = 0):
+        self.order, self.batch_size, self.start = order, int(batch_size), int(start)
+
+    def __len__(self) -> int:
+        return max(0, -(-len(self.order) // self.batch_size) - self.start)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for i in range(self.start * self.batch_size, len(self.order), self.batch_size):
+            yield self.order[i:i + self.batch_size].tolist()
+
+
 class _StepAbandoned(Exception):
     """Raised inside a training step when a stop was requested."""
 
@@ -287,9 +303,8 @@ class Trainer:
         return float(loss.detach())
 
     def _loader(self, epoch: int) -> DataLoader:
-        bs = int(self.cfg["batch_size"])
         order = distributed.epoch_order(len(self.dataset), int(self.cfg["seed"]), epoch, self.rank, self.world)
-        batches = [order[i:i + bs].tolist() for i in range(0, len(order), bs)][self.position:]
+        batches = EpochBatches(order, int(self.cfg["batch_size"]), self.position)
         workers = int(self.cfg["num_workers"])
         return DataLoader(self.dataset, batch_sampler=batches, num_workers=workers,
                           pin_memory=self.device.type == "cuda", persistent_workers=False,

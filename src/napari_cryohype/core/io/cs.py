@@ -78,7 +78,7 @@ def _resolve(name, path: Path, datadir) -> Path:
 
 
 def cs_particles(path: str | os.PathLike, datadir: str | os.PathLike | None = None) -> ParticleStack:
-    """The images a .cs file references (blob/path, blob/idx 0-based), memory-mapped lazily."""
+    """The images a .cs file references (blob/path, blob/idx 0-based), read lazily."""
     path = Path(path)
     data = read_cs(path)
     _require(data, ("blob/path", "blob/idx"), "particle images", path)

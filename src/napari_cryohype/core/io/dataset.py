@@ -35,7 +35,7 @@ def _suffix(path: PathLike | StarData, formats: tuple[str, ...], what: str) -> s
 
 
 def load_particles(path: PathLike | StarData, datadir: PathLike | None = None) -> ParticleStack:
-    """Particle images, lazily memory-mapped, from .mrcs/.mrc, .star, .cs or .txt (a list of .mrcs).
+    """Particle images, read lazily, from .mrcs/.mrc, .star, .cs or .txt (a list of .mrcs).
 
     Stacks named inside .star/.cs/.txt files resolve against ``datadir`` if given, then the file's folder.
     A .star file already read (:class:`~napari_cryohype.core.io.star.StarData`) is accepted too.
@@ -98,12 +98,15 @@ def _read_stars_once(*sources):
     return out
 
 
-def check_rotations(rots: np.ndarray, source: str, tol: float = 1e-3) -> None:
-    """Raise InputError unless every (3, 3) matrix is a proper rotation (orthonormal, det +1)."""
-    r = rots.astype(np.float64)
-    err = np.abs(r @ r.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
-    det = np.linalg.det(r)
-    bad = (err > tol) | (np.abs(det - 1) > tol)
+def check_rotations(rots: np.ndarray, source: str, tol: float = 1e-3, chunk: int = 65536) -> None:
+    """Raise InputError unless every (3, 3) matrix is a proper rotation (orthonormal, det +1). Checked
+    ``chunk`` matrices at a time, so the float64 work arrays stay small however many poses there are."""
+    bad, det = np.zeros(len(rots), dtype=bool), np.empty(len(rots))
+    for start in range(0, len(rots), chunk):
+        r = rots[start:start + chunk].astype(np.float64)
+        err = np.abs(r @ r.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
+        det[start:start + chunk] = np.linalg.det(r)
+        bad[start:start + chunk] = (err > tol) | (np.abs(det[start:start + chunk] - 1) > tol)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         kind = "a reflection (determinant -1)" if abs(det[i] + 1) < tol else "not orthonormal"

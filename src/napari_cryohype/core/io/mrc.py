@@ -54,12 +54,25 @@ def write_mrc(path: str | os.PathLike, data: np.ndarray, apix: float, *, overwri
             _set_header(mrc, apix)
 
 
+def _write_at(file, data: memoryview, offset: int) -> None:
+    """Write all of ``data`` at byte ``offset`` of an open file (os.pwrite where there is one)."""
+    view = memoryview(data)
+    while view:
+        if hasattr(os, "pwrite"):
+            done = os.pwrite(file.fileno(), view, offset)
+        else:
+            file.seek(offset)
+            done = file.write(view)
+        view, offset = view[done:], offset + done
+
+
 class MrcStackWriter:
     """Stream an (n, D, D) float32 image stack to ``path`` without holding it in memory.
 
-    Writes into a memory-mapped file under a temporary name; a successful :meth:`close` (or leaving the
-    ``with`` block normally) renames it to ``path``; an exception inside the block, or :meth:`abort`,
-    removes it. Header statistics are accumulated as rows are written.
+    Writes under a temporary name; a successful :meth:`close` (or leaving the ``with`` block normally)
+    renames it to ``path``; an exception inside the block, or :meth:`abort`, removes it. Header statistics
+    are accumulated as rows are written. The images go to the file with positioned writes (``os.pwrite``),
+    not through a memory map, so the writer's resident memory stays one chunk whatever the stack's size.
     """
 
     def __init__(self, path: str | os.PathLike, n: int, D: int, apix: float, *, overwrite: bool = False):
@@ -73,6 +86,9 @@ class MrcStackWriter:
             self._mrc = mrcfile.new_mmap(tmp, shape=(self.n, self.D, self.D), mrc_mode=2, overwrite=True)
             self._mrc.set_image_stack()
             _set_header(self._mrc, self.apix)
+            self._dtype = self._mrc.data.dtype  # float32 in the header's byte order
+            self._offset = int(self._mrc.header.nbytes + self._mrc.extended_header.nbytes)
+            self._file = open(tmp, "r+b", buffering=0)
         except BaseException as e:
             self._atomic.__exit__(type(e), e, e.__traceback__)
             raise
@@ -86,12 +102,13 @@ class MrcStackWriter:
             images = images[None]
         if images.shape[1:] != (self.D, self.D) or start < 0 or start + len(images) > self.n:
             raise ValueError(f"cannot write {images.shape} at row {start} of a ({self.n}, {self.D}, {self.D}) stack")
-        self._mrc.data[start:start + len(images)] = images
+        data = np.ascontiguousarray(images, dtype=self._dtype)
+        _write_at(self._file, memoryview(data).cast("B"), self._offset + start * self.D * self.D * data.itemsize)
         if images.size:
-            s = self._stats
-            s[0], s[1] = min(s[0], float(images.min())), max(s[1], float(images.max()))
-            s[2] += float(images.sum(dtype=np.float64))
-            s[3] += float(np.square(images, dtype=np.float64).sum())
+            s, flat = self._stats, data.reshape(-1)
+            s[0], s[1] = min(s[0], float(flat.min())), max(s[1], float(flat.max()))
+            s[2] += float(flat.sum(dtype=np.float64))
+            s[3] += float(np.einsum("i,i->", flat, flat, dtype=np.float64))  # buffered: no float64 copy
 
     def close(self) -> None:
         """Finish the header and move the file into place."""
@@ -106,6 +123,7 @@ class MrcStackWriter:
             return
         mrc, self._mrc = self._mrc, None
         try:
+            self._file.close()
             if exc is None:
                 self._write_stats(mrc)
             mrc.close()

@@ -1,14 +1,17 @@
-"""Lazy, memory-mapped particle image stacks.
+"""Lazy particle image stacks, read image by image.
 
 A :class:`ParticleStack` is a list of MRC files plus, for each particle, which file and which image in it.
-Images are read on demand through read-only memory maps, so a stack larger than RAM is usable; the maps
-are reopened lazily after pickling (DataLoader workers). Sources: one .mrcs/.mrc, a list of
-(file, index) references (RELION .star, cryoSPARC .cs) or a .txt listing .mrcs files.
+Images are read on demand with positioned reads (``os.pread``) of just their bytes, so a stack larger than
+RAM is usable and the process holds only the images it asked for: a memory map would instead count every
+page it touched in the process's resident memory (RssFile), which grows to the file's size over one pass
+through a large stack. Files are reopened lazily after pickling (DataLoader workers). Sources: one
+.mrcs/.mrc, a list of (file, index) references (RELION .star, cryoSPARC .cs) or a .txt listing .mrcs files.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,7 @@ import pandas as pd
 
 from ..errors import InputError
 
-_MAX_OPEN = 64  # memory maps kept open at once (a .star may reference thousands of stacks)
+_MAX_OPEN = 64  # files kept open at once (a .star may reference thousands of stacks)
 UNSET_APIX = (0.0, 1.0)  # header pixel sizes that mean "not set" (1.0 is what cryoDRGN and others write by default)
 
 
@@ -35,12 +38,16 @@ def known_apix(apix: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class StackHeader:
-    """What an MRC header says about a stack: image count, box size D, voxel size (Å, 0 if unset)."""
+    """What an MRC header says about a stack: image count, box size D, voxel size (Å, 0 if unset), and
+    where the images are: ``offset`` (bytes from the file's start to the first image) and ``dtype`` (of a
+    pixel, with the file's byte order)."""
 
     path: Path
     n: int
     D: int
     apix: float
+    offset: int = 1024
+    dtype: np.dtype = np.dtype(np.float32)
 
 
 def read_stack_header(path: str | os.PathLike) -> StackHeader:
@@ -71,11 +78,11 @@ def read_stack_header(path: str | os.PathLike) -> StackHeader:
         raise InputError(f"images must be square, got {ny} x {nx} pixels", path)
     if dtype.kind == "c":
         raise InputError("images are complex (MRC mode 3/4); expected real-space images", path)
-    return StackHeader(path, nz, nx, apix if np.isfinite(apix) and apix > 0 else 0.0)
+    return StackHeader(path, nz, nx, apix if np.isfinite(apix) and apix > 0 else 0.0, 1024 + ext, dtype)
 
 
 class ParticleStack:
-    """N particle images of D x D pixels, read lazily from memory-mapped MRC files.
+    """N particle images of D x D pixels, read lazily from MRC files (positioned reads, no memory map).
 
     ``stack[i]`` -> (D, D) float32; ``stack[slice]`` / ``stack[index array]`` -> (k, D, D) float32.
     Attributes: ``D`` (pixels), ``apix`` (Å/pixel from the first file's header, 0 if unset), ``path``
@@ -94,6 +101,7 @@ class ParticleStack:
             if h.D != headers[0].D:
                 raise InputError(f"box sizes disagree: {headers[0].path} has {headers[0].D} px images, "
                                  f"{h.path} has {h.D} px", self.path)
+        self.headers = headers
         self.files = [h.path for h in headers]
         self.D = headers[0].D
         self.apix = headers[0].apix
@@ -111,7 +119,7 @@ class ParticleStack:
             f = self.files[self.file_index[i]]
             raise InputError(f"particle {i} refers to image {self.image_index[i] + 1} (1-based) of {f}, "
                              f"which has {counts[self.file_index[i]]} images", self.path)
-        self._maps: OrderedDict[int, mrcfile.mrcmemmap.MrcMemmap] = OrderedDict()
+        self._open: OrderedDict[int, _ImageFile] = OrderedDict()
 
     @classmethod
     def from_mrc(cls, path: str | os.PathLike) -> "ParticleStack":
@@ -165,8 +173,7 @@ class ParticleStack:
         for f in np.unique(files):
             rows = np.flatnonzero(files == f)
             images = self.image_index[idx[rows]]
-            data = self._map(int(f))
-            out[rows] = data[images] if data.ndim == 3 else data[None][images]
+            out[rows] = self._file(int(f)).read(images)
             finite = np.isfinite(out[rows]).all(axis=(1, 2))
             if not finite.all():
                 k = int(np.flatnonzero(~finite)[0])
@@ -174,34 +181,33 @@ class ParticleStack:
                                  "contains NaN or infinite values", self.files[f])
         return out
 
-    def _map(self, f: int) -> np.ndarray:
-        mrc = self._maps.get(f)
-        if mrc is None:
-            if len(self._maps) >= _MAX_OPEN:
-                self._maps.popitem(last=False)[1].close()
-            try:
-                mrc = mrcfile.mmap(self.files[f], mode="r", permissive=True)
-            except (ValueError, OSError) as e:
-                raise InputError(f"cannot memory-map the stack ({e})", self.files[f]) from None
-            if mrc.data is None:
-                raise InputError("MRC file has no readable data", self.files[f])
-            self._maps[f] = mrc
+    def _file(self, f: int) -> "_ImageFile":
+        handle = self._open.get(f)
+        if handle is None:
+            if len(self._open) >= _MAX_OPEN:
+                self._open.popitem(last=False)[1].close()
+            handle = self._open[f] = _ImageFile(self.headers[f])
         else:
-            self._maps.move_to_end(f)
-        return mrc.data
+            self._open.move_to_end(f)
+        return handle
 
     def memmap(self, f: int = 0) -> np.ndarray:
-        """The read-only memory map of file ``f`` (for inspection; indexing the stack is preferred)."""
-        return self._map(f)
+        """A new read-only memory map of file ``f``'s images, (n, D, D) in the file's dtype, for viewers
+        that page through a stack (napari); reading the stack by index does not use it."""
+        h = self.headers[f]
+        try:
+            return np.memmap(h.path, dtype=h.dtype, mode="r", offset=h.offset, shape=(h.n, h.D, h.D))
+        except (ValueError, OSError) as e:
+            raise InputError(f"cannot memory-map the stack ({e})", h.path) from None
 
     def close(self) -> None:
-        """Close every open memory map (they reopen on the next read)."""
-        while self._maps:
-            self._maps.popitem()[1].close()
+        """Close every open file (they reopen on the next read)."""
+        while self._open:
+            self._open.popitem()[1].close()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_maps"] = OrderedDict()  # memory maps do not pickle; each process reopens its own
+        state["_open"] = OrderedDict()  # open files do not pickle; each process opens its own
         return state
 
     def __del__(self) -> None:
@@ -213,6 +219,56 @@ class ParticleStack:
     def __repr__(self) -> str:
         return (f"ParticleStack({self.path.name!r}, N={len(self)}, D={self.D}, apix={self.apix:g}, "
                 f"files={len(self.files)})")
+
+
+class _ImageFile:
+    """One open MRC stack, read by positioned reads of whole images: nothing stays mapped or cached."""
+
+    def __init__(self, header: StackHeader):
+        self.header = header
+        self._lock = threading.Lock()  # only for the seek-and-read fallback where os.pread is missing (Windows)
+        try:
+            self._file = open(header.path, "rb", buffering=0)
+        except OSError as e:
+            raise InputError(f"cannot open the stack ({e})", header.path) from None
+
+    def read(self, images: np.ndarray) -> np.ndarray:
+        """Images (k,) 0-based indices -> (k, D, D) float32; one read per run of consecutive indices."""
+        h = self.header
+        size = h.D * h.D * h.dtype.itemsize
+        order = np.argsort(images, kind="stable")
+        sorted_ = images[order]
+        out = np.empty((len(images), h.D, h.D), dtype=np.float32)
+        for run in np.split(np.arange(len(images)), np.flatnonzero(np.diff(sorted_) != 1) + 1):
+            if not run.size:
+                continue
+            first = int(sorted_[run[0]])
+            data = self._read_at(h.offset + first * size, run.size * size)
+            if len(data) != run.size * size:  # the file was cut short after its header was read
+                raise InputError(f"file is truncated: image {first + len(data) // size + 1} (1-based) ends "
+                                 "past the end of the file", h.path)
+            out[order[run]] = np.frombuffer(data, dtype=h.dtype).reshape(run.size, h.D, h.D)
+        return out
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        """``size`` bytes from ``offset`` (fewer at the end of the file). os.pread leaves the file position
+        alone, so threads and forked DataLoader workers may share the open file."""
+        chunks, done = [], 0
+        while done < size:
+            if hasattr(os, "pread"):
+                chunk = os.pread(self._file.fileno(), size - done, offset + done)
+            else:
+                with self._lock:
+                    self._file.seek(offset + done)
+                    chunk = self._file.read(size - done)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            done += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def search_folders(referrer: Path, datadir: str | os.PathLike | None = None,

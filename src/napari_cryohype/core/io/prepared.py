@@ -63,7 +63,7 @@ class PreparedStack:
         return images
 
     def close(self) -> None:
-        """Close the stack's memory maps (they reopen on the next read)."""
+        """Close the stack's open files (they reopen on the next read)."""
         self.stack.close()
 
     def __repr__(self) -> str:

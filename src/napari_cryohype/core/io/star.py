@@ -157,7 +157,7 @@ def image_refs(star: StarData | str | os.PathLike) -> tuple[np.ndarray, np.ndarr
 
 
 def star_particles(star: StarData | str | os.PathLike, datadir: str | os.PathLike | None = None) -> ParticleStack:
-    """The images a .star file references, memory-mapped lazily. Stack paths resolve against ``datadir``
+    """The images a .star file references, read lazily. Stack paths resolve against ``datadir``
     if given, then the .star file's folder (see :func:`particles.resolve_stack`)."""
     star = _as_star(star)
     files, index = image_refs(star)
