@@ -113,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     work = args.workdir or REPO / "benchmarks" / "work" / args.out.name
     data = sample_dataset()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    record = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    record = {"settings": report.portable({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                                          sys.executable),
               "machine": {**machine_info(REPO), "usable_cores": usable_cores(), "torch_default_threads":
                           TORCH_DEFAULT, "auto_threads": auto_threads(),
                           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
-              "data": str(data), "started_utc": started, "runs": []}
+              "data": report.portable(str(data), sys.executable), "started_utc": started, "runs": []}
     t0 = time.perf_counter()
     for r in range(args.repeats):
         loads = LOADS if r % 2 == 0 else LOADS[::-1]
