@@ -113,12 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     work = args.workdir or REPO / "benchmarks" / "work" / args.out.name
     data = sample_dataset()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    record = {"settings": report.portable({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                                          sys.executable),
+    record = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "machine": {**machine_info(REPO), "usable_cores": usable_cores(), "torch_default_threads":
                           TORCH_DEFAULT, "auto_threads": auto_threads(),
                           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
-              "data": report.portable(str(data), sys.executable), "started_utc": started, "runs": []}
+              "data": str(data), "started_utc": started, "runs": []}
     t0 = time.perf_counter()
     for r in range(args.repeats):
         loads = LOADS if r % 2 == 0 else LOADS[::-1]
@@ -134,12 +133,13 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 stop_load(procs)
     record["wall_s"] = round(time.perf_counter() - t0, 1)
-    write_json(args.out / "threads.json", report.portable(record, sys.executable))
+    published = report.portable(record, sys.executable)   # the record and its page name no local path
+    write_json(args.out / "threads.json", published)
     table = summary(record["runs"])
     m = record["machine"]
     (args.out / "threads.md").write_text(
         "# Training speed by torch threads, idle and beside a busy process\n\n"
-        f"Made by `python benchmarks/threads.py` ({json.dumps(record['settings'])}) on {started}, "
+        f"Made by `python benchmarks/threads.py` ({json.dumps(published['settings'])}) on {started}, "
         f"{record['wall_s']:.0f} s. Machine: {m['cpu']}, {m['usable_cores']} usable cores, torch's default "
         f"{m['torch_default_threads']} threads, auto {m['auto_threads']}; load average at the start "
         f"{m['load_average_at_start'][0]:.2f}. Data: the sample mixture (200 images, 32 px), preset "
