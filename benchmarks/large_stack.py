@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: E402
 from proc_peaks import run_with_peaks  # noqa: E402
 
 COLUMNS = """\
@@ -263,7 +264,8 @@ def run_stages(args: argparse.Namespace) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **{k: str(args.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                             "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}}
-    meta = {"command": "python benchmarks/large_stack.py " + shlex.join(sys.argv[1:]), "machine": machine(),
+    meta = {"command": "python benchmarks/large_stack.py "
+                       + shlex.join(report.portable(sys.argv[1:], sys.executable)), "machine": machine(),
             "D": D, "apix": APIX, "model_args": MODEL_ARGS, "batch_size": args.batch_size,
             "threads": args.threads, "nice": args.nice, "train_steps": args.train_steps}
     for size in args.sizes:
