@@ -34,21 +34,29 @@ from compare import write_json  # noqa: E402
 from napari_cryohype.core.latents import batch_inputs  # noqa: E402
 from napari_cryohype.core.models.augment import random_angles, rotate_in_plane  # noqa: E402
 from napari_cryohype.core.models.encoders import UNetEncoder  # noqa: E402
+from napari_cryohype.core.models.lift import SliceLift  # noqa: E402
 from napari_cryohype.core.run import Run  # noqa: E402
 
 
 class Probe(nn.Module):
     """MLP classifier: encoder image (B, D, D) [+ rotation (B, 3, 3)] -> logits (B, n_classes)."""
 
-    def __init__(self, D: int, n_classes: int, hidden: int, mid_layers: int, pose: bool):
+    def __init__(self, D: int, n_classes: int, hidden: int, mid_layers: int, pose: bool, lift: float = 0,
+                 image: bool = True):
         super().__init__()
-        self.inp = nn.Linear(D * D, hidden)
+        self.inp = nn.Linear(D * D, hidden) if image else None
+        self.lift = SliceLift(D, lift) if lift else None
+        self.lifted = nn.Linear(self.lift.n_voxels, hidden) if lift else None
         self.mid = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(mid_layers))
         self.pose = nn.Sequential(nn.Linear(9, 256), nn.ReLU(), nn.Linear(256, hidden)) if pose else None
         self.out = nn.Linear(hidden, n_classes)
 
     def forward(self, x: Tensor, rot: Tensor) -> Tensor:
-        pre = self.inp(x.flatten(1))
+        pre = 0
+        if self.inp is not None:
+            pre = self.inp(x.flatten(1))
+        if self.lift is not None:
+            pre = pre + self.lifted(self.lift(x, rot))
         if self.pose is not None:
             pre = pre + self.pose(rot.flatten(1))
         h = torch.relu(pre)
@@ -73,7 +81,10 @@ VARIANTS = {"mlp_image": dict(hidden=1024, mid_layers=2, pose=False),
             "mlp_image_pose": dict(hidden=1024, mid_layers=2, pose=True),
             "mlp_image_inplane": dict(hidden=1024, mid_layers=2, pose=False, augment=True),
             "wide_image": dict(hidden=2048, mid_layers=4, pose=False),
-            "unet_image": dict(hidden=128, conv=True)}
+            "unet_image": dict(hidden=128, conv=True),
+            "lift8": dict(hidden=1024, mid_layers=2, pose=False, lift=8, image=False),
+            "lift8_image": dict(hidden=1024, mid_layers=2, pose=False, lift=8),
+            "lift12": dict(hidden=1024, mid_layers=2, pose=False, lift=12, image=False)}
 
 
 def encoder_inputs(run_dir: Path) -> tuple[Tensor, Tensor]:

@@ -55,7 +55,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="model size (default small)")
     p.add_argument("--conditioning", choices=("hyper", "concat"),
                    help="hyper: modulate every INR layer (CryoHype); concat: cryoDRGN-style baseline")
-    p.add_argument("--encoder", choices=("vit", "mlp", "unet"), help="image encoder (default vit)")
+    p.add_argument("--encoder", choices=("vit", "mlp", "lift", "unet"),
+                   help="image encoder (default vit; lift: the mlp encoder reading each image's transform "
+                        "placed in 3D at its pose)")
     p.add_argument("--encoder-input", choices=("hartley", "real"),
                    help="what the encoder sees: the centred, CTF phase-flipped Hartley transform (default) or "
                         "its inverse, a CTF-corrected real-space image")

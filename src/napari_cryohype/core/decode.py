@@ -94,8 +94,8 @@ def transforms_to_volume(model: CryoHypeModel, ht: Tensor, D: int) -> np.ndarray
 
 def _encode_indices(model, dataset, indices, device) -> Condition:
     items = [dataset[int(i)] for i in indices]
-    batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ("image", "trans", "ctf")}
-    return model.encode(batch_inputs(model, batch, device))
+    batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ("image", "trans", "ctf", "rot")}
+    return model.encode(batch_inputs(model, batch, device), batch["rot"].to(device))
 
 
 def _model_and_data(run_or_model, device):
@@ -119,6 +119,8 @@ def decode_images(run_or_model: Run | CryoHypeModel, images_or_indices, D: int |
             raise ValueError("decoding by index needs a Run, not a bare model")
         cond = _encode_indices(model, dataset, arr.reshape(-1)[:1], device)
     else:
+        if model.needs_pose:
+            raise ValueError("this run's encoder reads each image's pose: decode images by their index")
         img = torch.as_tensor(arr.reshape(-1, model.D, model.D)[:1], dtype=torch.float32, device=device)
         x, _, _ = model.encoder_input(img, None, None)
         cond = model.encode(x)
@@ -175,7 +177,8 @@ def render_projection(run: Run, index: int, *, device: str = "cpu") -> np.ndarra
     geo = model.geometry
     ctf = batch["ctf"].to(device) if dataset.has_ctf else None
     x, _, ctf_half = model.encoder_input(batch["image"].to(device), batch["trans"].to(device), ctf)
-    pred = model.render_pairs(model.encode(x), batch["rot"].to(device)) * ctf_half.repeat(1, 2)
+    rots = batch["rot"].to(device)
+    pred = model.render_pairs(model.encode(x, rots), rots) * ctf_half.repeat(1, 2)
     D = model.D
     full = torch.zeros(1, (D + 1) ** 2, device=device)
     full[:, geo.half_idx] = pred[:, :geo.n_half]

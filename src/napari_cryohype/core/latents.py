@@ -38,13 +38,13 @@ def compute_latents(run: Run, *, batch_size: int = 64, device: str = "cpu",
     done = 0
     for batch in DataLoader(ds, batch_size=batch_size, shuffle=False):
         x, target, ctf_half = _prepare(model, batch, device)
-        cond = model.encode(x)
+        rots = batch["rot"].to(device)
+        cond = model.encode(x, rots)
         z = model.latents(cond).float().cpu().numpy()
         if out is None:
             out = np.empty((len(ds), z.shape[1]), dtype=np.float32)
         out[done:done + len(z)] = z
         if losses is not None:
-            rots = batch["rot"].to(device)
             losses[done:done + len(z)] = model.image_losses(cond, rots, target, ctf_half).cpu().numpy()
         done += len(z)
         if progress is not None:

@@ -6,6 +6,9 @@
   tokens (identical for every image) once per batch; the last block computes only their outputs.
 - ``mlp``: the flattened image through a residual ReLU MLP to one feature vector ``f``; the tokens are
   ``t_j + f`` (learnable ``t_j``): the same interface, one global code.
+- ``lift``: ``mlp`` reading, instead of the image, its central transform placed in 3D at the
+  image's pose (:mod:`.lift`): a linear map of it is a correlation with 3D templates, the same function of
+  a structure from every direction. Needs the pose (``forward(img, rots)``).
 - ``unet``: the contracting path of a U-Net (two 3x3 convolutions per level, stride-2 downsampling)
   pooled to ``f``; tokens as for ``mlp``.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .lift import SliceLift
 
 
 class Block(nn.Module):
@@ -54,6 +59,8 @@ class Block(nn.Module):
 
 
 class ViTEncoder(nn.Module):
+    needs_pose = False
+
     def __init__(self, D: int, n_tokens: int, *, patch: int, width: int, depth: int, heads: int, mlp_dim: int,
                  pos_embed: bool = True, **_):
         super().__init__()
@@ -66,7 +73,7 @@ class ViTEncoder(nn.Module):
         self.tokens = nn.Parameter(torch.randn(n_tokens, width) * 0.02)
         self.blocks = nn.ModuleList(Block(width, heads, mlp_dim) for _ in range(depth))
 
-    def forward(self, img: Tensor) -> Tensor:
+    def forward(self, img: Tensor, rots: Tensor | None = None) -> Tensor:
         B, D, _ = img.shape
         p = self.patch
         x = img.reshape(B, D // p, p, D // p, p).transpose(2, 3).reshape(B, -1, p * p)
@@ -79,22 +86,56 @@ class ViTEncoder(nn.Module):
         return x
 
 
-class MLPEncoder(nn.Module):
-    def __init__(self, D: int, n_tokens: int, *, width: int, encoder_hidden: int, **_):
+class _ResidualMLP(nn.Module):
+    """A 3-layer residual ReLU MLP from ``features(img, rots)`` (B, n_in) to one code added to every token."""
+    needs_pose = False
+
+    def __init__(self, n_in: int, n_tokens: int, width: int, hidden: int):
         super().__init__()
-        self.inp = nn.Linear(D * D, encoder_hidden)
-        self.mid = nn.ModuleList(nn.Linear(encoder_hidden, encoder_hidden) for _ in range(2))
-        self.out = nn.Linear(encoder_hidden, width)
+        self.inp = nn.Linear(n_in, hidden)
+        self.mid = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(2))
+        self.out = nn.Linear(hidden, width)
         self.tokens = nn.Parameter(torch.randn(n_tokens, width) * 0.02)
 
-    def forward(self, img: Tensor) -> Tensor:
-        h = torch.relu(self.inp(img.flatten(1)))
+    def features(self, img: Tensor, rots: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, img: Tensor, rots: Tensor | None = None) -> Tensor:
+        h = torch.relu(self.inp(self.features(img, rots)))
         for lin in self.mid:
             h = torch.relu(lin(h) + h)
         return self.tokens + self.out(h)[:, None, :]
 
 
+class MLPEncoder(_ResidualMLP):
+    """The flattened image (B, D*D) through the residual MLP."""
+
+    def __init__(self, D: int, n_tokens: int, *, width: int, encoder_hidden: int, **_):
+        super().__init__(D * D, n_tokens, width, encoder_hidden)
+
+    def features(self, img: Tensor, rots: Tensor | None) -> Tensor:
+        return img.flatten(1)
+
+
+class LiftEncoder(_ResidualMLP):
+    """The image's slice placed in 3D at its pose (:class:`.lift.SliceLift`, B x size**3) through the
+    residual MLP."""
+    needs_pose = True
+
+    def __init__(self, D: int, n_tokens: int, *, width: int, encoder_hidden: int, lift_radius: float, **_):
+        lift = SliceLift(D, lift_radius)
+        super().__init__(lift.n_voxels, n_tokens, width, encoder_hidden)
+        self.lift = lift
+
+    def features(self, img: Tensor, rots: Tensor | None) -> Tensor:
+        if rots is None:
+            raise ValueError("the lift encoder needs each image's pose")
+        return self.lift(img, rots)
+
+
 class UNetEncoder(nn.Module):
+    needs_pose = False
+
     def __init__(self, D: int, n_tokens: int, *, width: int, encoder_hidden: int, **_):
         super().__init__()
         ch = max(8, encoder_hidden // 64)
@@ -107,12 +148,12 @@ class UNetEncoder(nn.Module):
         self.out = nn.Linear(c_in * size * size, width)
         self.tokens = nn.Parameter(torch.randn(n_tokens, width) * 0.02)
 
-    def forward(self, img: Tensor) -> Tensor:
+    def forward(self, img: Tensor, rots: Tensor | None = None) -> Tensor:
         f = self.down(img[:, None]).flatten(1)
         return self.tokens + self.out(f)[:, None, :]
 
 
-ENCODERS = {"vit": ViTEncoder, "mlp": MLPEncoder, "unet": UNetEncoder}
+ENCODERS = {"vit": ViTEncoder, "mlp": MLPEncoder, "lift": LiftEncoder, "unet": UNetEncoder}
 
 
 def build_encoder(name: str, D: int, n_tokens: int, cfg: dict) -> nn.Module:

@@ -58,6 +58,8 @@ class CryoHypeModel(nn.Module):
                                                   cfg["output_tokens"])
         else:
             self.conditioning = ConcatConditioning(cfg["width"], cfg["zdim"], cfg["inr_width"])
+        if cfg["encoder"] == "lift" and cfg["encoder_input"] != "hartley":
+            raise ValueError("the lift encoder reads the Hartley encoder input; set encoder_input to hartley")
         self.encoder = build_encoder(cfg["encoder"], D, self.conditioning.n_tokens, cfg)
         self.geometry = SliceGeometry(D)
         self.register_buffer("norm_std", torch.tensor(1.0))  # the dataset's std of the transforms (trainer sets it)
@@ -72,9 +74,15 @@ class CryoHypeModel(nn.Module):
         ctf_half = geo.ctf_half(ctf) if ctf is not None else torch.ones(len(images), geo.n_half, device=images.device)
         return geo.encoder_input(full, ctf_half, self.cfg["encoder_input"]), geo.split(full), ctf_half
 
-    def encode(self, x: Tensor) -> Condition:
-        """Encoder images (B, D, D) (see :meth:`encoder_input`) -> :class:`Condition`."""
-        tokens = self.encoder(x)
+    @property
+    def needs_pose(self) -> bool:
+        """Whether :meth:`encode` needs each image's rotation (the ``lift`` encoder)."""
+        return self.encoder.needs_pose
+
+    def encode(self, x: Tensor, rots: Tensor | None = None) -> Condition:
+        """Encoder images (B, D, D) (see :meth:`encoder_input`) and their rotations (B, 3, 3), which only a
+        pose-reading encoder (:attr:`needs_pose`) uses -> :class:`Condition`."""
+        tokens = self.encoder(x, rots)
         if self.hyper:
             return Condition(tokens, weights=self.conditioning(tokens, list(self.inr.weights)))
         z, first = self.conditioning(tokens)
@@ -139,4 +147,4 @@ class CryoHypeModel(nn.Module):
         if rotate_encoder:
             x = rotate_in_plane(x, random_angles(len(x), x.device))
         points = None if n_points is None else self.sample_points(len(images), n_points, images.device)
-        return self.image_losses(self.encode(x), rots, target, ctf_half, points).mean()
+        return self.image_losses(self.encode(x, rots), rots, target, ctf_half, points).mean()

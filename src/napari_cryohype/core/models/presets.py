@@ -16,7 +16,7 @@ from napari_cryohype.core.threads import AUTO, check_threads
 #: model settings shared by every preset (overridden per preset below)
 _MODEL_BASE = {
     "conditioning": "hyper",      # "hyper" (modulate every INR layer) | "concat" (z joins the INR input)
-    "encoder": "vit",             # "vit" | "mlp" | "unet"
+    "encoder": "vit",             # "vit" | "mlp" | "lift" | "unet"
     "encoder_input": "hartley",   # "hartley" (phase-flipped, centred transform) | "real" (masked image)
     "patch": 8,                   # ViT patch size, pixels
     "width": 128,                 # encoder token width
@@ -28,6 +28,8 @@ _MODEL_BASE = {
     "output_tokens": 1,           # weight tokens of the INR output layer
     "zdim": 8,                    # latent size of the concat baseline
     "encoder_hidden": 1024,       # hidden width of the mlp encoder / channels base of the unet encoder
+    "lift_radius": 8,             # lift encoder: the disk placed in 3D, Fourier pixels (resolution box / radius)
+    "lift_radius": 8,             # lift encoder: the disk placed in 3D, Fourier pixels (resolution: box / radius)
     "inr_width": 128,             # INR hidden width
     "inr_layers": 5,              # INR linear layers in all (first, residual middle ones, output)
     "n_freqs": 64,                # Gaussian Fourier features (sin and cos of each: 2 x n_freqs inputs)
