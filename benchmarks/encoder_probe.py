@@ -7,7 +7,9 @@ model: the shift-centred, CTF phase-flipped transform) to name each image's stru
 mixture's images, and scored on those and on the held-out 10%. Variants: the ``many`` preset's MLP
 encoder on the image alone; the same with the pose (rotation matrix) as a second input; the same trained on
 randomly rotated copies of its inputs (in-plane rotation: more views of each structure); a wider, deeper
-MLP on the image alone; the ``unet`` encoder's convolutional path.
+MLP on the image alone; the ``unet`` encoder's convolutional path; the ``lift`` encoder's input (the
+image's transform placed in 3D at its pose, radius 8 Fourier pixels: ``core/models/lift.py``) through the
+same MLP.
 
     python benchmarks/encoder_probe.py benchmarks/work/scaling-d32/mix0100 --run many/run \
         --out benchmarks/results/scaling-d32/encoder-probe-100.json
@@ -43,6 +45,8 @@ class Probe(nn.Module):
 
     def __init__(self, D: int, n_classes: int, hidden: int, mid_layers: int, pose: bool, lift: float = 0,
                  image: bool = True):
+        """``lift``: also read the image's slice placed in 3D (radius in Fourier pixels; 0: no);
+        ``image``: read the image itself."""
         super().__init__()
         self.inp = nn.Linear(D * D, hidden) if image else None
         self.lift = SliceLift(D, lift) if lift else None
@@ -82,9 +86,7 @@ VARIANTS = {"mlp_image": dict(hidden=1024, mid_layers=2, pose=False),
             "mlp_image_inplane": dict(hidden=1024, mid_layers=2, pose=False, augment=True),
             "wide_image": dict(hidden=2048, mid_layers=4, pose=False),
             "unet_image": dict(hidden=128, conv=True),
-            "lift8": dict(hidden=1024, mid_layers=2, pose=False, lift=8, image=False),
-            "lift8_image": dict(hidden=1024, mid_layers=2, pose=False, lift=8),
-            "lift12": dict(hidden=1024, mid_layers=2, pose=False, lift=12, image=False)}
+            "lift8": dict(hidden=1024, mid_layers=2, pose=False, lift=8, image=False)}
 
 
 def encoder_inputs(run_dir: Path) -> tuple[Tensor, Tensor]:
