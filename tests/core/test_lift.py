@@ -74,3 +74,20 @@ def test_lift_encoder_needs_the_hartley_input():
     cfg.update(encoder="lift", encoder_input="real")
     with pytest.raises(ValueError, match="hartley"):
         CryoHypeModel(cfg, 16)
+
+
+def test_a_lift_run_trains_analyses_and_decodes_by_index(tmp_path):
+    """Every path that encodes images hands the encoder their poses: training, latents with losses,
+    decoding by index, the rendered projection; raw images without a pose get a clear error."""
+    from napari_cryohype.core.decode import decode_images, render_projection
+    from napari_cryohype.core.latents import latents_and_losses
+    from tests.core.mixture_data import trained_run
+
+    run = trained_run(tmp_path, encoder="lift", lift_radius=4, epochs=1)
+    z, losses = latents_and_losses(run)
+    assert z.shape[0] == 16 and np.isfinite(z).all() and np.isfinite(losses).all()
+    v = decode_images(run, 3)
+    assert v.shape == (16, 16, 16) and np.isfinite(v).all() and v.std() > 0
+    assert np.isfinite(render_projection(run, 2)).all()
+    with pytest.raises(ValueError, match="index"):
+        decode_images(run, np.zeros((16, 16), np.float32))
