@@ -91,3 +91,21 @@ def test_a_lift_run_trains_analyses_and_decodes_by_index(tmp_path):
     assert np.isfinite(render_projection(run, 2)).all()
     with pytest.raises(ValueError, match="index"):
         decode_images(run, np.zeros((16, 16), np.float32))
+
+
+def test_one_code_encoders_give_their_code_as_the_latent(tmp_path):
+    """The mlp encoder's tokens are t_j + f: its latent is f (width values), which decodes to the image's
+    own volume, as do the tokens flattened (the latents of analyses written before)."""
+    from napari_cryohype.core.decode import decode_images, decode_latents
+    from napari_cryohype.core.latents import compute_latents
+    from tests.core.mixture_data import TINY, trained_run
+
+    run = trained_run(tmp_path, encoder="mlp", epochs=1)
+    z = compute_latents(run)
+    assert z.shape == (16, TINY["width"])
+    model = run.load_model()
+    flat = (model.encoder.tokens.detach().numpy() + z[:, None, :]).reshape(16, -1)
+    for latents in (z[[3, 5]], flat[[3, 5]]):
+        vols = decode_latents(run, latents)
+        for v, i in zip(vols, (3, 5)):
+            np.testing.assert_allclose(v, decode_images(run, i), rtol=1e-4, atol=1e-5 * np.abs(v).max())

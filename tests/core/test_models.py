@@ -30,7 +30,12 @@ def test_shapes(conditioning, encoder):
     x = torch.randn(3, D, D)
     cond = m.encode(x)
     z = m.latents(cond)
-    expected = m.conditioning.n_tokens * 32 if conditioning == "hyper" else 4
+    if conditioning == "concat":
+        expected = 4                                # z
+    elif encoder == "vit":
+        expected = m.conditioning.n_tokens * 32     # every token
+    else:
+        expected = 32                               # one code f: tokens t_j + f
     assert z.shape == (3, expected)
     assert m.render(cond, torch.rand(3, 7, 3) - 0.5).shape == (3, 7)
     assert m.render_pairs(cond, rots(3)).shape == (3, 2 * m.geometry.n_half)

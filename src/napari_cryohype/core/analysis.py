@@ -1,6 +1,6 @@
 """Latent-space analysis of a trained run: PCA, UMAP and k-means, written to ``RUN/analysis/``.
 
-``analyze_run`` computes the per-image latents (the encoder's weight tokens, flattened), reduces them
+``analyze_run`` computes the per-image latents (:meth:`CryoHypeModel.latents`), reduces them
 with PCA to at most 100 dimensions (as the paper does before UMAP), embeds the PCA coordinates in 2D
 with UMAP, and clusters the PCA coordinates with k-means. Every step is seeded.
 """

@@ -18,7 +18,7 @@ from napari_cryohype.core.io.atomic import atomic_path
 from napari_cryohype.core.io.mrc import write_mrc
 
 #: what each array of ``analyze_run`` holds, for the index
-ARRAYS = {"latents": "every image's latent (N, d): the weight tokens flattened (hyper) or z (concat)",
+ARRAYS = {"latents": "every image's latent (N, d): what sets its weight tokens (hyper; d = width for one-code encoders) or z (concat)",
           "loss": "every image's loss under the model (N,)",
           "pca": "principal components of the latents (N, <=100), by decreasing variance",
           "umap": "2D UMAP embedding of the principal components (N, 2)",

@@ -146,15 +146,14 @@ def decode_selection(run: Run, indices: np.ndarray, D: int | None = None, *, dev
 
 
 def latent_condition(model: CryoHypeModel, latents: np.ndarray | Tensor) -> Condition:
-    """The condition of hypernetwork latents (B, d) (the weight tokens flattened, as
-    :meth:`CryoHypeModel.latents` gives them; d = tokens x width): the tokens modulate the INR's base weights.
+    """The condition of hypernetwork latents (B, d), as :meth:`CryoHypeModel.latents` gives them (the
+    encoder turns them back into weight tokens): the tokens modulate the INR's base weights.
     Any point of the latent space is decoded so, e.g. the mean latent of a cluster. ValueError for a concat
     model (its latent z is not the encoder's tokens)."""
     if not model.hyper:
         raise ValueError("decoding a latent needs a hypernetwork (conditioning 'hyper') model")
     dev = model.norm_std.device
-    tokens = torch.as_tensor(np.asarray(latents, np.float32), device=dev).reshape(
-        len(latents), model.conditioning.n_tokens, -1)
+    tokens = model.encoder.from_latent(torch.as_tensor(np.asarray(latents, np.float32), device=dev))
     return Condition(tokens, weights=model.conditioning(tokens, list(model.inr.weights)))
 
 

@@ -1,4 +1,4 @@
-"""Per-image latent vectors of a trained run: the weight-token outputs flattened (hyper) or z (concat)."""
+"""Per-image latent vectors of a trained run: what sets each image's weight tokens (hyper) or z (concat)."""
 
 from __future__ import annotations
 

@@ -85,10 +85,42 @@ class ViTEncoder(nn.Module):
             x = blk(x, n if i == depth - 1 else None, self.tokens if i == 0 else None)
         return x
 
+    def to_latent(self, tokens: Tensor) -> Tensor:
+        """Output tokens (B, q, width) -> latents (B, q * width): every token is its own."""
+        return tokens.flatten(1)
 
-class _ResidualMLP(nn.Module):
-    """A 3-layer residual ReLU MLP from ``features(img, rots)`` (B, n_in) to one code added to every token."""
+    def from_latent(self, z: Tensor) -> Tensor:
+        """Latents (B, q * width) -> the output tokens (B, q, width)."""
+        return z.reshape(len(z), self.tokens.shape[0], -1)
+
+
+class _OneCode(nn.Module):
+    """An encoder whose tokens are one code per image added to learned tokens: t_j + f. The latent is f
+    (B, width): the tokens flattened would repeat it q times. Subclasses set ``tokens`` (q, width) and
+    :meth:`code`."""
     needs_pose = False
+
+    def code(self, img: Tensor, rots: Tensor | None) -> Tensor:
+        """The image's code f (B, width)."""
+        raise NotImplementedError
+
+    def forward(self, img: Tensor, rots: Tensor | None = None) -> Tensor:
+        return self.tokens + self.code(img, rots)[:, None, :]
+
+    def to_latent(self, tokens: Tensor) -> Tensor:
+        """Output tokens (B, q, width) -> latents f (B, width)."""
+        return tokens[:, 0] - self.tokens[0]
+
+    def from_latent(self, z: Tensor) -> Tensor:
+        """Latents f (B, width) -> the output tokens (B, q, width). Analyses written before the latent was f
+        hold the tokens flattened (B, q * width); those are reshaped."""
+        if z.shape[1] == self.tokens.numel():
+            return z.reshape(len(z), *self.tokens.shape)
+        return self.tokens + z[:, None, :]
+
+
+class _ResidualMLP(_OneCode):
+    """A 3-layer residual ReLU MLP from ``features(img, rots)`` (B, n_in) to the code."""
 
     def __init__(self, n_in: int, n_tokens: int, width: int, hidden: int):
         super().__init__()
@@ -100,11 +132,11 @@ class _ResidualMLP(nn.Module):
     def features(self, img: Tensor, rots: Tensor | None) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, img: Tensor, rots: Tensor | None = None) -> Tensor:
+    def code(self, img: Tensor, rots: Tensor | None) -> Tensor:
         h = torch.relu(self.inp(self.features(img, rots)))
         for lin in self.mid:
             h = torch.relu(lin(h) + h)
-        return self.tokens + self.out(h)[:, None, :]
+        return self.out(h)
 
 
 class MLPEncoder(_ResidualMLP):
@@ -133,9 +165,7 @@ class LiftEncoder(_ResidualMLP):
         return self.lift(img, rots)
 
 
-class UNetEncoder(nn.Module):
-    needs_pose = False
-
+class UNetEncoder(_OneCode):
     def __init__(self, D: int, n_tokens: int, *, width: int, encoder_hidden: int, **_):
         super().__init__()
         ch = max(8, encoder_hidden // 64)
@@ -148,9 +178,8 @@ class UNetEncoder(nn.Module):
         self.out = nn.Linear(c_in * size * size, width)
         self.tokens = nn.Parameter(torch.randn(n_tokens, width) * 0.02)
 
-    def forward(self, img: Tensor, rots: Tensor | None = None) -> Tensor:
-        f = self.down(img[:, None]).flatten(1)
-        return self.tokens + self.out(f)[:, None, :]
+    def code(self, img: Tensor, rots: Tensor | None) -> Tensor:
+        return self.out(self.down(img[:, None]).flatten(1))
 
 
 ENCODERS = {"vit": ViTEncoder, "mlp": MLPEncoder, "lift": LiftEncoder, "unet": UNetEncoder}

@@ -89,8 +89,9 @@ class CryoHypeModel(nn.Module):
         return Condition(tokens, z=z, first=first)
 
     def latents(self, cond: Condition) -> Tensor:
-        """Per-image latent vectors (B, d): the weight-token outputs flattened (hyper) or ``z`` (concat)."""
-        return cond.tokens.flatten(1) if self.hyper else cond.z
+        """Per-image latent vectors (B, d): what sets the weight tokens (hyper: the tokens flattened for the
+        ViT, the one code f for the mlp, lift and unet encoders, whose tokens are t_j + f) or ``z`` (concat)."""
+        return self.encoder.to_latent(cond.tokens) if self.hyper else cond.z
 
     # -- rendering ------------------------------------------------------------------------------------
     def evaluate(self, cond: Condition, coords: Tensor, feats: Tensor | None = None) -> Tensor:
