@@ -150,11 +150,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sample", type=int, default=500, help="images scored per mixture")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--refresh", action="store_true", help="score mixtures again (e.g. new latents)")
+    p.add_argument("--mixtures", nargs="+", help="only these mixture folders (e.g. mix0100); default all")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     path = a.out / "oracle.json"
     records = json.loads(path.read_text())["mixtures"] if path.is_file() else {}
     for mix in sorted(a.workdir.glob("mix*")):
+        if a.mixtures and mix.name not in a.mixtures:
+            continue
         if (mix / "data" / "simulation.json").is_file() and (a.refresh or mix.name not in records):
             records[mix.name] = mixture_record(mix, a.sample, a.seed)
             print(mix.name, records[mix.name], flush=True)
