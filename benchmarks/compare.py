@@ -58,7 +58,8 @@ OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vi
         "mlp": Recipe("hyper", "mlp", "small"), "unet": Recipe("hyper", "unet", "small"),
         "many": Recipe("hyper", "mlp", "many"), "many_2x": Recipe("hyper", "mlp", "many", epochs_scale=2),
         "many_rot": Recipe("hyper", "mlp", "many", options=("--set", "encoder_rotation=true")),
-        "many_lift": Recipe("hyper", "lift", "many")}
+        "many_lift": Recipe("hyper", "lift", "many"),
+        "many_lift_split": Recipe("hyper", "lift", "many", options=("--set", "encoder_split=true"))}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 

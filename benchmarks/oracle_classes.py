@@ -42,6 +42,7 @@ from napari_cryohype.core.simulate import apply_ctf, project_atoms  # noqa: E402
 #: latents of each method, relative to the mixture folder
 LATENTS = {"many": "many/run/analysis/pca.npy", "many_2x": "many_2x/run/analysis/pca.npy",
            "many_rot": "many_rot/run/analysis/pca.npy", "many_lift": "many_lift/run/analysis/pca.npy",
+           "many_lift_split": "many_lift_split/run/analysis/pca.npy",
            "mlp": "mlp/run/analysis/pca.npy", "hyper": "hyper/run/analysis/pca.npy",
            "cryodrgn_vae": "cryodrgn_vae/latents.npy"}
 

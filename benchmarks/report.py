@@ -32,6 +32,7 @@ LABELS = {
     "many_2x": "hyper, many-structure preset, twice the epochs",
     "many_rot": "hyper, many-structure preset, encoder reads images at random in-plane angles",
     "many_lift": "hyper, many-structure preset, lift encoder (reads each image's slice placed in 3D)",
+    "many_lift_split": "hyper, many-structure preset, lift encoder reading only the points the loss does not use",
     "cryodrgn_vae": "cryoDRGN 4.3.1 train_vae",
     "cryodrgn_dec": "cryoDRGN 4.3.1 train_dec (autodecoder)",
     "backproject": "backprojection, true labels (upper bound)",

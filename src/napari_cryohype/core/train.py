@@ -204,6 +204,7 @@ class Trainer:
         frac = float(t.get("point_fraction", 1.0))
         self.n_points = None if frac >= 1 else max(1, round(frac * n_half))
         self.rotate_encoder = bool(t.get("encoder_rotation", False))
+        self.split = bool(t.get("encoder_split", False))
         self.amp_dtype = autocast_dtype(self.device, bool(t["amp"]))
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
 
@@ -284,7 +285,7 @@ class Trainer:
         with torch.autograd.graph.saved_tensors_hooks(self._check_stop, self._check_stop) if abortable \
                 else contextlib.nullcontext():
             with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                loss = net(images, rots, trans, ctf, self.n_points, self.rotate_encoder)
+                loss = net(images, rots, trans, ctf, self.n_points, self.rotate_encoder, self.split)
             (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         if abortable and self._stop.is_set():  # asked during the last op: do not apply a half-made step
             raise _StepAbandoned

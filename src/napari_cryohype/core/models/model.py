@@ -140,12 +140,18 @@ class CryoHypeModel(nn.Module):
         return torch.rand(batch, m, device=device).topk(n_points, dim=1, sorted=False).indices
 
     def forward(self, images: Tensor, rots: Tensor, trans_px: Tensor | None, ctf: Tensor | None,
-                n_points: int | None = None, rotate_encoder: bool = False) -> Tensor:
+                n_points: int | None = None, rotate_encoder: bool = False, split: bool = False) -> Tensor:
         """Training loss: the mean over the batch of :meth:`image_losses` (a scalar); with ``n_points``, over
-        that many random half points (and their mirrors) per image; with ``rotate_encoder``, the encoder
-        reads each image turned by a random in-plane angle (:mod:`.augment`; the target is unchanged)."""
+        that many random half points (and their mirrors) per image; with ``split`` as well, the encoder reads
+        only the other points (:meth:`SliceGeometry.hide_points`), so that no value it sees is one the loss
+        compares, and an image's noise cannot be passed through to its own loss; with ``rotate_encoder``, the
+        encoder reads each image turned by a random in-plane angle (:mod:`.augment`; the target is unchanged)."""
         x, target, ctf_half = self.encoder_input(images, trans_px, ctf)
+        points = None if n_points is None else self.sample_points(len(images), n_points, images.device)
+        if split:
+            if points is None:
+                raise ValueError("splitting the points between encoder and loss needs a point fraction below 1")
+            x = self.geometry.hide_points(x, points)
         if rotate_encoder:
             x = rotate_in_plane(x, random_angles(len(x), x.device))
-        points = None if n_points is None else self.sample_points(len(images), n_points, images.device)
         return self.image_losses(self.encode(x, rots), rots, target, ctf_half, points).mean()

@@ -46,6 +46,8 @@ _TRAIN_BASE = {
     "grad_clip": 1.0,             # max gradient norm (0: off)
     "point_fraction": 1.0,        # share of the slice's Fourier points in each image's loss (random each step)
     "encoder_rotation": False,    # the encoder reads each image turned by a random in-plane angle
+    "encoder_split": False,       # the encoder reads only the points the step's loss does not use
+                                  # (needs point_fraction < 1)
     "seed": 0,
     "num_workers": 0,
     "threads": "auto",            # torch CPU threads: "auto" (one core left free: core.threads), 0 (torch's
@@ -100,3 +102,6 @@ def check_train(train: dict) -> None:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise bad("num_workers", workers, "a whole number of at least 0")
     check_threads(train.get("threads", AUTO))
+    if train.get("encoder_split") and not train.get("point_fraction", 1.0) < 1:
+        raise ValueError("--set encoder_split=true needs --point-fraction below 1 (the loss's share of the "
+                         f"points; the encoder reads the rest), got {train.get('point_fraction', 1.0)!r}")

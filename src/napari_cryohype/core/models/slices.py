@@ -50,6 +50,15 @@ class SliceGeometry(nn.Module):
         self.register_buffer("window", soft_window(D), persistent=False)
         disk = circular_mask(D, ignore_dc=False).reshape(D + 1, D + 1)[:-1, :-1]
         self.register_buffer("disk", disk.float(), persistent=False)
+        self.register_buffer("grid_pairs", torch.stack([self._on_grid(half), self._on_grid(n - 1 - half)], 1),
+                             persistent=False)
+
+    def _on_grid(self, idx: Tensor) -> Tensor:
+        """Flat (D+1)**2 lattice indices -> flat indices into the D x D encoder grid; D*D (a spare slot)
+        for the lattice's last row and column, which the encoder grid crops."""
+        D = self.D
+        row, col = idx // (D + 1), idx % (D + 1)
+        return torch.where((row < D) & (col < D), row * D + col, D * D)
 
     @property
     def n_half(self) -> int:
@@ -77,6 +86,15 @@ class SliceGeometry(nn.Module):
     def split(self, full: Tensor) -> Tensor:
         """Values at the (half, mirror) points: (B, (D+1)**2) -> (B, 2M)."""
         return torch.cat([full[:, self.half_idx], full[:, self.mirror_idx]], dim=1)
+
+    def hide_points(self, x: Tensor, points: Tensor) -> Tensor:
+        """Encoder images (B, D, D) without the half points ``points`` (B, K) and their mirrors (zeroed), the
+        other values scaled by M / (M - K) so that a linear layer sees the same expected input."""
+        B, D = x.shape[0], self.D
+        keep = x.new_ones(B, D * D + 1)
+        keep.scatter_(1, self.grid_pairs[points].flatten(1), 0.0)
+        scale = self.n_half / (self.n_half - points.shape[1])
+        return x * keep[:, :-1].reshape(B, D, D) * scale
 
     def encoder_input(self, full_ht: Tensor, ctf_half: Tensor, kind: str) -> Tensor:
         """Encoder image (B, D, D): the transform phase-flipped by the CTF's sign and masked to the disk

@@ -1,0 +1,62 @@
+"""Splitting each image's Fourier points between the encoder and the loss (``train.encoder_split``)."""
+
+import pytest
+import torch
+
+from napari_cryohype.core.models.model import CryoHypeModel
+from napari_cryohype.core.models.presets import check_train, preset
+from tests.core.test_models import D, rots, tiny_cfg
+
+
+def _grid_index(model, lattice_idx):
+    """Flat (D+1)**2 lattice indices -> (row, col) on the D x D encoder grid."""
+    return lattice_idx // (D + 1), lattice_idx % (D + 1)
+
+
+def test_hidden_points_are_the_chosen_ones_and_their_mirrors():
+    model = CryoHypeModel(tiny_cfg(encoder="mlp"), D)
+    geo = model.geometry
+    x = torch.randn(2, D, D)
+    points = model.sample_points(2, geo.n_half // 2, "cpu")
+    out = geo.hide_points(x, points)
+    hidden = torch.zeros(2, D, D, dtype=torch.bool)
+    for b in range(2):
+        for idx in (geo.half_idx[points[b]], geo.mirror_idx[points[b]]):
+            row, col = _grid_index(model, idx)
+            inside = (row < D) & (col < D)
+            hidden[b, row[inside], col[inside]] = True
+    assert (out[hidden] == 0).all()
+    scale = geo.n_half / (geo.n_half - points.shape[1])
+    torch.testing.assert_close(out[~hidden], x[~hidden] * scale)
+    assert hidden.sum() > 0.4 * geo.n_half * 2
+
+
+def test_with_split_the_encoder_never_sees_a_value_the_loss_compares(monkeypatch):
+    """The encoder's input is zero at every point (and mirror) the step's loss uses; without the split it is
+    not. A split that hid other points, or none, fails."""
+    torch.manual_seed(0)
+    model = CryoHypeModel(tiny_cfg(encoder="mlp"), D)
+    geo = model.geometry
+    points = model.sample_points(3, geo.n_half // 2, "cpu")
+    monkeypatch.setattr(model, "sample_points", lambda *a: points)
+    seen = []
+    model.encoder.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach().clone()))
+    images = torch.randn(3, D, D)
+    for split in (True, False):
+        model(images, rots(3), torch.zeros(3, 2), None, n_points=points.shape[1], split=split)
+    for b in range(3):
+        row, col = _grid_index(model, geo.half_idx[points[b]])
+        inside = (row < D) & (col < D)
+        assert (seen[0][b, row[inside], col[inside]] == 0).all()
+        assert (seen[1][b, row[inside], col[inside]] != 0).any()
+    with pytest.raises(ValueError, match="point fraction"):
+        model(images, rots(3), torch.zeros(3, 2), None, split=True)
+
+
+def test_split_needs_a_point_fraction_below_one():
+    train = preset("small")["train"]
+    train["encoder_split"] = True
+    with pytest.raises(ValueError, match="point-fraction"):
+        check_train(train)
+    train["point_fraction"] = 0.5
+    check_train(train)
