@@ -86,8 +86,8 @@ def _seconds(hms: str) -> float:
 
 def loop_images_per_s(method: str, run_dir: Path | None, n_images: int) -> float | None:
     """Training-loop throughput without process start and data loading: cryoDRGN's per-epoch times from
-    its run.log, or images x epochs / the trainer's elapsed time in its final log.jsonl event (the time of
-    the last leg when it was resumed). None when not found."""
+    its run.log, or images x epochs / the trainer's elapsed time in its final log.jsonl event (every leg of a
+    resumed run: the checkpoint carries the elapsed time). None when not found."""
     if run_dir is None:
         return None
     if method.startswith("cryodrgn"):
