@@ -40,7 +40,8 @@ def test_only_the_encoder_view_turns_when_training_with_rotation(monkeypatch):
     model = CryoHypeModel(cfg, 16)
     seen = []
     real_encoder = model.encoder.forward
-    monkeypatch.setattr(model.encoder, "forward", lambda x: (seen.append(x.clone()), real_encoder(x * 0))[1])
+    monkeypatch.setattr(model.encoder, "forward",
+                        lambda x, rots=None: (seen.append(x.clone()), real_encoder(x * 0))[1])
     images, rots = torch.randn(4, 16, 16), torch.eye(3).expand(4, 3, 3)
     plain = model(images, rots, None, None)
     turned = model(images, rots, None, None, rotate_encoder=True)
