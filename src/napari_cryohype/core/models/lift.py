@@ -26,6 +26,8 @@ class SliceLift(nn.Module):
         super().__init__()
         if not 0 < radius <= D / 2:
             raise ValueError(f"lift radius must be in (0, {D / 2}] Fourier pixels, got {radius}")
+        # numpy, not torch: the encoder is also built on the meta device (core/boxes.py), where a boolean
+        # selection of tensor values cannot run
         k = np.arange(D) - D // 2                                          # pixels, encoder grid order
         ky, kx = (a.ravel() for a in np.meshgrid(k, k, indexing="ij"))
         pixels = np.flatnonzero(kx**2 + ky**2 <= radius**2 + 1e-6)

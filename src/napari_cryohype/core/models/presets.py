@@ -28,7 +28,6 @@ _MODEL_BASE = {
     "output_tokens": 1,           # weight tokens of the INR output layer
     "zdim": 8,                    # latent size of the concat baseline
     "encoder_hidden": 1024,       # hidden width of the mlp encoder / channels base of the unet encoder
-    "lift_radius": 8,             # lift encoder: the disk placed in 3D, Fourier pixels (resolution box / radius)
     "lift_radius": 8,             # lift encoder: the disk placed in 3D, Fourier pixels (resolution: box / radius)
     "inr_width": 128,             # INR hidden width
     "inr_layers": 5,              # INR linear layers in all (first, residual middle ones, output)
