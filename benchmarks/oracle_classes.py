@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import write_json  # noqa: E402
+from compare import OURS, write_json  # noqa: E402
 from napari_cryohype.core.atoms import read_atoms  # noqa: E402
 from napari_cryohype.core.ctf import ctf_from_table  # noqa: E402
 from napari_cryohype.core.evaluate import load_truth, load_volume_folder, match_to_truth  # noqa: E402
@@ -39,12 +39,8 @@ from napari_cryohype.core.io.particles import ParticleStack  # noqa: E402
 from napari_cryohype.core.lattice import circular_mask, sample_volume, slice_coords, translate_ht  # noqa: E402
 from napari_cryohype.core.simulate import apply_ctf, project_atoms  # noqa: E402
 
-#: latents of each method, relative to the mixture folder
-LATENTS = {"many": "many/run/analysis/pca.npy", "many_2x": "many_2x/run/analysis/pca.npy",
-           "many_rot": "many_rot/run/analysis/pca.npy", "many_lift": "many_lift/run/analysis/pca.npy",
-           "many_lift_split": "many_lift_split/run/analysis/pca.npy",
-           "mlp": "mlp/run/analysis/pca.npy", "hyper": "hyper/run/analysis/pca.npy",
-           "cryodrgn_vae": "cryodrgn_vae/latents.npy"}
+#: latents of each method, relative to the mixture folder: every method of ours, then cryoDRGN's
+LATENTS = {**{m: f"{m}/run/analysis/pca.npy" for m in OURS}, "cryodrgn_vae": "cryodrgn_vae/latents.npy"}
 
 
 def ml_classes(mix: Path, idx: np.ndarray) -> np.ndarray:
