@@ -1,8 +1,9 @@
 """Tables and plots of a benchmark: one row per (mixture size, method), the paper's numbers beside ours.
 
 Latent-space scores are computed the same way for every method that has latents: PCA (at most 100
-components, :func:`napari_cryohype.core.analysis.pca`), k-means with k = number of structures
-(:func:`napari_cryohype.core.analysis.kmeans`), adjusted Rand index against the true labels.
+components, :func:`napari_cryohype.core.analysis.pca`), k-means with k = number of structures of the
+directions of the PCA coordinates (:func:`napari_cryohype.core.analysis.kmeans`, what ``cryohype analyze``
+does) and, beside it, plain k-means of the coordinates; adjusted Rand index against the true labels.
 UMAPs of our models are the ones ``cryohype analyze`` wrote; cryoDRGN's are computed here with the same
 :func:`napari_cryohype.core.analysis.umap_embedding`.
 """
@@ -58,25 +59,31 @@ def per_structure(metrics: dict) -> list[dict]:
     return metrics["structures"]
 
 
-def latent_clusters(latents_path: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(k-means labels (N,) with k = n, PCA coordinates (N, d)) of the latents (N, z). The labels are saved
-    beside the latents on first use, so the decoded clusters and the ARI come from one clustering."""
+def latent_clusters(latents_path: Path, n: int, seed: int,
+                    directions: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(k-means labels (N,) with k = n, PCA coordinates (N, d)) of the latents (N, z): the product's rule,
+    k-means of the directions (:func:`napari_cryohype.core.analysis.kmeans`), or plain k-means of the PCA
+    coordinates with ``directions=False``. The labels are saved beside the latents on first use, so the
+    decoded clusters and the ARI come from one clustering."""
     x = pca(np.load(latents_path))
-    cache = Path(latents_path).with_name(f"kmeans_k{n}_seed{seed}.npy")
+    rule = "kmeans_directions" if directions else "kmeans"
+    cache = Path(latents_path).with_name(f"{rule}_k{n}_seed{seed}.npy")
     if cache.is_file() and cache.stat().st_mtime >= Path(latents_path).stat().st_mtime:
         return np.load(cache), x
-    clusters = kmeans(x, n, seed=seed)
+    clusters = kmeans(x, n, seed=seed, directions=directions)
     np.save(cache, clusters)
     return clusters, x
 
 
-def latent_scores(latents_path: Path | None, labels: np.ndarray, n: int, seed: int) -> tuple[float | None,
-                                                                                            np.ndarray | None]:
-    """(ARI of k-means on the PCA of the latents vs the labels, the PCA) or (None, None) without latents."""
+def latent_scores(latents_path: Path | None, labels: np.ndarray, n: int, seed: int) -> dict:
+    """ARI against the labels of k-means of the latents' directions (``ari``, the product's rule) and of
+    plain k-means of their PCA coordinates (``ari_plain``), and the PCA coordinates (``pca``); all None
+    without latents."""
     if latents_path is None or not Path(latents_path).is_file():
-        return None, None
+        return {"ari": None, "ari_plain": None, "pca": None}
     clusters, x = latent_clusters(latents_path, n, seed)
-    return adjusted_rand_index(clusters, labels), x
+    plain, _ = latent_clusters(latents_path, n, seed, directions=False)
+    return {"ari": adjusted_rand_index(clusters, labels), "ari_plain": adjusted_rand_index(plain, labels), "pca": x}
 
 
 def _seconds(hms: str) -> float:
@@ -149,7 +156,8 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
     auc = np.array([s["fsc_auc"] for s in structs])
     cd = np.array([s["chamfer_A"] for s in structs])
     iou = np.array([s["iou"] for s in structs])
-    ari, x = latent_scores(res["latents"], labels, int(np.unique(labels).size), args.seed)
+    latent = latent_scores(res["latents"], labels, int(np.unique(labels).size), args.seed)
+    x = latent["pca"]
     umap_path = res["umap"]   # None for a method with latents but no UMAP yet (cryoDRGN): computed here
     if x is not None and umap_path is None and method in args.umap_methods:
         umap_path = Path(res["latents"]).with_name("umap.npy")
@@ -158,7 +166,8 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
     return {
         **row,
         "fsc_auc_mean": float(auc.mean()), "fsc_auc_std": float(auc.std()),
-        "chamfer_A_mean": float(cd.mean()), "viou_mean": float(iou.mean()), "ari": ari,
+        "chamfer_A_mean": float(cd.mean()), "viou_mean": float(iou.mean()),
+        "ari": latent["ari"], "ari_plain": latent["ari_plain"],
         "fsc_auc_wrong_map": wrong_map_auc(res["volumes"], mix["data"] / "volumes", seed=args.seed),
         **cluster_scores(res.get("clusters")),
         "missing_structures": metrics["missing"],
@@ -206,7 +215,7 @@ def _paper_cell(method: str) -> str:
 def table(rows: list[dict], size: int) -> str:
     """Markdown table of one mixture size."""
     head = ("| method | FSC_AUC mean ± std | FSC_AUC vs a wrong map | FSC_AUC, latent clusters | Chamfer (Å) | vIoU "
-            "| ARI (k-means) | epochs | train wall (s) | images/s (wall) | images/s (loop) | peak memory (MB) "
+            "| ARI (k-means of directions / plain) | epochs | train wall (s) | images/s (wall) | images/s (loop) | peak memory (MB) "
             "| theirs: Tomotwin-100 FSC_AUC |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = ""
@@ -216,7 +225,7 @@ def table(rows: list[dict], size: int) -> str:
         body += (f"| {r['label']} | {auc} | {_fmt(r.get('fsc_auc_wrong_map'))} | "
                  f"{_fmt(r.get('clusters_fsc_auc_mean'))} | "
                  f"{_fmt(r.get('chamfer_A_mean'), '.2f')} | "
-                 f"{_fmt(r.get('viou_mean'))} | {_fmt(r.get('ari'))} | "
+                 f"{_fmt(r.get('viou_mean'))} | {_fmt(r.get('ari'))} / {_fmt(r.get('ari_plain'))} | "
                  f"{_fmt(r['epochs'], 'd')} | {r['wall_s']:.0f} | {r['images_per_s']:.1f} | "
                  f"{_fmt(r.get('loop_images_per_s'), '.1f')} | "
                  f"{r['peak_rss_mb']:.0f} | {_paper_cell(r['method'])} |\n")
@@ -296,7 +305,7 @@ def plot_umaps(rows: list[dict], size: int, path: Path) -> bool:
 
 
 def plot_ari(rows: list[dict], path: Path) -> None:
-    """ARI of k-means on the latents vs the true labels, per method and mixture size."""
+    """ARI of k-means of the latents' directions vs the true labels, per method and mixture size."""
     methods = [m for m in LABELS if any(r["method"] == m and r.get("ari") is not None for r in rows)]
     sizes = sorted({r["size"] for r in rows})
     fig, ax = plt.subplots(figsize=(6, 3.5))

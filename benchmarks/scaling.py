@@ -132,13 +132,13 @@ def write_scaling_report(out: Path) -> None:
              "per-size tables, FSC curves and UMAPs: `results.md`). FSC_AUC of each structure's map (the mean "
              "of its images' decoded volumes) against its true map, as a fraction of the backprojection with "
              "true labels; \"own − wrong\": the same map against 5 other structures' maps subtracted; \"latent clusters\": "
-             "k-means (k = N) on the latents, K images of each cluster decoded and averaged, the maps paired with "
+             "k-means (k = N) of the latents' directions, K images of each cluster decoded and averaged, the maps paired with "
              "the structures one to one (Hungarian, by FSC_AUC): the score without the labels; steps: "
              "optimiser steps (batch 32 ours, 16 cryoDRGN); training loop: images x epochs / the loop's "
              "images/s, every leg of a resumed training included (process start and data loading not).\n",
              "![scaling](plots/scaling.png)\n",
              "| N | method | FSC_AUC mean ± std | of the bound | own − wrong | latent clusters: FSC_AUC (of the bound) "
-             "| Chamfer (Å) | vIoU | ARI | steps | training loop (s) | images/s (loop) |",
+             "| Chamfer (Å) | vIoU | ARI (directions / plain) | steps | training loop (s) | images/s (loop) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size, v in c.items():
         for r in (r for r in rows if r["size"] == size and "fsc_auc_mean" in r):
@@ -147,7 +147,8 @@ def write_scaling_report(out: Path) -> None:
                 f"| {size} | {r['label']} | {r['fsc_auc_mean']:.3f} ± {r['fsc_auc_std']:.3f} | "
                 f"{report._fmt(frac, '.2f')} | {r['fsc_auc_mean'] - r['fsc_auc_wrong_map']:.3f} | "
                 f"{_clusters_cell(r, v['bound'])} | "
-                f"{r['chamfer_A_mean']:.2f} | {r['viou_mean']:.3f} | {report._fmt(r.get('ari'), '.3f')} | "
+                f"{r['chamfer_A_mean']:.2f} | {r['viou_mean']:.3f} | "
+                f"{report._fmt(r.get('ari'), '.3f')} / {report._fmt(r.get('ari_plain'), '.3f')} | "
                 f"{report._fmt(_steps(r, BATCH.get(r['method'], 32)), 'd')} | "
                 f"{_loop_seconds(r):.0f} | {report._fmt(r.get('loop_images_per_s'), '.0f')} |")
     lines += ["\n## Paired per structure (mean ± standard error of the FSC_AUC difference)\n",

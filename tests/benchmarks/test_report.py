@@ -47,9 +47,13 @@ def test_latent_clusters_are_computed_once_and_shared(tmp_path, monkeypatch):
 
     rng = np.random.default_rng(0)
     latents = tmp_path / "latents.npy"
-    np.save(latents, np.concatenate([rng.normal(c, 0.1, (20, 4)) for c in (0.0, 5.0, 10.0)]).astype(np.float32))
+    centres = 5.0 * np.eye(4)[:3]
+    np.save(latents, np.concatenate([rng.normal(c, 0.1, (20, 4)) for c in centres]).astype(np.float32))
     first, _ = report.latent_clusters(latents, 3, seed=0)
     assert sorted(np.bincount(first)) == [20, 20, 20]
+    labels = np.repeat(np.arange(3), 20)
+    scores = report.latent_scores(latents, labels, 3, seed=0)   # clusters the plain coordinates too
+    assert scores["ari"] == scores["ari_plain"] == 1.0
 
     def no_second_clustering(*_, **__):
         raise AssertionError("k-means ran again")
@@ -57,5 +61,4 @@ def test_latent_clusters_are_computed_once_and_shared(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "kmeans", no_second_clustering)
     again, _ = report.latent_clusters(latents, 3, seed=0)
     np.testing.assert_array_equal(again, first)
-    labels = np.repeat(np.arange(3), 20)
-    assert report.latent_scores(latents, labels, 3, seed=0)[0] == 1.0
+    assert report.latent_scores(latents, labels, 3, seed=0)["ari_plain"] == 1.0

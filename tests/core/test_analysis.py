@@ -46,6 +46,19 @@ def test_kmeans_recovers_separated_clusters_reproducibly(rng):
         analysis.kmeans(x, 0)
 
 
+def test_kmeans_groups_latents_by_direction_not_length(rng):
+    # six directions; three structures' latents 20 times as long as the others' (latent length grows with
+    # mass), each image's length drawn within ±50%: one cluster per direction, while plain k-means of the
+    # same rows splits the long clusters along their length and merges the short ones near the mean
+    directions = rng.standard_normal((6, 20))
+    directions -= directions.mean(0)
+    labels = np.repeat(np.arange(6), 50)
+    lengths = np.array([20, 20, 20, 1, 1, 1])[labels] * rng.uniform(0.5, 1.5, size=labels.size)
+    x = directions[labels] * lengths[:, None] + 0.05 * rng.standard_normal((labels.size, 20))
+    assert analysis.adjusted_rand_index(analysis.kmeans(x, 6), labels) == pytest.approx(1.0)
+    assert analysis.adjusted_rand_index(analysis.kmeans(x, 6, directions=False), labels) < 0.7
+
+
 def test_default_k_uses_labels_or_rule_of_thumb():
     assert analysis.default_k(1000, np.array([0, 3, 3, 7])) == 3
     assert analysis.default_k(5000) == 50
