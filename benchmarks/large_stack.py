@@ -18,10 +18,13 @@ Stages (each skipped when its record ``OUT/stages/N-STAGE.json`` exists; delete 
   train        ``cryohype train`` (one epoch over all images in random order, so reads land all over the
                file), stopped by SIGINT once its log shows ``--train-steps`` optimiser steps (it writes
                its checkpoint and exits); images = steps x batch
-  latents      ``core.latents.latents_and_losses`` of every image, saved to RUN/analysis/
+  latents      ``core.latents.compute_latents`` of every image, saved to RUN/analysis/latents.npy
   pca          ``core.analysis.pca`` of the latents (<= 100 components)
   umap         ``core.analysis.umap_embedding`` of the PCA coordinates (its limit on fitted points applies)
   kmeans       ``core.analysis.kmeans`` of the PCA coordinates, k = number of structures
+  losses       ``core.latents.latents_and_losses``: every image's loss under the model (what ``cryohype
+               analyze`` writes as loss.npy, a decoder pass over each image's whole slice: at D=64 about
+               12 times the encoding), last because it is the longest
 
 ``--unit-costs`` instead measures, in one process after its imports, the CPU seconds per image of making,
 reading (both ways) and encoding (latents, with the 10,000-image run) a few thousand images: the cost of
@@ -58,7 +61,7 @@ peak resident set of the process (exact); RssAnon and RssFile = the largest valu
 can drop). Stages are described in
 `benchmarks/large_stack.py`; each ran in its own process with one thread, under `nice -n 19 ionice -c3`.
 """
-STAGES = ("make", "read", "read_mmap", "train", "latents", "pca", "umap", "kmeans")
+STAGES = ("make", "read", "read_mmap", "train", "latents", "pca", "umap", "kmeans", "losses")
 D, APIX = 64, 2.0
 CHUNK = 8192  # images generated and written at once (128 MB at D=64)
 READ_BATCH = 1024
@@ -167,11 +170,12 @@ def child(stage: str, args: argparse.Namespace) -> None:
                    args.seed)
     elif stage in ("read", "read_mmap"):
         read_pass(folder / "particles.mrcs", mapped=stage == "read_mmap")
-    elif stage == "latents":
+    elif stage in ("latents", "losses"):
         import torch
 
         from napari_cryohype.core.analysis import save_array
-        from napari_cryohype.core.latents import latents_and_losses
+        from napari_cryohype.core.latents import compute_latents, latents_and_losses
+        from napari_cryohype.core.run import Run
 
         torch.set_num_threads(args.threads)
         analysis.mkdir(parents=True, exist_ok=True)
@@ -180,11 +184,13 @@ def child(stage: str, args: argparse.Namespace) -> None:
         def progress(fraction: float) -> None:
             if fraction >= shown[0] + 0.05:
                 shown[0] = fraction
-                print(f"latents {fraction:.0%}", flush=True)
+                print(f"{stage} {fraction:.0%}", flush=True)
 
-        latents, losses = latents_and_losses(folder / "run", progress=progress)
-        save_array(analysis / "latents.npy", latents)
-        save_array(analysis / "loss.npy", losses)
+        if stage == "latents":
+            save_array(analysis / "latents.npy", compute_latents(Run.open(folder / "run"),
+                                                                         progress=progress))
+        else:
+            save_array(analysis / "loss.npy", latents_and_losses(folder / "run", progress=progress)[1])
     else:
         from napari_cryohype.core import analysis as an
 
