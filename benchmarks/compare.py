@@ -53,13 +53,16 @@ class Recipe(NamedTuple):
     options: tuple[str, ...] = ()
 
 
-#: Our methods by name.
+#: Our methods by name. The ``many`` preset became the lift encoder with the encoder split after these
+#: were measured, so the recipes that ran under the old preset pin what it was (MLP encoder, no split).
+_OLD_MANY = ("--set", "encoder_split=false")
 OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vit", "small"),
         "mlp": Recipe("hyper", "mlp", "small"), "unet": Recipe("hyper", "unet", "small"),
-        "many": Recipe("hyper", "mlp", "many"), "many_2x": Recipe("hyper", "mlp", "many", epochs_scale=2),
-        "many_rot": Recipe("hyper", "mlp", "many", options=("--set", "encoder_rotation=true")),
-        "many_lift": Recipe("hyper", "lift", "many"),
-        "many_lift_split": Recipe("hyper", "lift", "many", options=("--set", "encoder_split=true"))}
+        "many": Recipe("hyper", "mlp", "many", options=_OLD_MANY),
+        "many_2x": Recipe("hyper", "mlp", "many", epochs_scale=2, options=_OLD_MANY),
+        "many_rot": Recipe("hyper", "mlp", "many", options=(*_OLD_MANY, "--set", "encoder_rotation=true")),
+        "many_lift": Recipe("hyper", "lift", "many", options=_OLD_MANY),
+        "many_lift_split": Recipe("hyper", "lift", "many")}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 

@@ -29,11 +29,11 @@ LABELS = {
     "concat": "concat baseline (ViT)",
     "mlp": "ablation: hyper, MLP encoder",
     "unet": "ablation: hyper, U-Net encoder",
-    "many": "hyper, many-structure preset (MLP encoder, 32 tokens/layer, half the points)",
-    "many_2x": "hyper, many-structure preset, twice the epochs",
-    "many_rot": "hyper, many-structure preset, encoder reads images at random in-plane angles",
-    "many_lift": "hyper, many-structure preset, lift encoder (reads each image's slice placed in 3D)",
-    "many_lift_split": "hyper, many-structure preset, lift encoder reading only the points the loss does not use",
+    "many": "hyper, former many-structure preset (MLP encoder, 32 tokens/layer, half the points)",
+    "many_2x": "hyper, former many-structure preset, twice the epochs",
+    "many_rot": "hyper, former many-structure preset, encoder reads images at random in-plane angles",
+    "many_lift": "hyper, former many-structure preset, lift encoder (reads each image's slice placed in 3D)",
+    "many_lift_split": "CryoHype, many-structure preset: lift encoder reading only the points the loss does not use",
     "cryodrgn_vae": "cryoDRGN 4.3.1 train_vae",
     "cryodrgn_dec": "cryoDRGN 4.3.1 train_dec (autodecoder)",
     "backproject": "backprojection, true labels (upper bound)",
@@ -158,8 +158,8 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
     iou = np.array([s["iou"] for s in structs])
     latent = latent_scores(res["latents"], labels, int(np.unique(labels).size), args.seed)
     x = latent["pca"]
-    umap_path = res["umap"]   # None for a method with latents but no UMAP yet (cryoDRGN): computed here
-    if x is not None and umap_path is None and method in args.umap_methods:
+    umap_path = res["umap"]   # None or missing for a method with latents but no UMAP yet: computed here
+    if x is not None and method in args.umap_methods and (umap_path is None or not Path(umap_path).is_file()):
         umap_path = Path(res["latents"]).with_name("umap.npy")
         if not umap_path.is_file():
             np.save(umap_path, umap_embedding(x, seed=args.seed))

@@ -36,7 +36,7 @@ from paired import per_structure_auc  # noqa: E402
 
 REPO = report.REPO
 LARGE_CORPUS = REPO.parent / "shared" / "data" / "structures-large"
-METHODS = ("many", "mlp", "hyper", "concat", "cryodrgn_vae", "backproject")
+METHODS = ("many_lift_split", "many", "mlp", "hyper", "concat", "cryodrgn_vae", "backproject")
 #: paired differences reported per size: (A, B) for A - B
 PAIRS = (("many_lift_split", "cryodrgn_vae"), ("many_lift_split", "many"), ("many_lift_split", "many_lift"),
          ("many_lift", "cryodrgn_vae"), ("many_lift", "many"), ("many_rot", "cryodrgn_vae"), ("many_rot", "many"), ("many_2x", "cryodrgn_vae"), ("many_2x", "many"), ("many", "cryodrgn_vae"), ("mlp", "cryodrgn_vae"), ("hyper", "cryodrgn_vae"), ("many", "mlp"),
@@ -177,7 +177,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--per-structure", type=int, default=10, help="images decoded and averaged per structure")
     p.add_argument("--methods", type=lambda s: s.split(","), default=list(METHODS))
-    p.add_argument("--umap-methods", type=lambda s: s.split(","), default=["many", "mlp", "hyper", "cryodrgn_vae"])
+    p.add_argument("--umap-methods", type=lambda s: s.split(","),
+                   default=["many_lift_split", "many", "mlp", "hyper", "cryodrgn_vae"])
     p.add_argument("--threads", type=int, default=1, help="torch threads of each child")
     p.add_argument("--nice", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)

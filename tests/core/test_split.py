@@ -60,3 +60,12 @@ def test_split_needs_a_point_fraction_below_one():
         check_train(train)
     train["point_fraction"] = 0.5
     check_train(train)
+
+
+def test_the_many_preset_is_the_lift_encoder_with_the_split():
+    """The preset that the 10- to 200-structure benchmark measured (``many_lift_split``)."""
+    many = preset("many")
+    assert many["model"]["encoder"] == "lift" and many["model"]["tokens_per_layer"] == 32
+    assert many["train"]["encoder_split"] and many["train"]["point_fraction"] == 0.5
+    check_train(many["train"])
+    assert not preset("small")["train"]["encoder_split"]

@@ -1,8 +1,9 @@
 """Named model and optimiser sizes. Every value ends up in the run's ``config.json``.
 
 ``small`` trains on a 2-core CPU in minutes at D = 32..64; ``many`` is ``small`` sized for mixtures of
-hundreds of structures (an MLP image encoder, 32 weight tokens per INR layer, half of each slice's Fourier
-points per step: ``docs/model.md`` has the measurements behind it); ``paper`` is the CryoHype paper's
+hundreds of structures (the lift encoder, 32 weight tokens per INR layer, half of each slice's Fourier
+points per step in the loss and the other half in the encoder: ``docs/model.md`` has the measurements
+behind it); ``paper`` is the CryoHype paper's
 configuration (ViT 768x6, 12 heads, MLP 3072, patch 16, 129 weight tokens, INR 5x1024, 192 Gaussian
 frequencies, Adam 1e-4, batch 64, 50 epochs).
 """
@@ -61,8 +62,8 @@ _TRAIN_BASE = {
 PRESETS: dict[str, dict[str, dict]] = {
     "small": {"model": {}, "train": {}},
     "many": {
-        "model": {"encoder": "mlp", "tokens_per_layer": 32},
-        "train": {"point_fraction": 0.5},
+        "model": {"encoder": "lift", "tokens_per_layer": 32},
+        "train": {"point_fraction": 0.5, "encoder_split": True},
     },
     "paper": {
         "model": {"patch": 16, "width": 768, "depth": 6, "heads": 12, "mlp_dim": 3072, "pos_embed": False,
