@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from napari_cryohype.core.analysis import adjusted_rand_index, kmeans, pca, umap_embedding  # noqa: E402
 from napari_cryohype.core.evaluate import load_truth, load_volume_folder  # noqa: E402
-from napari_cryohype.core.metrics import fsc_auc  # noqa: E402
+from napari_cryohype.core.metrics import fsc_auc, support_mask  # noqa: E402
 
 LABELS = {
     "hyper": "CryoHype (hyper, ViT)",
@@ -126,6 +126,16 @@ def wrong_map_auc(volumes_dir: Path, truth_dir: Path, others: int = 5, seed: int
     return float(np.mean(scores))
 
 
+def masked_auc(volumes_dir: Path, truth_dir: Path) -> float:
+    """Mean FSC_AUC of each structure's map against its true map under the true map's support mask
+    (:func:`napari_cryohype.core.metrics.support_mask`): the molecule compared, not the solvent. An
+    unregularised backprojection keeps its noise in the solvent, which the unmasked score counts."""
+    truth, _ = load_truth(truth_dir)
+    volumes = load_volume_folder(volumes_dir)
+    return float(np.mean([fsc_auc(truth[label].volume, vol, support_mask(truth[label].volume))
+                          for label, vol in volumes.items()]))
+
+
 def trained_epochs(run_dir: Path | None) -> int | None:
     """The epochs a run of ours was configured to train (its ``config.json``); None for other runs."""
     config = Path(run_dir) / "config.json" if run_dir is not None else None
@@ -169,6 +179,7 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
         "chamfer_A_mean": float(cd.mean()), "viou_mean": float(iou.mean()),
         "ari": latent["ari"], "ari_plain": latent["ari_plain"],
         "fsc_auc_wrong_map": wrong_map_auc(res["volumes"], mix["data"] / "volumes", seed=args.seed),
+        "fsc_auc_masked": masked_auc(res["volumes"], mix["data"] / "volumes"),
         **cluster_scores(res.get("clusters")),
         "missing_structures": metrics["missing"],
         "fsc_freq_per_px": metrics["fsc"]["freq_per_px"],

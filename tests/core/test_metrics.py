@@ -81,3 +81,17 @@ def test_mask_hides_differences_outside_it(blobs, rng):
     mask[:3] = 0
     assert metrics.fsc_auc(blobs, other) < 0.9
     assert metrics.fsc_auc(blobs, other, mask) == pytest.approx(1.0)
+
+
+def test_support_mask_covers_the_molecule_and_leaves_out_the_solvent(rng):
+    vol = cube(L=6)
+    mask = metrics.support_mask(vol, dilate_px=2, soft_px=1.0)
+    assert mask.shape == vol.shape and mask.dtype == np.float32 and 0 <= mask.min() and mask.max() <= 1
+    assert mask[vol > 0].min() > 0.85         # every voxel of the molecule is inside
+    assert mask[:3].max() < 1e-3 and mask[-3:].max() < 1e-3   # far solvent is outside
+    # noise in the solvent costs the unmasked FSC, not the masked one
+    noisy = vol + 0.3 * rng.standard_normal(vol.shape) * (mask < 1e-3)
+    assert metrics.fsc_auc(vol, noisy) < 0.8
+    assert metrics.fsc_auc(vol, noisy, mask) == pytest.approx(1.0, abs=1e-3)
+    with pytest.raises(ValueError, match="no positive density"):
+        metrics.support_mask(np.zeros((4, 4, 4)))

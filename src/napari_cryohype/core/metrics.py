@@ -1,4 +1,5 @@
-"""Map-versus-map metrics: Fourier shell correlation, its area, Chamfer distance and volume IoU.
+"""Map-versus-map metrics: Fourier shell correlation, its area, Chamfer distance, volume IoU, and the
+support mask of a true map for a masked FSC.
 
 Volumes are (D, D, D) arrays, axes (z, y, x), on the same grid (no alignment is done: poses are known).
 Definitions, formulas and the threshold rule are in ``docs/metrics.md``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.integrate import trapezoid
+from scipy.ndimage import binary_dilation, gaussian_filter
 from scipy.spatial import cKDTree
 
 #: Default surface level of the reference map, as a fraction of its maximum.
@@ -94,6 +96,20 @@ def surface_masks(reference: np.ndarray, other: np.ndarray,
     other_mask = np.zeros(flat.shape, dtype=bool)
     other_mask[np.argpartition(flat, flat.size - n)[flat.size - n:]] = True
     return ref_mask, other_mask.reshape(other.shape)
+
+
+def support_mask(reference: np.ndarray, level: float = 0.02, dilate_px: int = 2,
+                 soft_px: float = 1.0) -> np.ndarray:
+    """Soft (D, D, D) float32 mask in [0, 1] of where a true map has density: voxels above ``level`` x its
+    maximum, grown by ``dilate_px`` voxels, edges smoothed by a Gaussian of ``soft_px`` voxels. An FSC
+    under it compares the molecules and not the solvent around them, where an unregularised
+    reconstruction keeps its noise."""
+    reference = np.asarray(reference)
+    top = reference.max()
+    if not top > 0:
+        raise ValueError("the reference map has no positive density to mask")
+    inside = binary_dilation(reference > level * top, iterations=dilate_px) if dilate_px else reference > level * top
+    return np.clip(gaussian_filter(inside.astype(np.float32), soft_px), 0, 1) if soft_px else inside.astype(np.float32)
 
 
 def _points(mask: np.ndarray, apix: float) -> np.ndarray:
