@@ -62,7 +62,8 @@ OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vi
         "many_2x": Recipe("hyper", "mlp", "many", epochs_scale=2, options=_OLD_MANY),
         "many_rot": Recipe("hyper", "mlp", "many", options=(*_OLD_MANY, "--set", "encoder_rotation=true")),
         "many_lift": Recipe("hyper", "lift", "many", options=_OLD_MANY),
-        "many_lift_split": Recipe("hyper", "lift", "many")}
+        "many_lift_split": Recipe("hyper", "lift", "many"),
+        "many_split": Recipe("hyper", "mlp", "many")}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 

@@ -34,6 +34,7 @@ LABELS = {
     "many_rot": "hyper, former many-structure preset, encoder reads images at random in-plane angles",
     "many_lift": "hyper, former many-structure preset, lift encoder (reads each image's slice placed in 3D)",
     "many_lift_split": "CryoHype, many-structure preset: lift encoder reading only the points the loss does not use",
+    "many_split": "ablation: the many-structure preset with the MLP encoder (the split without the lift)",
     "cryodrgn_vae": "cryoDRGN 4.3.1 train_vae",
     "cryodrgn_dec": "cryoDRGN 4.3.1 train_dec (autodecoder)",
     "backproject": "backprojection, true labels (upper bound)",

@@ -39,6 +39,7 @@ LARGE_CORPUS = REPO.parent / "shared" / "data" / "structures-large"
 METHODS = ("many_lift_split", "many", "mlp", "hyper", "concat", "cryodrgn_vae", "backproject")
 #: paired differences reported per size: (A, B) for A - B
 PAIRS = (("many_lift_split", "cryodrgn_vae"), ("many_lift_split", "many"), ("many_lift_split", "many_lift"),
+         ("many_lift_split", "many_split"), ("many_split", "many"),
          ("many_lift", "cryodrgn_vae"), ("many_lift", "many"), ("many_rot", "cryodrgn_vae"), ("many_rot", "many"), ("many_2x", "cryodrgn_vae"), ("many_2x", "many"), ("many", "cryodrgn_vae"), ("mlp", "cryodrgn_vae"), ("hyper", "cryodrgn_vae"), ("many", "mlp"),
          ("hyper", "concat"))
 #: training batch sizes, for the optimiser steps column: ours (the preset's) and cryoDRGN train_vae's default
