@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -307,7 +308,7 @@ def plot_umaps(rows: list[dict], size: int, path: Path) -> bool:
         xy, lab = np.load(REPO / r["umap"]), np.load(REPO / r["labels_path"])
         ax.scatter(xy[:, 0], xy[:, 1], c=lab, cmap="tab20" if size <= 20 else "nipy_spectral",
                    s=float(np.clip(3000 / len(xy), 1, 12)), linewidths=0)
-        ax.set(title=f"{r['label']}\nARI {_fmt(r['ari'], '.2f')}", xticks=[], yticks=[])
+        ax.set(title=f"{textwrap.fill(r['label'], 48)}\nARI {_fmt(r['ari'], '.2f')}", xticks=[], yticks=[])
         ax.title.set_fontsize(8)
     fig.suptitle(f"UMAP of latents, {size} structures, coloured by true structure", fontsize=9)
     fig.tight_layout()
