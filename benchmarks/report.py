@@ -228,7 +228,8 @@ def _paper_cell(method: str) -> str:
 def table(rows: list[dict], size: int) -> str:
     """Markdown table of one mixture size."""
     head = ("| method | FSC_AUC mean ± std | FSC_AUC vs a wrong map | FSC_AUC, latent clusters | Chamfer (Å) | vIoU "
-            "| ARI (k-means of directions / plain) | epochs | train wall (s) | images/s (wall) | images/s (loop) | peak memory (MB) "
+            "| ARI (k-means of directions / plain) | epochs | train wall (s) | images/s (wall) | images/s (loop) "
+            "| peak memory (MB) "
             "| theirs: Tomotwin-100 FSC_AUC |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = ""

@@ -42,8 +42,9 @@ HEADLINE = "many_lift_split"
 #: paired differences reported per size: (A, B) for A - B
 PAIRS = (("many_lift_split", "cryodrgn_vae"), ("many_lift_split", "many"), ("many_lift_split", "many_lift"),
          ("many_lift_split", "many_split"), ("many_split", "many"),
-         ("many_lift", "cryodrgn_vae"), ("many_lift", "many"), ("many_rot", "cryodrgn_vae"), ("many_rot", "many"), ("many_2x", "cryodrgn_vae"), ("many_2x", "many"), ("many", "cryodrgn_vae"), ("mlp", "cryodrgn_vae"), ("hyper", "cryodrgn_vae"), ("many", "mlp"),
-         ("hyper", "concat"))
+         ("many_lift", "cryodrgn_vae"), ("many_lift", "many"), ("many_rot", "cryodrgn_vae"), ("many_rot", "many"),
+         ("many_2x", "cryodrgn_vae"), ("many_2x", "many"), ("many", "cryodrgn_vae"), ("mlp", "cryodrgn_vae"),
+         ("hyper", "cryodrgn_vae"), ("many", "mlp"), ("hyper", "concat"))
 #: training batch sizes, for the optimiser steps column: ours (the preset's) and cryoDRGN train_vae's default
 BATCH = {"cryodrgn_vae": 16, "cryodrgn_dec": 8}
 
@@ -154,7 +155,8 @@ def write_scaling_report(out: Path) -> None:
              "true labels; \"masked\": the same FSC_AUC under each true map's support mask (its density grown by 2 "
              "voxels, soft edge), which leaves out the solvent, where the backprojection keeps its noise; "
              "\"own − wrong\": the same map against 5 other structures' maps subtracted; \"latent clusters\": "
-             "k-means (k = N) of the latents' directions, K images of each cluster decoded and averaged, the maps paired with "
+             "k-means (k = N) of the latents' directions, K images of each cluster decoded and averaged, the maps "
+             "paired with "
              "the structures one to one (Hungarian, by FSC_AUC): the score without the labels; steps: "
              "optimiser steps (batch 32 ours, 16 cryoDRGN); training loop: images x epochs / the loop's "
              "images/s, every leg of a resumed training included (process start and data loading not).\n",

@@ -183,7 +183,8 @@ def save_array(path: Path, array: np.ndarray) -> Path:
 
 def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, umap: bool = True,
                 seed: int = 0, device: str = "cpu", progress: Progress | None = None) -> dict[str, Path]:
-    """Latents, PCA, UMAP and k-means (of directions, :func:`kmeans`) of every image of a :class:`~napari_cryohype.core.run.Run`.
+    """Latents, PCA, UMAP and k-means (of directions, :func:`kmeans`) of every image of a
+    :class:`~napari_cryohype.core.run.Run`.
 
     Writes RUN/analysis/latents.npy (N, d), loss.npy (N,) (each image's loss under the model), pca.npy
     (N, <=100), umap.npy (N, 2) (fitted on at most :data:`UMAP_MAX_FIT` points; unless ``umap`` is False: an
