@@ -68,6 +68,12 @@ PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 
 
+def latents_path(method_dir: Path, method: str) -> Path:
+    """Where a method's latents (N, d) are kept in its folder of a mixture: our run's analysis, or
+    cryoDRGN's final z saved as .npy."""
+    return method_dir / ("run/analysis/latents.npy" if method in OURS else "latents.npy")
+
+
 class StepFailed(RuntimeError):
     """A child command exited with an error; the message names its log."""
 
@@ -186,8 +192,8 @@ class Bench:
                        "--device", a.device, "--no-volumes", *([] if want_umap else ["--no-umap"])]
         self.step(d / "steps" / "analyze.json", f"{method}: latents, UMAP, k-means",
                   lambda: self.command(analyze_cmd, d / "logs" / "analyze.log", f"{method} analyze"))
-        latents_dir = run / "analysis"
-        latents = latents_dir / "latents.npy"
+        latents = latents_path(d, method)
+        latents_dir = latents.parent
         volumes = d / "volumes"
         k = mix["eval_indices"].shape[1]
         self.step(d / "steps" / "decode.json", f"{method}: decode {k} images per structure",
@@ -231,7 +237,7 @@ class Bench:
         if train_only:
             return {"train": train, "run_dir": out}
         weights, config, zpkl = cryodrgn.final_outputs(out)
-        latents = d / "latents.npy"
+        latents = latents_path(d, method)
         if not latents.is_file():
             np.save(latents, cryodrgn.load_z(zpkl))
         volumes, clusters = d / "volumes", d / "volumes_clusters"

@@ -20,21 +20,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report  # noqa: E402
-from compare import OURS  # noqa: E402
+from compare import OURS, latents_path  # noqa: E402
 
 from napari_cryohype.core.analysis import pca  # noqa: E402
 from napari_cryohype.core.evaluate import load_truth  # noqa: E402
 
 
-def latents_of(mix: Path, method: str) -> Path | None:
-    """The latents file a method's row of the scaling benchmark used, or None."""
-    path = mix / method / ("latents.npy" if method not in OURS else "run/analysis/latents.npy")
-    return path if path.is_file() else None
-
-
 def length_scores(latents: np.ndarray, labels: np.ndarray, mass: dict[int, float]) -> dict:
-    """Correlation of the per-structure mean latent length with the structure's mass, and the share of the
-    lengths' standard deviation that lies between structures."""
+    """Correlation of the per-structure mean latent length with the structure's mass; the standard
+    deviation of those means (between structures) and the mean of the per-structure standard deviations
+    (within); the mean length. Lengths of the centred PCA coordinates."""
     r = np.linalg.norm(pca(latents), axis=1)
     ids = np.unique(labels)
     mean = np.array([r[labels == i].mean() for i in ids])
@@ -59,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         mass = {label: float(t.volume.sum()) for label, t in truth.items()}
         rows = {}
         for method in (*OURS, "cryodrgn_vae"):
-            path = latents_of(mix, method)
-            if path is not None:
+            path = latents_path(mix / method, method)
+            if path.is_file():
                 rows[method] = length_scores(np.load(path), labels, mass)
                 print(name, method, {k: round(v, 3) for k, v in rows[method].items()}, flush=True)
         record["mixtures"][name] = rows

@@ -61,13 +61,13 @@ def per_structure(metrics: dict) -> list[dict]:
     return metrics["structures"]
 
 
-def latent_clusters(latents_path: Path, n: int, seed: int,
-                    directions: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def latent_clusters(latents_path: Path, n: int, seed: int, directions: bool = True,
+                    x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(k-means labels (N,) with k = n, PCA coordinates (N, d)) of the latents (N, z): the product's rule,
     k-means of the directions (:func:`napari_cryohype.core.analysis.kmeans`), or plain k-means of the PCA
-    coordinates with ``directions=False``. The labels are saved beside the latents on first use, so the
-    decoded clusters and the ARI come from one clustering."""
-    x = pca(np.load(latents_path))
+    coordinates with ``directions=False``; ``x``: those coordinates when already computed. The labels are
+    saved beside the latents on first use, so the decoded clusters and the ARI come from one clustering."""
+    x = pca(np.load(latents_path)) if x is None else x
     rule = "kmeans_directions" if directions else "kmeans"
     cache = Path(latents_path).with_name(f"{rule}_k{n}_seed{seed}.npy")
     if cache.is_file() and cache.stat().st_mtime >= Path(latents_path).stat().st_mtime:
@@ -84,7 +84,7 @@ def latent_scores(latents_path: Path | None, labels: np.ndarray, n: int, seed: i
     if latents_path is None or not Path(latents_path).is_file():
         return {"ari": None, "ari_plain": None, "pca": None}
     clusters, x = latent_clusters(latents_path, n, seed)
-    plain, _ = latent_clusters(latents_path, n, seed, directions=False)
+    plain, _ = latent_clusters(latents_path, n, seed, directions=False, x=x)
     return {"ari": adjusted_rand_index(clusters, labels), "ari_plain": adjusted_rand_index(plain, labels), "pca": x}
 
 

@@ -108,8 +108,11 @@ def support_mask(reference: np.ndarray, level: float = 0.02, dilate_px: int = 2,
     top = reference.max()
     if not top > 0:
         raise ValueError("the reference map has no positive density to mask")
-    inside = binary_dilation(reference > level * top, iterations=dilate_px) if dilate_px else reference > level * top
-    return np.clip(gaussian_filter(inside.astype(np.float32), soft_px), 0, 1) if soft_px else inside.astype(np.float32)
+    inside = reference > level * top
+    if dilate_px:
+        inside = binary_dilation(inside, iterations=dilate_px)
+    mask = inside.astype(np.float32)
+    return np.clip(gaussian_filter(mask, soft_px), 0, 1) if soft_px else mask
 
 
 def _points(mask: np.ndarray, apix: float) -> np.ndarray:
