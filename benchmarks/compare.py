@@ -63,7 +63,8 @@ OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vi
         "many_rot": Recipe("hyper", "mlp", "many", options=(*_OLD_MANY, "--set", "encoder_rotation=true")),
         "many_lift": Recipe("hyper", "lift", "many", options=_OLD_MANY),
         "many_lift_split": Recipe("hyper", "lift", "many"),
-        "many_split": Recipe("hyper", "mlp", "many")}
+        "many_split": Recipe("hyper", "mlp", "many"),
+        "many_concat": Recipe("concat", "lift", "many")}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 

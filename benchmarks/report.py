@@ -36,6 +36,7 @@ LABELS = {
     "many_lift": "hyper, former many-structure preset, lift encoder (reads each image's slice placed in 3D)",
     "many_lift_split": "CryoHype, many-structure preset: lift encoder reading only the points the loss does not use",
     "many_split": "ablation: the many-structure preset with the MLP encoder (the split without the lift)",
+    "many_concat": "ablation: the many-structure preset with concat conditioning (z joins the INR input)",
     "cryodrgn_vae": "cryoDRGN 4.3.1 train_vae",
     "cryodrgn_dec": "cryoDRGN 4.3.1 train_dec (autodecoder)",
     "backproject": "backprojection, true labels (upper bound)",

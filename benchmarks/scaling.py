@@ -40,7 +40,8 @@ METHODS = ("many_lift_split", "many", "mlp", "hyper", "concat", "cryodrgn_vae", 
 #: the method drawn in bold: the ``many`` preset as it is now
 HEADLINE = "many_lift_split"
 #: paired differences reported per size: (A, B) for A - B
-PAIRS = (("many_lift_split", "cryodrgn_vae"), ("many_lift_split", "many"), ("many_lift_split", "many_lift"),
+PAIRS = (("many_lift_split", "cryodrgn_vae"), ("many_lift_split", "many_concat"), ("many_concat", "cryodrgn_vae"),
+         ("many_lift_split", "many"), ("many_lift_split", "many_lift"),
          ("many_lift_split", "many_split"), ("many_split", "many"),
          ("many_lift", "cryodrgn_vae"), ("many_lift", "many"), ("many_rot", "cryodrgn_vae"), ("many_rot", "many"),
          ("many_2x", "cryodrgn_vae"), ("many_2x", "many"), ("many", "cryodrgn_vae"), ("mlp", "cryodrgn_vae"),

@@ -31,11 +31,13 @@ def test_hidden_points_are_the_chosen_ones_and_their_mirrors():
     assert hidden.sum() > 0.4 * geo.n_half * 2
 
 
-def test_with_split_the_encoder_never_sees_a_value_the_loss_compares(monkeypatch):
+@pytest.mark.parametrize("conditioning", ["hyper", "concat"])
+def test_with_split_the_encoder_never_sees_a_value_the_loss_compares(monkeypatch, conditioning):
     """The encoder's input is zero at every point (and mirror) the step's loss uses; without the split it is
-    not. A split that hid other points, or none, fails."""
+    not. A split that hid other points, or none, fails. The same for both conditionings (the benchmark's
+    ``many_concat`` ablation trains concat with the split)."""
     torch.manual_seed(0)
-    model = CryoHypeModel(tiny_cfg(encoder="mlp"), D)
+    model = CryoHypeModel(tiny_cfg(encoder="mlp", conditioning=conditioning), D)
     geo = model.geometry
     points = model.sample_points(3, geo.n_half // 2, "cpu")
     monkeypatch.setattr(model, "sample_points", lambda *a: points)
