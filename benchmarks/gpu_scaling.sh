@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The scaling benchmark at the paper's box size on one GPU, sized for 10 minutes of GPU time: D=128 at 2 Å/px,
 # 100 distinct structures of the large corpus x 500 images (SNR 0.1, CTF, 3 px shifts): the hypernetwork with
-# the lift encoder and the encoder split (many_lift_split, the winner on the CPU at 100 structures), CryoHype
-# as the paper has it (ViT hypernetwork), the concat baseline and the backprojection with true labels,
-# 3 epochs each. compare.py
+# the lift encoder and the encoder split (many_lift_split, the winner on the CPU at 100 structures), the same
+# with concat conditioning (many_concat), CryoHype as the paper has it (ViT hypernetwork), the concat baseline
+# and the backprojection with true labels, 3 epochs each. compare.py
 # stops after 9 minutes (TIME_LIMIT) and the rows of the methods that finished are kept (results.json, and the
 # curve's table in scaling.md).
 # cryoDRGN is not run there: the GPU machine reaches no package index and its environment is too large to carry.
@@ -15,12 +15,12 @@
 # then commit the unpacked folder as benchmarks/results/gpu-d128-100x500-<gpu> (runs.json names the machine).
 #
 # Settings (environment): SIZES (100) BOX (128) APIX (2) IMAGES (500) EPOCHS (3) PER (5: images decoded per
-# structure) METHODS (backproject,many_lift_split,hyper,concat) DEVICE (cuda) SHIFT (3 px) TIME_LIMIT (540 s). On a CPU at a tiny size, to test it:
+# structure) METHODS (backproject,many_lift_split,many_concat,hyper,concat) DEVICE (cuda) SHIFT (3 px) TIME_LIMIT (540 s). On a CPU at a tiny size, to test it:
 #   SIZES=3 BOX=32 APIX=6 IMAGES=20 EPOCHS=1 PER=2 DEVICE=cpu bash benchmarks/gpu_scaling.sh run /tmp/gpu-test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-100} BOX=${BOX:-128} APIX=${APIX:-2} IMAGES=${IMAGES:-500} EPOCHS=${EPOCHS:-3} PER=${PER:-5}
-METHODS=${METHODS:-backproject,many_lift_split,hyper,concat} DEVICE=${DEVICE:-cuda} SHIFT=${SHIFT:-3} TIME_LIMIT=${TIME_LIMIT:-540}
+METHODS=${METHODS:-backproject,many_lift_split,many_concat,hyper,concat} DEVICE=${DEVICE:-cuda} SHIFT=${SHIFT:-3} TIME_LIMIT=${TIME_LIMIT:-540}
 PY=${PY:-python3}
 
 case "${1:?prepare or run}" in
