@@ -15,12 +15,14 @@
 # then commit the unpacked folder as benchmarks/results/gpu-d128-100x500-<gpu> (runs.json names the machine).
 #
 # Settings (environment): SIZES (100) BOX (128) APIX (2) IMAGES (500) EPOCHS (3) PER (5: images decoded per
-# structure) METHODS (backproject,many_lift_split,many_concat,hyper,concat) DEVICE (cuda) SHIFT (3 px) TIME_LIMIT (540 s). On a CPU at a tiny size, to test it:
+# structure) METHODS (backproject,many_lift_split,many_concat,hyper,concat) DEVICE (cuda) SHIFT (3 px)
+# TIME_LIMIT (540 s). On a CPU at a tiny size, to test it:
 #   SIZES=3 BOX=32 APIX=6 IMAGES=20 EPOCHS=1 PER=2 DEVICE=cpu bash benchmarks/gpu_scaling.sh run /tmp/gpu-test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-100} BOX=${BOX:-128} APIX=${APIX:-2} IMAGES=${IMAGES:-500} EPOCHS=${EPOCHS:-3} PER=${PER:-5}
-METHODS=${METHODS:-backproject,many_lift_split,many_concat,hyper,concat} DEVICE=${DEVICE:-cuda} SHIFT=${SHIFT:-3} TIME_LIMIT=${TIME_LIMIT:-540}
+METHODS=${METHODS:-backproject,many_lift_split,many_concat,hyper,concat}
+DEVICE=${DEVICE:-cuda} SHIFT=${SHIFT:-3} TIME_LIMIT=${TIME_LIMIT:-540}
 PY=${PY:-python3}
 
 case "${1:?prepare or run}" in
