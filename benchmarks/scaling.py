@@ -9,7 +9,7 @@ finished size can be committed while the next one runs. Everything resumes where
 
     python benchmarks/scaling.py                                        # everything, one size at a time
     python benchmarks/scaling.py --methods cryodrgn_vae,backproject &   # the peer on one core ...
-    python benchmarks/scaling.py --methods mlp,hyper,concat,backproject # ... ours on the other
+    python benchmarks/scaling.py --methods many_lift_split,many_concat,many,mlp,hyper,concat,backproject  # ours
     python benchmarks/scaling.py --report-only                          # the curve from what has finished
 
 Extra arguments after ``--`` go to ``compare.py`` (e.g. ``-- --train-args --encoder mlp``).
@@ -36,7 +36,7 @@ from paired import per_structure_auc  # noqa: E402
 
 REPO = report.REPO
 LARGE_CORPUS = REPO.parent / "shared" / "data" / "structures-large"
-METHODS = ("many_lift_split", "many", "mlp", "hyper", "concat", "cryodrgn_vae", "backproject")
+METHODS = ("many_lift_split", "many_concat", "many", "mlp", "hyper", "concat", "cryodrgn_vae", "backproject")
 #: the method drawn in bold: the ``many`` preset as it is now
 HEADLINE = "many_lift_split"
 #: paired differences reported per size: (A, B) for A - B
@@ -157,8 +157,7 @@ def write_scaling_report(out: Path) -> None:
              "voxels, soft edge), which leaves out the solvent, where the backprojection keeps its noise; "
              "\"own − wrong\": the same map against 5 other structures' maps subtracted; \"latent clusters\": "
              "k-means (k = N) of the latents' directions, K images of each cluster decoded and averaged, the maps "
-             "paired with "
-             "the structures one to one (Hungarian, by FSC_AUC): the score without the labels; steps: "
+             "paired with the structures one to one (Hungarian, by FSC_AUC): the score without the labels; steps: "
              "optimiser steps (batch 32 ours, 16 cryoDRGN); training loop: images x epochs / the loop's "
              "images/s, every leg of a resumed training included (process start and data loading not).\n",
              "![scaling](plots/scaling.png)\n",
