@@ -3,10 +3,9 @@
 import math
 
 import numpy as np
-import pytest
 import torch
 
-from napari_cryohype.core import ctf, fourier, lattice
+from napari_cryohype.core import fourier, lattice
 from napari_cryohype.core.rotation import random_rotations
 from tests.conftest import asymmetric_volume
 

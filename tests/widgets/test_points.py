@@ -2,7 +2,6 @@
 run folder gives (covariates, labels and true maps beside the stack)."""
 
 import numpy as np
-import pytest
 
 from napari_cryohype.widgets import colors, run_data
 from napari_cryohype.widgets.latent_data import LatentData

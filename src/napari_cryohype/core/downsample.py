@@ -11,7 +11,6 @@ included).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Callable
 
 import torch
