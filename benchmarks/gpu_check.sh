@@ -17,7 +17,7 @@ $CLI train "$W/paper" $DATA --preset paper --epochs 1 --device cuda --num-worker
 $CLI train "$W/paper" $DATA --preset paper --epochs 10 --device cuda --num-workers 4 --resume &&
 $CLI decode "$W/paper" --index 3 -o "$W/paper/vol3.mrc" --device cuda &&
 $CLI eval "$W/paper" --volumes "$D/volumes" --labels "$D/labels.npy" --per-structure 4 --device cuda &&
-$CLI train "$W/small" $DATA --epochs 20 --device cuda --num-workers 4 &&
+$CLI train "$W/small" $DATA --preset small --epochs 20 --device cuda --num-workers 4 &&
 $CLI analyze "$W/small" --labels "$D/labels.npy" --no-umap --device cuda &&
 python3 -c "import numpy as np; np.save('$W/sel.npy', np.arange(100))" &&
 $CLI decode "$W/small" --indices "$W/sel.npy" -o "$W/small/sel.mrc" --device cuda &&

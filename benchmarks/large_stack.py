@@ -67,7 +67,8 @@ CHUNK = 8192  # images generated and written at once (128 MB at D=64)
 READ_BATCH = 1024
 #: a light hypernetwork (MLP encoder, 9 weight tokens of 32: latents of 288 numbers) so that encoding
 #: 1,000,000 images fits in the hours a shared 2-core CPU allows; the memory per image does not depend on it
-MODEL_ARGS = ["--encoder", "mlp", "--set", "encoder_hidden=256", "--set", "width=32", "--set", "tokens_per_layer=2"]
+MODEL_ARGS = ["--preset", "small", "--encoder", "mlp", "--set", "encoder_hidden=256", "--set", "width=32",
+              "--set", "tokens_per_layer=2"]
 
 
 # -- the stacks ------------------------------------------------------------------------------------------

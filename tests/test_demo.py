@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from napari_cryohype.cli import main
 from napari_cryohype.commands.demo import summary_lines
 
@@ -23,8 +21,9 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert ours["unsupervised"]["k"] == 5 and sorted(ours["unsupervised"]["pairs"].values()) == [0, 1, 2, 3, 4]
     assert 0 < upper["summary"]["fsc_auc"]["mean"] <= 1
     assert json.loads((out / "data" / "simulation.json").read_text())["shift_std_px"] == 3.0  # realistic shifts
-    train = json.loads((out / "run" / "config.json").read_text())["train"]
-    assert train["threads"] == 1 == train["threads_used"]   # --threads reaches the training
+    config = json.loads((out / "run" / "config.json").read_text())
+    assert config["train"]["threads"] == 1 == config["train"]["threads_used"]   # --threads reaches the training
+    assert config["preset"] == "many" and config["model"]["encoder"] == "lift"   # the default preset
 
 
 def test_demo_refuses_a_non_empty_folder(tmp_path, capsys):

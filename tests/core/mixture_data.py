@@ -17,12 +17,13 @@ from napari_cryohype.core.io.types import Poses
 from napari_cryohype.core.lattice import project_volume, slice_coords
 from napari_cryohype.core.rotation import random_rotations
 
-#: model and training sizes small enough for a test step in milliseconds
-TINY = dict(patch=4, width=32, depth=1, heads=2, mlp_dim=64, tokens_per_layer=4, inr_width=32, inr_layers=3,
-            n_freqs=16, zdim=4, encoder_hidden=64, batch_size=8, lr=3e-3, warmup_epochs=0.5, log_every=1)
+#: model and training sizes small enough for a test step in milliseconds (the small preset: ViT encoder)
+TINY = dict(preset="small", patch=4, width=32, depth=1, heads=2, mlp_dim=64, tokens_per_layer=4, inr_width=32,
+            inr_layers=3, n_freqs=16, zdim=4, encoder_hidden=64, batch_size=8, lr=3e-3, warmup_epochs=0.5,
+            log_every=1)
 #: the same as `cryohype train` options (batches of 16, one thread)
-TINY_ARGS = [a for k, v in TINY.items() if k not in ("batch_size", "log_every")
-             for a in ("--set", f"{k}={v}")] + ["--batch-size", "16", "--threads", "1"]
+TINY_ARGS = [a for k, v in TINY.items() if k not in ("preset", "batch_size", "log_every")
+             for a in ("--set", f"{k}={v}")] + ["--preset", "small", "--batch-size", "16", "--threads", "1"]
 
 
 def blob_volume(D: int, centres, sigma: float = 1.5) -> torch.Tensor:

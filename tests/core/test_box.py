@@ -110,7 +110,7 @@ def test_cli_refuses_a_box_the_encoder_cannot_take_before_writing_anything(tmp_p
     f = write_stack(tmp_path / "data", 30, rng)
     base = ["--particles", str(f["particles"]), "--poses", str(f["poses"]), "--ctf", str(f["ctf"])]
     out = tmp_path / "run"
-    assert main(["train", str(out), *base, "--epochs", "1"]) == 2
+    assert main(["train", str(out), *base, "--epochs", "1", "--preset", "small"]) == 2   # the ViT's patches
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot take 30 px images" in err and "--box 32" in err, err
     assert not out.exists()
@@ -125,5 +125,5 @@ def test_cli_refuses_a_box_the_encoder_cannot_take_before_writing_anything(tmp_p
     assert data["apix"] == pytest.approx(APIX * 30 / 32)
     assert main(["train", str(out), "--resume", "--box", "16"]) == 2
     # --force over it with a box the model cannot take: refused before the old run is removed
-    assert main(["train", str(out), *base, "--epochs", "1", "--force"]) == 2
+    assert main(["train", str(out), *base, "--epochs", "1", "--force", "--preset", "small"]) == 2
     assert json.loads((out / "config.json").read_text())["data"]["box"] == 32

@@ -24,7 +24,7 @@ def test_create_records_data_and_every_setting(tmp_path, data):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["data"]["D"] == 16 and saved["data"]["apix"] == pytest.approx(6.0) and saved["data"]["n"] == 8
     assert saved["train"]["epochs"] == 3 and saved["model"]["conditioning"] == "concat"
-    assert saved["model"]["inr_width"] > 0 and saved["preset"] == "small"
+    assert saved["model"]["inr_width"] > 0 and saved["preset"] == "many"
     assert run.D == 16 and run.apix == pytest.approx(6.0) and run.analysis_dir == tmp_path / "run" / "analysis"
     reopened = Run.open(tmp_path / "run")
     assert reopened.config == run.config

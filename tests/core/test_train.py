@@ -197,8 +197,29 @@ def test_cli_train_and_resume(tmp_path, data, capsys):
 def test_cli_encoder_input_real_is_saved_and_trains(tmp_path, data):
     out = tmp_path / "real"
     assert main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
-                 "--epochs", "1", "--batch-size", "12", "--encoder-input", "real"]) == 0
+                 "--epochs", "1", "--batch-size", "12", "--encoder", "mlp", "--encoder-input", "real"]) == 0
     assert json.loads((out / "config.json").read_text())["model"]["encoder_input"] == "real"
+
+
+def test_cli_refuses_real_input_for_the_lift_encoder_before_writing_anything(tmp_path, data, capsys):
+    """The default preset's lift encoder reads Fourier transforms: --encoder-input real alone is a clear error."""
+    out = tmp_path / "real"
+    assert main(["train", str(out), "--particles", str(data["particles"]), "--poses", str(data["poses"]),
+                 "--epochs", "1", "--encoder-input", "real"]) == 2
+    err = capsys.readouterr().err
+    assert "--encoder-input real needs an image encoder" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_cli_all_points_with_the_default_preset_says_how(tmp_path, data, capsys):
+    """The default preset splits each image's points between encoder and loss: --point-fraction 1 alone is
+    refused with the setting that allows it, and with it training runs."""
+    base = ["--particles", str(data["particles"]), "--poses", str(data["poses"]), "--epochs", "1", "--batch-size",
+            "12", "--point-fraction", "1"]
+    assert main(["train", str(tmp_path / "all"), *base]) == 2
+    err = capsys.readouterr().err
+    assert "--set encoder_split=false" in err and "Traceback" not in err and not (tmp_path / "all").exists()
+    assert main(["train", str(tmp_path / "all"), *base, "--set", "encoder_split=false"]) == 0
 
 
 def test_cli_point_fraction_and_settings_are_saved_and_checked(tmp_path, data, capsys):

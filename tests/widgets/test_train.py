@@ -25,6 +25,7 @@ def test_training_reports_progress_then_stop_ends_the_worker(train_widget, qtbot
     import json
 
     assert train_widget.threads.text().startswith("auto (") and train_widget.threads_setting() == "auto"
+    assert train_widget.preset.currentText() == "many"   # the preset measured best at every mixture size
     train_widget.epochs.setValue(50)
     train_widget.threads.setValue(2)
     train_widget.start(overrides=TINY_MODEL)
@@ -37,6 +38,7 @@ def test_training_reports_progress_then_stop_ends_the_worker(train_widget, qtbot
     qtbot.waitUntil(lambda: train_widget.worker is None, timeout=20_000)
     assert train_widget.events[-1].kind == "stopped"
     assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["encoder"] == "lift"
     assert train_widget.start_button.isEnabled()
 
     config = json.loads((tmp_path / "run" / "config.json").read_text())["train"]

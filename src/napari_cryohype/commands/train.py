@@ -15,7 +15,7 @@ from tqdm import tqdm
 from napari_cryohype.commands._images import add_image_arguments, image_notes
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.models import PRESETS
-from napari_cryohype.core.models.presets import check_train
+from napari_cryohype.core.models.presets import DEFAULT as DEFAULT_PRESET, check_train
 from napari_cryohype.core.threads import threads_setting
 
 DESCRIPTION = """\
@@ -52,12 +52,14 @@ def add_parser(subparsers) -> None:
                    help="pixel size (Å) of the images, where neither the metadata nor the stack's header gives "
                         "one (a header's 1.0 counts as unset)")
     add_image_arguments(p)
-    p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="model size (default small)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                   help=f"model and training sizes (default {DEFAULT_PRESET}: mixtures of up to hundreds of "
+                        "structures; small: the paper's ViT encoder, scaled down; paper: the paper's sizes)")
     p.add_argument("--conditioning", choices=("hyper", "concat"),
                    help="hyper: modulate every INR layer (CryoHype); concat: cryoDRGN-style baseline")
     p.add_argument("--encoder", choices=("vit", "mlp", "lift", "unet"),
-                   help="image encoder (default vit; lift: the mlp encoder reading each image's transform "
-                        "placed in 3D at its pose)")
+                   help="image encoder (default: the preset's, lift in many, vit in small and paper; lift: the "
+                        "mlp encoder reading each image's transform placed in 3D at its pose)")
     p.add_argument("--encoder-input", choices=("hartley", "real"),
                    help="what the encoder sees: the centred, CTF phase-flipped Hartley transform (default) or "
                         "its inverse, a CTF-corrected real-space image")

@@ -30,7 +30,7 @@ from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.io.atomic import atomic_path
 from napari_cryohype.core.io.dataset import ParticleDataset
 from napari_cryohype.core.models import CryoHypeModel
-from napari_cryohype.core.models.presets import check_train
+from napari_cryohype.core.models.presets import check_model, check_train
 
 CONFIG = "config.json"
 #: what NumPy arrays in older checkpoints need from the unpickler: building arrays, never running code
@@ -62,11 +62,13 @@ class Run:
         why) are recorded in ``config["data"]``.
         A non-empty ``outdir`` is refused unless ``force`` (then the earlier run's files are removed)."""
         path = Path(outdir)
-        if "train" in config:
-            try:
+        try:
+            if "train" in config:
                 check_train(config["train"])
-            except ValueError as err:
-                raise InputError(str(err)) from None
+            if "model" in config:
+                check_model(config["model"])
+        except ValueError as err:
+            raise InputError(str(err)) from None
         if path.exists() and not path.is_dir():
             raise InputError("output folder is a file", path)
         replace = path.exists() and any(path.iterdir())

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 
 from napari_cryohype.core import distributed
 from napari_cryohype.core.io.atomic import atomic_path
-from napari_cryohype.core.models import preset
+from napari_cryohype.core.models.presets import DEFAULT as DEFAULT_PRESET, preset
 from napari_cryohype.core.models.slices import SliceGeometry
 from napari_cryohype.core.run import Run
 from napari_cryohype.core.threads import AUTO, resolve_threads
@@ -42,13 +42,13 @@ _DATA_KEYS = ("particles", "poses", "ctf", "datadir", "ctf_defaults", "box", "in
 
 
 def train_config(**overrides) -> dict:
-    """A complete run configuration: preset ``preset`` (default "small") with flat overrides.
+    """A complete run configuration: preset ``preset`` (default "many", ``presets.DEFAULT``) with flat overrides.
 
     Keys are looked up in the data (particles, poses, ctf, datadir, ctf_defaults, box, invert_data: see
     :class:`~napari_cryohype.core.io.dataset.ParticleDataset`; invert_data None decides from the data), model
     and train sections, e.g.
     ``train_config(particles="p.mrcs", poses="poses.pkl", conditioning="concat", epochs=5)``."""
-    name = overrides.pop("preset", "small")
+    name = overrides.pop("preset", DEFAULT_PRESET)
     cfg = {"version": 1, "preset": name, "data": {k: None for k in _DATA_KEYS}, **preset(name)}
     for key, value in overrides.items():
         section = next((s for s in ("data", "model", "train") if key in cfg[s]), None)

@@ -1,9 +1,10 @@
 """Named model and optimiser sizes. Every value ends up in the run's ``config.json``.
 
-``small`` trains on a 2-core CPU in minutes at D = 32..64; ``many`` is ``small`` sized for mixtures of
-hundreds of structures (the lift encoder, 32 weight tokens per INR layer, half of each slice's Fourier
-points per step in the loss and the other half in the encoder: ``docs/model.md`` has the measurements
-behind it); ``paper`` is the CryoHype paper's
+``small`` trains on a 2-core CPU in minutes at D = 32..64 (the paper's ViT encoder, scaled down); ``many``,
+the default, is ``small`` sized for mixtures of up to hundreds of structures (the lift encoder, 32 weight
+tokens per INR layer, half of each slice's Fourier points per step in the loss and the other half in the
+encoder): it scored best and trained fastest at every mixture size measured, 5 to 200 structures
+(``docs/benchmarks.md``); ``paper`` is the CryoHype paper's
 configuration (ViT 768x6, 12 heads, MLP 3072, patch 16, 129 weight tokens, INR 5x1024, 192 Gaussian
 frequencies, Adam 1e-4, batch 64, 50 epochs).
 """
@@ -59,6 +60,9 @@ _TRAIN_BASE = {
     "checkpoint_every_epoch": False,  # also keep each epoch's checkpoint, checkpoints/epoch_NNN.pt
 }
 
+#: the preset of ``cryohype train``, the Train widget and :func:`~napari_cryohype.core.train.train_config`
+DEFAULT = "many"
+
 PRESETS: dict[str, dict[str, dict]] = {
     "small": {"model": {}, "train": {}},
     "many": {
@@ -103,5 +107,19 @@ def check_train(train: dict) -> None:
         raise bad("num_workers", workers, "a whole number of at least 0")
     check_threads(train.get("threads", AUTO))
     if train.get("encoder_split") and not train.get("point_fraction", 1.0) < 1:
-        raise ValueError("--set encoder_split=true needs --point-fraction below 1 (the loss's share of the "
-                         f"points; the encoder reads the rest), got {train.get('point_fraction', 1.0)!r}")
+        raise ValueError("the encoder split (encoder_split, on in the many preset) needs --point-fraction below 1 "
+                         "(the loss's share of the points; the encoder reads the rest), got "
+                         f"{train.get('point_fraction', 1.0)!r}; add --set encoder_split=false to put every point "
+                         "in the loss")
+
+
+def check_model(model: dict) -> None:
+    """Raise ValueError naming the ``cryohype train`` flag when model settings cannot go together: an unknown
+    conditioning, encoder or encoder input, or the lift encoder asked to read real-space images."""
+    for key, choices in (("conditioning", ("hyper", "concat")), ("encoder", ("vit", "mlp", "lift", "unet")),
+                         ("encoder_input", ("hartley", "real"))):
+        if model.get(key) not in choices:
+            raise ValueError(f"--{key.replace('_', '-')} must be one of {', '.join(choices)}, got {model.get(key)!r}")
+    if model["encoder"] == "lift" and model["encoder_input"] != "hartley":
+        raise ValueError("--encoder-input real needs an image encoder (--encoder vit, mlp or unet): the lift encoder "
+                         "(the many preset's) reads each image's Fourier transform placed in 3D")
