@@ -1,9 +1,9 @@
 """Regenerate the user guide's screenshots from the running app (run under a virtual display):
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/images/make_screenshots.py [--epochs 6]
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/images/make_screenshots.py [--epochs 20]
 
-Uses the sample mixture (simulated into the user cache on first use), trains a reduced model for a few
-epochs through the Train widget, lets the Latent Explorer compute the UMAP, selects one cluster and
+Uses the sample mixture (simulated into the user cache on first use), trains it with the Train widget's
+defaults (the ``many`` preset, 20 epochs), lets the Latent Explorer compute the UMAP, selects one cluster and
 decodes one image by clicking it. Writes PNGs next to this file.
 """
 
@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).parent
-QUICK_MODEL = dict(width=64, depth=2, heads=4, mlp_dim=128, inr_width=64, n_freqs=32)
 
 
 def wait(app, condition, timeout: float, what: str) -> None:
@@ -35,10 +34,10 @@ def main() -> None:
     from qtpy.QtTest import QTest
     from qtpy.QtWidgets import QApplication
 
-    from napari_cryohype.widgets.explorer import camera
+    from napari_cryohype.widgets.layers import camera
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
 
     viewer = napari.Viewer(show=True, title="napari-cryohype")
@@ -54,7 +53,7 @@ def main() -> None:
     train.epochs.setValue(args.epochs)
     train.batch_size.setValue(16)
     viewer.open(train.fields["particles"].text(), plugin="napari-cryohype")
-    train.start(overrides=QUICK_MODEL)
+    train.start()
     wait(app, lambda: sum(e.kind == "epoch" for e in train.events) >= 2, 900, "two epochs")
     wait(app, lambda: len(train.events) and train.events[-1].global_step % 13 == 5, 300, "mid-epoch")
     train.grab().save(str(HERE / "train-widget.png"))
