@@ -45,7 +45,8 @@ PAIRS = (("many_lift_split", "cryodrgn_vae"), ("many_lift_split", "many_concat")
          ("many_lift_split", "many_split"), ("many_split", "many"),
          ("many_lift", "cryodrgn_vae"), ("many_lift", "many"), ("many_rot", "cryodrgn_vae"), ("many_rot", "many"),
          ("many_2x", "cryodrgn_vae"), ("many_2x", "many"), ("many", "cryodrgn_vae"), ("mlp", "cryodrgn_vae"),
-         ("hyper", "cryodrgn_vae"), ("many", "mlp"), ("hyper", "concat"))
+         ("hyper", "cryodrgn_vae"), ("many", "mlp"), ("hyper", "concat"), ("concat", "cryodrgn_vae"),
+         ("many_lift_split", "hyper"))
 #: training batch sizes, for the optimiser steps column: ours (the preset's) and cryoDRGN train_vae's default
 BATCH = {"cryodrgn_vae": 16, "cryodrgn_dec": 8}
 
