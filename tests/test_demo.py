@@ -44,3 +44,6 @@ def test_summary_leads_with_the_figure_found_without_the_labels():
     assert lines[0].startswith("CryoHype, without the labels: FSC-AUC 0.300") and "0.50 of the upper bound" in lines[0]
     assert "adjusted Rand index 0.400" in lines[1] and "no cluster for 1 structure(s)" in lines[1]
     assert "FSC-AUC 0.600" in lines[2] and "1.00 of the upper bound" in lines[2]
+    assert len(lines) == 4   # nothing above the bound: no note
+    above = summary_lines(ours, {"summary": summary(0.5)})
+    assert len(above) == 5 and "above 1.00" in above[4] and "solvent" in above[4]
