@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     seconds = {
         "simulate": _step("simulate", [
             "simulate", str(data), "--images-per-structure", str(args.images_per_structure), "--box", str(args.box),
-            "--apix", str(args.apix), "--snr", str(args.snr), "--shift-std", str(args.shift_std), "--seed", str(args.seed), *force]),
+            "--apix", str(args.apix), "--snr", str(args.snr), "--shift-std", str(args.shift_std),
+            "--seed", str(args.seed), *force]),
         "train": _step("train", [
             "train", str(run_dir), "--particles", str(data / "particles.mrcs"), "--poses", str(data / "poses.pkl"),
             "--ctf", str(data / "ctf.pkl"), "--epochs", str(args.epochs), "--seed", str(args.seed),
