@@ -23,7 +23,7 @@ TINY = dict(preset="small", patch=4, width=32, depth=1, heads=2, mlp_dim=64, tok
             log_every=1)
 #: the same as `cryohype train` options (batches of 16, one thread)
 TINY_ARGS = [a for k, v in TINY.items() if k not in ("preset", "batch_size", "log_every")
-             for a in ("--set", f"{k}={v}")] + ["--preset", "small", "--batch-size", "16", "--threads", "1"]
+             for a in ("--set", f"{k}={v}")] + ["--preset", TINY["preset"], "--batch-size", "16", "--threads", "1"]
 
 
 def blob_volume(D: int, centres, sigma: float = 1.5) -> torch.Tensor:

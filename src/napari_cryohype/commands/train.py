@@ -15,7 +15,7 @@ from tqdm import tqdm
 from napari_cryohype.commands._images import add_image_arguments, image_notes
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.models import PRESETS
-from napari_cryohype.core.models.presets import DEFAULT as DEFAULT_PRESET, check_train
+from napari_cryohype.core.models.presets import ABOUT as PRESET_ABOUT, DEFAULT as DEFAULT_PRESET, check_train
 from napari_cryohype.core.threads import threads_setting
 
 DESCRIPTION = """\
@@ -53,8 +53,8 @@ def add_parser(subparsers) -> None:
                         "one (a header's 1.0 counts as unset)")
     add_image_arguments(p)
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
-                   help=f"model and training sizes (default {DEFAULT_PRESET}: mixtures of up to hundreds of "
-                        "structures; small: the paper's ViT encoder, scaled down; paper: the paper's sizes)")
+                   help=f"model and training sizes, default {DEFAULT_PRESET}. "
+                        + "; ".join(f"{name}: {about}" for name, about in PRESET_ABOUT.items()))
     p.add_argument("--conditioning", choices=("hyper", "concat"),
                    help="hyper: modulate every INR layer (CryoHype); concat: cryoDRGN-style baseline")
     p.add_argument("--encoder", choices=("vit", "mlp", "lift", "unet"),

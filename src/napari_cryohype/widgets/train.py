@@ -78,7 +78,7 @@ class TrainWidget(QWidget):
         start_worker(_warm_up, on_error=lambda err: None)
 
     def _build(self) -> None:
-        from napari_cryohype.core.models.presets import DEFAULT, PRESETS
+        from napari_cryohype.core.models.presets import ABOUT, DEFAULT, PRESETS
         from napari_cryohype.core.threads import auto_threads, usable_cores
 
         form = QFormLayout()
@@ -103,9 +103,7 @@ class TrainWidget(QWidget):
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
         self.preset.setCurrentText(DEFAULT)
-        self.preset.setToolTip("many: mixtures of up to hundreds of structures (lift encoder; the best measured "
-                               "from 5 to 200 structures); small: the paper's ViT encoder, scaled down for a CPU; "
-                               "paper: the paper's sizes, for a GPU")
+        self.preset.setToolTip("\n".join(f"{name}: {about}" for name, about in ABOUT.items()))
         self.epochs = QSpinBox(minimum=1, maximum=10_000, value=20)
         self.batch_size = QSpinBox(minimum=1, maximum=4096, value=32)
         self.device = QComboBox()

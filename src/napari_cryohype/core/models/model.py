@@ -11,6 +11,7 @@ from .augment import random_angles, rotate_in_plane
 from .conditioning import ConcatConditioning, HyperConditioning
 from .encoders import build_encoder
 from .inr import INR, GaussianFourierFeatures
+from .presets import check_model
 from .slices import SliceGeometry
 
 
@@ -49,8 +50,7 @@ class CryoHypeModel(nn.Module):
     def __init__(self, cfg: dict, D: int):
         super().__init__()
         self.cfg, self.D = dict(cfg), D
-        if cfg["conditioning"] not in ("hyper", "concat"):
-            raise ValueError(f"unknown conditioning {cfg['conditioning']!r}; choose hyper or concat")
+        check_model(cfg)
         self.hyper = cfg["conditioning"] == "hyper"
         self.inr = INR(GaussianFourierFeatures(cfg["n_freqs"], cfg["pe_sigma"], D), cfg["inr_width"], cfg["inr_layers"])
         if self.hyper:
@@ -58,8 +58,6 @@ class CryoHypeModel(nn.Module):
                                                   cfg["output_tokens"])
         else:
             self.conditioning = ConcatConditioning(cfg["width"], cfg["zdim"], cfg["inr_width"])
-        if cfg["encoder"] == "lift" and cfg["encoder_input"] != "hartley":
-            raise ValueError("the lift encoder reads the Hartley encoder input; set encoder_input to hartley")
         self.encoder = build_encoder(cfg["encoder"], D, self.conditioning.n_tokens, cfg)
         self.geometry = SliceGeometry(D)
         self.register_buffer("norm_std", torch.tensor(1.0))  # the dataset's std of the transforms (trainer sets it)

@@ -15,6 +15,8 @@ import copy
 
 from napari_cryohype.core.threads import AUTO, check_threads
 
+from .encoders import ENCODERS
+
 #: model settings shared by every preset (overridden per preset below)
 _MODEL_BASE = {
     "conditioning": "hyper",      # "hyper" (modulate every INR layer) | "concat" (z joins the INR input)
@@ -62,6 +64,10 @@ _TRAIN_BASE = {
 
 #: the preset of ``cryohype train``, the Train widget and :func:`~napari_cryohype.core.train.train_config`
 DEFAULT = "many"
+#: what each preset is for, as ``cryohype train --help`` and the Train widget's tooltip say it
+ABOUT = {"many": "mixtures of a few to hundreds of structures (the lift encoder; the best measured from 5 to 200)",
+         "small": "the paper's ViT encoder, scaled down for a CPU",
+         "paper": "the paper's sizes, for a GPU"}
 
 PRESETS: dict[str, dict[str, dict]] = {
     "small": {"model": {}, "train": {}},
@@ -116,10 +122,11 @@ def check_train(train: dict) -> None:
 def check_model(model: dict) -> None:
     """Raise ValueError naming the ``cryohype train`` flag when model settings cannot go together: an unknown
     conditioning, encoder or encoder input, or the lift encoder asked to read real-space images."""
-    for key, choices in (("conditioning", ("hyper", "concat")), ("encoder", ("vit", "mlp", "lift", "unet")),
+    for key, choices in (("conditioning", ("hyper", "concat")), ("encoder", tuple(ENCODERS)),
                          ("encoder_input", ("hartley", "real"))):
         if model.get(key) not in choices:
             raise ValueError(f"--{key.replace('_', '-')} must be one of {', '.join(choices)}, got {model.get(key)!r}")
     if model["encoder"] == "lift" and model["encoder_input"] != "hartley":
         raise ValueError("--encoder-input real needs an image encoder (--encoder vit, mlp or unet): the lift encoder "
-                         "(the many preset's) reads each image's Fourier transform placed in 3D")
+                         "(the many preset's) reads each image's Fourier transform placed in 3D (--encoder-input "
+                         "hartley)")
