@@ -349,7 +349,7 @@ class Bench:
                                     "started_utc": self.started,
                                     "total_wall_s": round(time.perf_counter() - t_start, 1)})
         runs["machine"], runs["cryodrgn"] = runs["invocations"][-1]["machine"], runs["invocations"][-1]["cryodrgn"]
-        runs["steps"] = report.collect_steps(self.work)
+        runs["steps"] = {**runs.get("steps", {}), **report.collect_steps(self.work)}  # old ones kept
         write_json(runs_path, report.portable(runs, sys.executable))
         report.write_report(self.out, rows, runs)
         print(f"results: {self.out / 'results.md'}", flush=True)

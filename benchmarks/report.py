@@ -301,10 +301,13 @@ def portable(data, executable: str):
 
 def plot_umaps(rows: list[dict], size: int, path: Path) -> bool:
     """UMAPs coloured by the true label, one panel per method that has one, at one mixture size; False
-    (nothing written) when no method has a UMAP."""
+    (nothing written) when no method has a UMAP. When a UMAP's file is gone (a fresh ``--workdir``), the
+    figure already at ``path`` is kept (True) or none is made (False)."""
     have = [r for r in rows if r["size"] == size and r.get("umap")]
     if not have:
         return False
+    if not all((REPO / r["umap"]).is_file() and (REPO / r["labels_path"]).is_file() for r in have):
+        return path.is_file()
     fig, axes = plt.subplots(1, len(have), figsize=(4 * len(have), 4), squeeze=False)
     for ax, r in zip(axes[0], have):
         xy, lab = np.load(REPO / r["umap"]), np.load(REPO / r["labels_path"])
