@@ -31,6 +31,20 @@ def test_no_umap_plot_when_no_method_has_a_umap(tmp_path):
     assert not (tmp_path / "umap_10.png").exists()
 
 
+def test_a_umap_plot_is_kept_when_its_latents_are_gone(tmp_path):
+    """Rerun in a fresh clone (empty work folder), the report keeps the record's UMAP figure rather than
+    failing on the missing ``umap.npy``, and makes none when there is no figure to keep."""
+    from report import plot_umaps
+
+    rows = [{"size": 10, "umap": str(tmp_path / "gone" / "umap.npy"), "labels_path": str(tmp_path / "l.npy"),
+             "method": "hyper"}]
+    png = tmp_path / "umap_10.png"
+    assert plot_umaps(rows, 10, png) is False and not png.exists()
+    png.write_bytes(b"figure of the record")
+    assert plot_umaps(rows, 10, png) is True
+    assert png.read_bytes() == b"figure of the record"
+
+
 def test_cluster_scores_row_entries():
     """The latent clusters' scores reach the table row; a method without clusters adds nothing."""
     summary = {"fsc_auc": {"mean": 0.6, "std": 0.1}, "chamfer_A": {"mean": 1.5}, "iou": {"mean": 0.7}}
