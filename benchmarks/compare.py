@@ -135,6 +135,8 @@ class Bench:
     def mixture(self, n: int, corpus: list[mixtures.Structure]) -> dict:
         """Select and simulate the mixture of ``n`` structures; returns its description."""
         a, d = self.args, self.work / f"mix{n:04d}"
+        if a.hold_out:
+            corpus = mixtures.held_out(corpus, a.box * a.apix, a.dev_seed, a.hold_out)
         chosen = mixtures.select_mixture(corpus, n, a.box * a.apix, seed=a.seed)
         data = d / "data"
         cmd = [*cryohype(), "simulate", str(data), "--structures", *[str(s.path) for s in chosen],
@@ -378,6 +380,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-structure", type=int, default=20, help="images decoded and averaged per structure")
     p.add_argument("--device", default="cpu", help="cpu or cuda (ours; cryoDRGN uses CUDA when visible)")
     p.add_argument("--seed", type=int, default=0, help="seed of the selection, simulation and training")
+    p.add_argument("--hold-out", type=int, default=0, metavar="N",
+                   help="draw the mixture from the models outside the development mixture of N (a test mixture)")
+    p.add_argument("--dev-seed", type=int, default=0, help="seed of the development order --hold-out leaves out")
     p.add_argument("--zdim", type=int, default=8, help="cryoDRGN latent dimension")
     p.add_argument("--cryodrgn-dim", type=int, default=256, help="cryoDRGN encoder and decoder width (3 layers)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of each child")

@@ -81,6 +81,14 @@ def corpus_order(corpus: list[Structure], box_A: float, seed: int = 0) -> list[S
     return fitting + too_big
 
 
+def held_out(corpus: list[Structure], box_A: float, dev_seed: int, dev_n: int) -> list[Structure]:
+    """``corpus`` without the models of the development mixture of ``dev_n`` (the first ``dev_n`` of
+    :func:`corpus_order` with ``dev_seed``), in corpus order: what a test mixture is drawn from, so that it
+    shares no model with any development mixture of ``dev_n`` or fewer."""
+    used = {s.name for s in corpus_order(corpus, box_A, dev_seed)[:dev_n]}
+    return [s for s in corpus if s.name not in used]
+
+
 def select_mixture(corpus: list[Structure], n: int, box_A: float, seed: int = 0) -> list[Structure]:
     """The first ``n`` models of :func:`corpus_order`. Raises :class:`CorpusError` when the corpus has fewer
     than ``n`` distinct models."""

@@ -52,3 +52,13 @@ def test_a_tiered_corpus_gives_each_group_its_tier_40_model(tmp_path):
         (tmp_path / f"{name}.pdb.gz").write_bytes(b"")
     (tmp_path / "index.csv").write_text("\n".join(lines) + "\n")
     assert [s.name for s in mixtures.load_corpus(tmp_path)] == ["B", "C"]
+
+
+def test_a_test_mixture_shares_no_model_with_the_development_mixtures(tmp_path):
+    rows = [(f"M{i:03d}", f"G{i}", 100) for i in range(40)]
+    corpus = mixtures.load_corpus(make_corpus(tmp_path, rows))
+    dev = {s.name for s in mixtures.select_mixture(corpus, 25, box_A=150, seed=0)}
+    rest = mixtures.held_out(corpus, 150, dev_seed=0, dev_n=25)
+    test = mixtures.select_mixture(rest, 15, box_A=150, seed=1)
+    assert len(rest) == 15 and not dev & {s.name for s in test}
+    assert mixtures.select_mixture(rest, 5, box_A=150, seed=1) == test[:5]   # nested, as the development ones

@@ -1,0 +1,28 @@
+"""The test mixture's frozen preset (benchmarks/test_mixture.py)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import test_mixture  # noqa: E402
+
+
+def test_the_preset_is_frozen_once_and_a_changed_preset_stops_the_run(tmp_path, monkeypatch):
+    v1 = test_mixture.frozen_version(tmp_path, new_version=False)
+    assert v1.name == "v1" and json.loads((v1 / "preset.json").read_text())["settings"]["name"] == "many"
+    assert test_mixture.frozen_version(tmp_path, new_version=False) == v1
+    changed = {**test_mixture.preset_settings(), "train": {"lr": 0.5}}
+    monkeypatch.setattr(test_mixture, "preset_settings", lambda: changed)
+    with pytest.raises(SystemExit, match="--new-version"):
+        test_mixture.frozen_version(tmp_path, new_version=False)
+    v2 = test_mixture.frozen_version(tmp_path, new_version=True)
+    assert v2.name == "v2" and json.loads((v2 / "preset.json").read_text())["settings"] == changed
+    assert (v1 / "preset.json").is_file()
+
+
+def test_operational_settings_are_not_part_of_the_frozen_preset():
+    train = test_mixture.preset_settings()["train"]
+    assert "threads" not in train and "seed" not in train and train["encoder_split"] is True
