@@ -144,3 +144,31 @@ def test_samples_on_the_nyquist_sphere_wrap_around():
         grid = bp._fold(bp.num)
         assert grid[2, 2, 0] == pytest.approx(3.0) and grid[2, 2, 2] == pytest.approx(5.0)
         assert grid.sum() == pytest.approx(8.0)
+
+
+def test_cli_takes_the_ctf_values_a_star_lacks_as_train_does(tmp_path, rng, capsys):
+    """A RELION 3.0 file without _rlnAmplitudeContrast: the error says to give -w, and -w is accepted (with
+    the rest of train's CTF options, from the one shared definition) and said when used."""
+    from napari_cryohype.cli import build_parser, main
+    from napari_cryohype.core.io.mrc import read_volume, write_mrc
+    from tests.core.test_io_star import D as STAR_D
+    from tests.core.test_io_star import write_without_amplitude_contrast
+
+    write_mrc(tmp_path / "stack.mrcs", rng.standard_normal((3, STAR_D, STAR_D)).astype(np.float32), 2.0)
+    star = tmp_path / "p.star"
+    write_without_amplitude_contrast(star)
+    base = ["backproject", str(tmp_path / "bp"), "--particles", str(star), "--poses", str(star), "--ctf", str(star)]
+    assert main(base) == 2
+    assert "_rlnAmplitudeContrast (or give -w/--amp-contrast)" in capsys.readouterr().err
+    assert main([*base, "-w", "1.5"]) == 2 and "-w 1.5 is not a valid value" in capsys.readouterr().err
+    assert main([*base, "-w", "0.1", "--kv", "200"]) == 0
+    err = capsys.readouterr().err
+    assert f"-w/--amp-contrast 0.1 used: {star} has no _rlnAmplitudeContrast" in err and "--kv 200 not used" in err
+    volume, apix = read_volume(tmp_path / "bp" / "backproject" / "volume.mrc")
+    assert volume.shape == (STAR_D,) * 3 and np.isfinite(volume).all() and apix == pytest.approx(2.0)
+
+    subcommands = build_parser()._subparsers._group_actions[0].choices
+    ctf_options = {cmd: {opt for a in subcommands[cmd]._actions if a.dest in ("kv", "cs", "w", "ps", "apix")
+                         for opt in a.option_strings} for cmd in ("train", "backproject")}
+    assert ctf_options["train"] == ctf_options["backproject"] == {"--kv", "--cs", "-w", "--amp-contrast", "--ps",
+                                                                   "--Apix"}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from napari_cryohype.commands._ctf import add_ctf_arguments, ctf_overrides
 from napari_cryohype.commands._images import add_image_arguments, image_notes
 from napari_cryohype.core.analysis import load_labels
 from napari_cryohype.core.backproject import DEFAULT_REG, backproject, backproject_labels
@@ -44,6 +45,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ctf", help="CTF parameters (.pkl, .star or .cs); default: no CTF")
     p.add_argument("--labels", help="labels.npy: (N,) integers, one map per distinct label")
     p.add_argument("--datadir", help="folder for the image files a .star/.cs/.txt refers to")
+    add_ctf_arguments(p)
     add_image_arguments(p)
     p.add_argument("--reg", type=float, default=DEFAULT_REG,
                    help=f"Wiener regulariser added to the summed squared CTF (default {DEFAULT_REG:g})")
@@ -60,9 +62,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.outdir) / "backproject"
     if out.exists() and any(out.iterdir()) and not args.force:
         raise InputError("output folder is not empty (use --force to overwrite)", out)
-    dataset = ParticleDataset(args.particles, args.poses, args.ctf, datadir=args.datadir, box=args.box,
-                              invert_data=args.invert_data)
-    for note in image_notes(dataset.contrast_note, dataset.particles.source_D, dataset.D, dataset.apix):
+    dataset = ParticleDataset(args.particles, args.poses, args.ctf, datadir=args.datadir,
+                              ctf_defaults=ctf_overrides(args), box=args.box, invert_data=args.invert_data)
+    notes = image_notes(dataset.contrast_note, dataset.particles.source_D, dataset.D, dataset.apix)
+    for note in notes + dataset.ctf_notes:
         print(f"cryohype backproject: {note}", file=sys.stderr)
     labels = None if args.labels is None else load_labels(args.labels, len(dataset))
     options = dict(batch_size=args.batch_size, reg=args.reg, interpolation=args.interpolation, device=args.device)

@@ -12,6 +12,7 @@ import threading
 
 from tqdm import tqdm
 
+from napari_cryohype.commands._ctf import add_ctf_arguments, ctf_overrides
 from napari_cryohype.commands._images import add_image_arguments, image_notes
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.models import PRESETS
@@ -42,15 +43,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--poses", metavar="POSES", help="poses: cryoDRGN .pkl, .star or .cs")
     p.add_argument("--ctf", metavar="CTF", help="CTF parameters: cryoDRGN .pkl, .star or .cs (default: none)")
     p.add_argument("--datadir", metavar="DIR", help="folder of the stacks a .star/.cs/.txt refers to")
-    g = p.add_argument_group("CTF values a .star/.cs file lacks (as cryoDRGN's parse_ctf_star; used only where "
-                             "the file has no value, and said when used)")
-    g.add_argument("--kv", type=float, metavar="KV", help="accelerating voltage (kV)")
-    g.add_argument("--cs", type=float, metavar="MM", help="spherical aberration (mm)")
-    g.add_argument("-w", "--amp-contrast", type=float, metavar="W", dest="w", help="amplitude contrast ratio")
-    g.add_argument("--ps", type=float, metavar="DEG", help="phase shift (degrees)")
-    g.add_argument("--Apix", type=float, metavar="A", dest="apix",
-                   help="pixel size (Å) of the images, where neither the metadata nor the stack's header gives "
-                        "one (a header's 1.0 counts as unset)")
+    add_ctf_arguments(p)
     add_image_arguments(p)
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                    help=f"model and training sizes, default {DEFAULT_PRESET}. "
@@ -85,7 +78,6 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-_CTF_DEFAULTS = ("kv", "cs", "w", "ps", "apix")
 _OVERRIDES = ("conditioning", "encoder", "encoder_input", "epochs", "batch_size", "lr", "device", "seed",
               "num_workers", "threads", "point_fraction", "checkpoint_every_epoch")
 
@@ -112,12 +104,7 @@ def _make_run(args):
                  **{k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}}
     if args.point_fraction is not None and not 0 < args.point_fraction <= 1:
         raise InputError(f"--point-fraction must be in (0, 1], got {args.point_fraction}")
-    ctf_defaults = {k: getattr(args, k) for k in _CTF_DEFAULTS if getattr(args, k) is not None}
-    for key, value in ctf_defaults.items():
-        if not math.isfinite(value) or value < 0 or (key in ("kv", "apix") and value == 0) or \
-                (key == "w" and value >= 1):
-            flag = {"w": "-w", "apix": "--Apix"}.get(key, f"--{key}")
-            raise InputError(f"{flag} {value:g} is not a valid value")
+    ctf_defaults = ctf_overrides(args)
     if args.resume:
         if args.force:
             raise InputError("--resume and --force contradict each other")
