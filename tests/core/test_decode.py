@@ -97,6 +97,23 @@ def test_cli_decode_writes_mrc_with_voxel_size(run, tmp_path, capsys):
     assert main(["decode", str(run.path), "--index", "99", "-o", str(tmp_path / "x.mrc")]) == 2
 
 
+def test_cli_decode_takes_threads_as_train_does(run, tmp_path, capsys, monkeypatch):
+    """--threads: auto (the default: one core left free), 0 (torch's default) or a number, set before decoding."""
+    from napari_cryohype.core import threads
+
+    used = []
+    monkeypatch.setattr(torch, "set_num_threads", used.append)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    monkeypatch.setattr(threads, "TORCH_DEFAULT", 4)
+    base = ["decode", str(run.path), "--index", "1", "--force", "-o", str(tmp_path / "v.mrc")]
+    for extra in ([], ["--threads", "2"], ["--threads", "0"], ["--threads", "auto"]):
+        assert main([*base, *extra]) == 0
+    assert used == [3, 2, 4, 3]
+    with pytest.raises(SystemExit):
+        main([*base, "--threads", "-1"])
+    assert "--threads" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("axis", ["z", "x"])
 def test_decoded_volume_projects_to_the_rendered_slice(axis):
     """Axis order and scale of decoding: summing the decoded volume along an axis gives an image whose

@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from napari_cryohype.core.errors import InputError
+from napari_cryohype.core.threads import AUTO, resolve_threads, threads_setting
 
 DESCRIPTION = """\
 Decode a volume from a trained CryoHype run: the structure the model assigns to one particle image
@@ -26,6 +28,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.mrc", help="output map")
     p.add_argument("--box", type=int, metavar="D", help="box size of the map (default: the training box)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--threads", type=threads_setting, default=AUTO, metavar="T",
+                   help="torch CPU threads, as cryohype train takes them: auto (default: one core left free, at "
+                        "least 1), 0 (torch's default, one per core) or a number")
     p.add_argument("--force", action="store_true", help="overwrite OUT.mrc")
     p.set_defaults(func=run)
 
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.box is not None and (args.box < 2 or args.box % 2):
         raise InputError(f"--box must be an even size >= 2, got {args.box}")
     D = args.box or run_.D
+    torch.set_num_threads(resolve_threads(args.threads))
     if len(idx) == 1:
         vol = decode_images(run_, idx, D, device=args.device)
     else:
