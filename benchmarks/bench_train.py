@@ -4,7 +4,7 @@ Each measurement runs in its own process (so that peak memory is its own): a tra
 forward (encoder, hypernetwork, half-space rendering, CTF, masked MSE), backward and an Adam step on a
 batch of 32 random images with random poses and CTF (data loading excluded). Ratios are printed against
 
-- the reference algorithm (``reference_algorithm.py``: the CryoHype reference implementation's step,
+- the reference algorithm (``harness/reference_algorithm.py``: the CryoHype reference implementation's step,
   re-implemented) trained on the same batch in the same process, in alternation with ours;
 - the figures quoted for the reference implementation and cryoDRGN on a 2-core CPU (docs/model.md).
 
@@ -30,6 +30,9 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "harness"))   # reference_algorithm.py
 
 REFERENCE = {  # images/s (training, batch 32) and seconds (decode one D=64 volume), 2-core CPU
     ("ref-small", 32): 20.0, ("ref-small", 64): 9.0, ("paper", 64): 0.64,

@@ -35,11 +35,11 @@ prepare)
             --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
             --platform manylinux2014_x86_64 -d .gpu/wheels "$pkg"
     done
-    # the models of the largest mixture, as benchmarks/mixtures.py chooses them for this box, and their index rows
+    # the models of the largest mixture, as benchmarks/harness/mixtures.py chooses them for this box, and their index rows
     "$PY" - "$BOX" "$APIX" "${SIZES##* }" <<'EOF'
 import csv, shutil, sys
 from pathlib import Path
-sys.path.insert(0, "benchmarks")
+sys.path.insert(0, "benchmarks/harness")
 import mixtures
 box, apix, n = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 src = Path("../shared/data/structures-large")
@@ -67,7 +67,7 @@ run)
     [ -f "$CORPUS/index.csv" ] || CORPUS=../shared/data/structures-large
     "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())"
     # shellcheck disable=SC2086
-    timeout "$TIME_LIMIT" "$PY" benchmarks/compare.py --out "$OUT" --workdir "${WORK:-/tmp/gpu-scaling-work}" --structures-dir "$CORPUS" \
+    timeout "$TIME_LIMIT" "$PY" benchmarks/harness/compare.py --out "$OUT" --workdir "${WORK:-/tmp/gpu-scaling-work}" --structures-dir "$CORPUS" \
         --sizes $SIZES --box "$BOX" --apix "$APIX" --snr 0.1 --shift-std "$SHIFT" --images-per-structure "$IMAGES" \
         --epochs "$EPOCHS" --per-structure "$PER" --methods "$METHODS" --umap-methods hyper --device "$DEVICE" \
         --threads "$(nproc)" || echo "compare.py ended early (exit $?): the rows of the methods that finished are kept"

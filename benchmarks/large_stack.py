@@ -1,7 +1,7 @@
 """Scale of a real dataset: train and analyse a 1,000,000-image stack (16.4 GB) and a 10,000-image one.
 
 Measures, for each stack size, every stage in its own child process: its wall time and its peak memory
-from /proc (``VmHWM``, and the largest ``RssAnon`` and ``RssFile`` seen; ``benchmarks/proc_peaks.py``).
+from /proc (``VmHWM``, and the largest ``RssAnon`` and ``RssFile`` seen; ``benchmarks/harness/proc_peaks.py``).
 Flat memory in the stack size is then a comparison of the two sizes, not a claim.
 
 How the stacks are made (this measures memory and time, not reconstruction quality): ``cryohype
@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "harness"))
 import report  # noqa: E402
 from proc_peaks import run_with_peaks  # noqa: E402
 

@@ -12,7 +12,7 @@ save included), and the ratio ours / cryoDRGN of the medians.
     python benchmarks/speed.py --out benchmarks/results/speed-vs-cryodrgn
     python benchmarks/speed.py --boxes 32 --images 600 --epochs 1 --repeats 1 --out /tmp/speed   # a quick look
 
-Needs ``bash benchmarks/peers/setup_cryodrgn.sh``. Resumable: a finished (box, method, round) is skipped.
+Needs ``bash benchmarks/harness/peers/setup_cryodrgn.sh``. Resumable: a finished (box, method, round) is skipped.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "harness"))
 
 import report  # noqa: E402
 from compare import cryohype, write_json  # noqa: E402

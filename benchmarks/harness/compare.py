@@ -1,6 +1,6 @@
 """CryoHype against its baselines, ablations, the real cryoDRGN and the backprojection upper bound.
 
-For every mixture size: select that many distinct atomic models (``benchmarks/mixtures.py``), simulate them
+For every mixture size: select that many distinct atomic models (``benchmarks/harness/mixtures.py``), simulate them
 with ``cryohype simulate``, train every method on the same files for the same number of epochs, decode the
 same K images per structure with every method, average them per structure into ``NNN.mrc``, and score
 everything with the same ``cryohype eval``. Latents are clustered with k-means (k = number of structures)
@@ -11,7 +11,7 @@ record exists is skipped, so an interrupted benchmark resumes where it stopped. 
 record of every run (machine, versions, seeds, commands, wall times, peak memory) go to ``--out``.
 
 Example (reduced CPU size, well under an hour on 2 cores):
-    python benchmarks/compare.py --sizes 10 --images-per-structure 100 --epochs 5 --box 32 --apix 6 \
+    python benchmarks/harness/compare.py --sizes 10 --images-per-structure 100 --epochs 5 --box 32 --apix 6 \
         --out benchmarks/results/cpu-small
 """
 

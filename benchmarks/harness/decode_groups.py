@@ -1,6 +1,6 @@
 """Decode groups of images with a trained CryoHype run and average each group's volumes.
 
-    python benchmarks/decode_groups.py RUN GROUPS.npy OUTDIR [--device cpu]
+    python benchmarks/harness/decode_groups.py RUN GROUPS.npy OUTDIR [--device cpu]
 
 ``GROUPS.npy`` is an (n_groups, K) int array of image indices; group ``g`` becomes ``OUTDIR/GGG.mrc``:
 :func:`napari_cryohype.core.decode.decode_selection` with ``rule="mean"`` (each image's own INR decoded, then

@@ -5,7 +5,7 @@ order) on the frequencies ``fsc_freq_per_px``; the two methods must come from th
 ``--sizes``, ``--seed`` and simulation settings, so the same structures in the same order). Prints the mean
 and standard error of the per-structure difference A − B and on how many structures A is ahead.
 
-    python benchmarks/paired.py benchmarks/results/issueA-d32-20x300-20ep/results.json hyper \\
+    python benchmarks/harness/paired.py benchmarks/results/issueA-d32-20x300-20ep/results.json hyper \\
         benchmarks/results/issueA-d32-20x300-20ep-ablation/results.json mlp
 """
 

@@ -276,7 +276,7 @@ def plot_fsc(rows: list[dict], size: int, path: Path) -> None:
 
 
 #: the repository root: recorded paths are relative to it (``portable``)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def portable(data, executable: str):

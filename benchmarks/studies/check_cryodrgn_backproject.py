@@ -2,11 +2,11 @@
 
 Simulates one structure (CTF on, shifted particles, no noise by default), reconstructs it with
 ``cryodrgn backproject_voxel ... --uninvert-data`` from the cryoDRGN venv made by
-``benchmarks/peers/setup_cryodrgn.sh``, and prints the correlation and FSC between cryoDRGN's map and our
+``benchmarks/harness/peers/setup_cryodrgn.sh``, and prints the correlation and FSC between cryoDRGN's map and our
 ground-truth map. If images, poses, shifts, CTF or contrast disagreed with cryoDRGN, the correlation
 would be low; the correlations with mirrored, transposed and negated maps are printed to diagnose it.
 
-Run from the repository root:  python benchmarks/check_cryodrgn_backproject.py [--images 3000 --box 64]
+Run from the repository root:  python benchmarks/studies/check_cryodrgn_backproject.py [--images 3000 --box 64]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from napari_cryohype.core.io.mrc import read_volume
 from napari_cryohype.core.metrics import fsc, resolution_at
 from napari_cryohype.core.simulate import bundled_structures, simulate_mixture
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CRYODRGN = ROOT / "benchmarks" / "work" / "cryodrgn-venv" / "bin" / "cryodrgn"
 
 
@@ -42,7 +42,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "work" / "cryodrgn-check")
     args = parser.parse_args()
     if not CRYODRGN.exists():
-        print(f"cryoDRGN not installed at {CRYODRGN}: run `bash benchmarks/peers/setup_cryodrgn.sh` first; skipping")
+        print(f"cryoDRGN not installed at {CRYODRGN}: run `bash benchmarks/harness/peers/setup_cryodrgn.sh` first; skipping")
         return 0
 
     model = [p for p in bundled_structures() if p.name.startswith(args.structure)]

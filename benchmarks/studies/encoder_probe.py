@@ -11,7 +11,7 @@ MLP on the image alone; the ``unet`` encoder's convolutional path; the ``lift`` 
 image's transform placed in 3D at its pose, radius 8 Fourier pixels: ``core/models/lift.py``) through the
 same MLP.
 
-    python benchmarks/encoder_probe.py benchmarks/work/scaling-d32/mix0100 --run many/run \
+    python benchmarks/studies/encoder_probe.py benchmarks/work/scaling-d32/mix0100 --run many/run \
         --out benchmarks/results/scaling-d32/encoder-probe-100.json
 
 Every variant's result is written as it finishes; finished variants are skipped on a rerun.
@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 from compare import write_json  # noqa: E402
 from napari_cryohype.core.latents import batch_inputs  # noqa: E402
 from napari_cryohype.core.models.augment import random_angles, rotate_in_plane  # noqa: E402
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     record = json.loads(a.out.read_text()) if a.out.is_file() else {
-        "command": ["python", "benchmarks/encoder_probe.py", *sys.argv[1:]], "variants": {}}
+        "command": ["python", "benchmarks/studies/encoder_probe.py", *sys.argv[1:]], "variants": {}}
     x, rot = encoder_inputs(a.mixture / a.run)
     labels = torch.as_tensor(np.load(a.mixture / "data" / "labels.npy"))
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(a.seed))
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in a.variants:
         if name not in record["variants"]:
             record["variants"][name] = {**train_probe(x, rot, labels, train, held, VARIANTS[name], a.epochs, a.seed),
-                                        "command": ["python", "benchmarks/encoder_probe.py", *sys.argv[1:]]}
+                                        "command": ["python", "benchmarks/studies/encoder_probe.py", *sys.argv[1:]]}
             print(name, record["variants"][name], flush=True)
             write_json(a.out, record)
 

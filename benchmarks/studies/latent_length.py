@@ -5,7 +5,7 @@ density of their true maps; and how much of the length's spread lies between str
 This is why ``cryohype analyze`` clusters the latents' directions (``core.analysis.kmeans``): when the
 length follows the structure's mass, the codes of small structures crowd near the mean.
 
-    python benchmarks/latent_length.py benchmarks/work/scaling-d32 --mixtures mix0100 \\
+    python benchmarks/studies/latent_length.py benchmarks/work/scaling-d32 --mixtures mix0100 \\
         --out benchmarks/results/scaling-d32/latent-length.json
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 import report  # noqa: E402
 from compare import OURS, latents_path  # noqa: E402
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mixtures", nargs="+", default=["mix0010", "mix0050", "mix0100", "mix0200"])
     p.add_argument("--out", type=Path, required=True, help="JSON record")
     args = p.parse_args(argv)
-    record = {"command": "python benchmarks/latent_length.py " + " ".join(report.portable(
+    record = {"command": "python benchmarks/studies/latent_length.py " + " ".join(report.portable(
         [str(a) for a in (argv if argv is not None else sys.argv[1:])], sys.executable)), "mixtures": {}}
     for name in args.mixtures:
         mix = args.workdir / name

@@ -13,7 +13,7 @@ sees one image can reach. Beside it, on the same images:
   central slices of their transforms: what reassigning images to the clusters' maps, as a 3D
   classification does, would reach from what the method learned.
 
-    python benchmarks/oracle_classes.py benchmarks/work/scaling-d32 --out benchmarks/results/scaling-d32
+    python benchmarks/studies/oracle_classes.py benchmarks/work/scaling-d32 --out benchmarks/results/scaling-d32
 
 Writes ``oracle.json`` and ``oracle.md`` in ``--out``; each mixture's result is kept and skipped on a rerun.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 from compare import OURS, write_json  # noqa: E402
 from napari_cryohype.core.atoms import read_atoms  # noqa: E402
 from napari_cryohype.core.ctf import ctf_from_table  # noqa: E402
@@ -121,7 +121,7 @@ def write_table(records: dict, out: Path) -> None:
     methods = sorted({m for r in records.values() for m in r["latent_knn_accuracy"]}, key=list(LATENTS).index)
     columns = [(kind, m) for m in methods for kind in ("latent_knn_accuracy", "cluster_map_accuracy")]
     title = {"latent_knn_accuracy": "latent vote", "cluster_map_accuracy": "nearest cluster map"}
-    lines = ["# One image, which structure? (`python benchmarks/oracle_classes.py`)\n",
+    lines = ["# One image, which structure? (`python benchmarks/studies/oracle_classes.py`)\n",
              "Share of single images given their own structure, on one seeded sample per mixture: the "
              "maximum-likelihood rule knowing the true atoms, poses and CTF (oracle: the ceiling for any "
              "encoder that reads one image); the same rule with the true maps rendered by central slices; a "
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         if (mix / "data" / "simulation.json").is_file() and (a.refresh or mix.name not in records):
             records[mix.name] = mixture_record(mix, a.sample, a.seed)
             print(mix.name, records[mix.name], flush=True)
-            write_json(path, {"command": ["python", "benchmarks/oracle_classes.py", *sys.argv[1:]],
+            write_json(path, {"command": ["python", "benchmarks/studies/oracle_classes.py", *sys.argv[1:]],
                               "mixtures": records})
             write_table(records, a.out)
 

@@ -8,8 +8,8 @@ script, each keeping one core busy, as a second training or the napari window wo
 order of the loads and of the settings. Each run is a fresh process; its images/s is the training loop's
 (images x epochs / the trainer's elapsed time, reading the batches included; not the process start).
 
-    python benchmarks/threads.py                                   # the record: benchmarks/results/threads/
-    python benchmarks/threads.py --epochs 1 --repeats 1 --out /tmp/threads   # a quick look
+    python benchmarks/studies/threads.py                                   # the record: benchmarks/results/threads/
+    python benchmarks/studies/threads.py --epochs 1 --repeats 1 --out /tmp/threads   # a quick look
 
 Run it on an otherwise idle machine: the load average before every run is recorded beside its speed.
 Writes ``threads.json`` (every run, the machine) and ``threads.md`` (medians) into ``--out``.
@@ -28,7 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 
 import report  # noqa: E402
 from compare import cryohype, write_json  # noqa: E402
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     m = record["machine"]
     (args.out / "threads.md").write_text(
         "# Training speed by torch threads, idle and beside a busy process\n\n"
-        f"Made by `python benchmarks/threads.py` ({json.dumps(published['settings'])}) on {started}, "
+        f"Made by `python benchmarks/studies/threads.py` ({json.dumps(published['settings'])}) on {started}, "
         f"{record['wall_s']:.0f} s. Machine: {m['cpu']}, {m['usable_cores']} usable cores, torch's default "
         f"{m['torch_default_threads']} threads, auto {m['auto_threads']}; load average at the start "
         f"{m['load_average_at_start'][0]:.2f}. Data: the sample mixture (200 images, 32 px), preset "

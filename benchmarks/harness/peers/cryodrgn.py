@@ -1,6 +1,6 @@
 """Running the real cryoDRGN (4.3.1, from ``benchmarks/work/cryodrgn-venv``) on a simulated mixture.
 
-``bash benchmarks/peers/setup_cryodrgn.sh`` creates the virtual environment. Our particles have positive
+``bash benchmarks/harness/peers/setup_cryodrgn.sh`` creates the virtual environment. Our particles have positive
 contrast, so every cryoDRGN command reads them with ``--uninvert-data``. Poses are fixed (known); the
 decoder works in cryoDRGN's default Fourier domain with its default Gaussian positional encoding.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 VENV = REPO / "benchmarks" / "work" / "cryodrgn-venv"
-SETUP = "bash benchmarks/peers/setup_cryodrgn.sh"
+SETUP = "bash benchmarks/harness/peers/setup_cryodrgn.sh"
 
 
 class CryoDRGNMissing(RuntimeError):

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Create benchmarks/work/cryodrgn-venv with cryoDRGN 4.3.1 on a CPU-only torch 2.13.0.
 # torch is installed first and pinned, so cryodrgn's own requirement on torch is already met and pip does not
-# pull a CUDA build. Usage (from anywhere): bash benchmarks/peers/setup_cryodrgn.sh
+# pull a CUDA build. Usage (from anywhere): bash benchmarks/harness/peers/setup_cryodrgn.sh
 set -euo pipefail
-here="$(cd "$(dirname "$0")/../.." && pwd)"
+here="$(cd "$(dirname "$0")/../../.." && pwd)"
 venv="$here/benchmarks/work/cryodrgn-venv"
 python="${PYTHON:-python3}"
 if [ -x "$venv/bin/cryodrgn" ]; then
