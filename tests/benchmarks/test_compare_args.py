@@ -1,4 +1,4 @@
-"""benchmarks/compare.py's command line: method names are checked before anything runs."""
+"""benchmarks/harness/compare.py's command line: method names are checked before anything runs."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""benchmarks/peers/cryodrgn.py: an interrupted train_vae continues from its newest epoch checkpoint."""
+"""benchmarks/harness/peers/cryodrgn.py: an interrupted train_vae continues from its newest epoch checkpoint."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Structure selection of the benchmark (benchmarks/mixtures.py), on a tiny fake corpus."""
+"""Structure selection of the benchmark (benchmarks/harness/mixtures.py), on a tiny fake corpus."""
 
 import sys
 from pathlib import Path

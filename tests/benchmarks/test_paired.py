@@ -1,4 +1,4 @@
-"""benchmarks/paired.py: per-structure FSC_AUC differences between two methods of compare.py's results."""
+"""benchmarks/harness/paired.py: per-structure FSC_AUC differences between two methods of compare.py's results."""
 
 import json
 import sys

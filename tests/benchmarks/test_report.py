@@ -1,4 +1,4 @@
-"""Benchmark records (benchmarks/report.py) name no path of the machine that wrote them."""
+"""Benchmark records (benchmarks/harness/report.py) name no path of the machine that wrote them."""
 
 import sys
 from pathlib import Path

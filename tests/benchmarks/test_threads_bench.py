@@ -1,4 +1,4 @@
-"""benchmarks/threads.py: the settings it compares and its table."""
+"""benchmarks/studies/threads.py: the settings it compares and its table."""
 
 import sys
 from pathlib import Path

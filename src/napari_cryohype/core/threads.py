@@ -3,7 +3,7 @@
 torch's default is one thread per core. When another process wants a core too (a second training, the
 napari window of the Train widget), its threads wait for one another at every small operation and a step
 slows down many times over (issue 19: 7-21 images/s instead of 72-84 on 2 cores with one busy process;
-``benchmarks/threads.py`` measures it). ``auto`` leaves one core free instead.
+``benchmarks/studies/threads.py`` measures it). ``auto`` leaves one core free instead.
 """
 
 from __future__ import annotations
