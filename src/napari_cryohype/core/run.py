@@ -2,7 +2,8 @@
 
 ```
 RUN/config.json          every setting: data paths, D, apix, preset, model sizes, optimiser, seed
-RUN/checkpoints/last.pt  model, optimiser, scheduler, step, epoch, position, RNG states, config (atomic)
+RUN/checkpoints/last.pt  model, optimiser, scheduler, step, epoch, position, the epoch's step losses so far,
+                         RNG states, config (atomic; a resume from it is bit-exact: core/train.py)
 RUN/checkpoints/epoch_NNN.pt   the checkpoint at the end of epoch NNN (train.checkpoint_every_epoch)
 RUN/log.jsonl            one JSON progress event per line
 RUN/analysis/            latents.npy, loss.npy, pca.npy, umap.npy, kmeans.npy, plots, cluster maps, index.md

@@ -1,11 +1,16 @@
 """Training: an iterator of progress events, stoppable within a step and resumable exactly.
 
 ``Trainer(run).run()`` yields :class:`ProgressEvent` s. Checkpoints (``RUN/checkpoints/last.pt``, written
-atomically by rank 0) hold the model, optimiser, scheduler, epoch, position within the epoch, global step,
-RNG states and config; a new :class:`Trainer` on the same run continues from it — mid-epoch too, since the
-epoch's order is recomputed from ``(seed, epoch)`` (:func:`napari_cryohype.core.distributed.epoch_order`)
-and the batches already done are skipped. The learning rate warms up linearly per step, then follows a
-cosine to ``lr * min_lr_ratio``. Mixed precision (bf16, else fp16) is used on CUDA only.
+atomically by rank 0) hold the model, optimiser, scheduler (and fp16 gradient scaler), epoch, position within
+the epoch, global step, the epoch's step losses so far, RNG states and config; a new :class:`Trainer` on the
+same run continues from it — mid-epoch too, since the epoch's order is recomputed from ``(seed, epoch)``
+(:func:`napari_cryohype.core.distributed.epoch_order`) and the batches already done are skipped — and ends
+with the weights, optimiser state and logged losses of an uninterrupted run, bit for bit (single process,
+same device and threads). The RNG states of a checkpoint are those of its position: at an epoch's start
+(position 0), before that epoch's DataLoader draws its base seed from torch's generator; mid-epoch, after the
+step it follows (so a resume undoes its own loader's draw, and a stop inside a step or at an epoch's start
+rewinds to them). The learning rate warms up linearly per step, then follows a cosine to
+``lr * min_lr_ratio``. Mixed precision (bf16, else fp16) is used on CUDA only.
 
 Stopping: :meth:`Trainer.stop` (from any thread) abandons the step in progress — autograd's saved-tensor
 hooks check the request in the forward and the backward pass, so a long step (the paper preset on a CPU)
@@ -64,10 +69,11 @@ class ProgressEvent:
 
     kind: "step" (after each optimiser step), "epoch" (an epoch finished), "done" (all epochs finished) or
     "stopped" (ended by :meth:`Trainer.stop`). epoch: 1-based epoch the event belongs to (for "done", the
-    last one); step: 1-based step within it; global_step: steps done in all; loss: the step's loss ("step")
-    or the epoch's mean loss ("epoch", "done"); images_per_s: recent throughput (all ranks); eta_s:
-    estimated seconds to the end; elapsed_s: training seconds so far, reading the batches included
-    (resumed runs too).
+    last one; for "stopped", the one the checkpoint is in); step: 1-based step within it ("stopped": the
+    steps of that epoch the checkpoint holds, 0 at its start); global_step: steps done in all; loss: the
+    step's loss ("step", "stopped": the last finished one) or the epoch's mean loss ("epoch", "done");
+    images_per_s: recent throughput (all ranks); eta_s: estimated seconds to the end; elapsed_s: training
+    seconds so far, reading the batches included (resumed runs too).
     """
     kind: str
     epoch: int
@@ -194,6 +200,9 @@ class Trainer:
             self.opt, lambda s: _lr_factor(s, warmup, total, float(t["min_lr_ratio"])))
         self.epoch = self.position = self.global_step = 0
         self.elapsed = 0.0
+        self.epoch_losses: list[float] = []   # the losses of the steps of the epoch in progress
+        self.amp_dtype = autocast_dtype(self.device, bool(t["amp"]))
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         if run.has_checkpoint:
             self._restore(run.load_checkpoint(self.device))
         self.ddp = None
@@ -205,8 +214,6 @@ class Trainer:
         self.n_points = None if frac >= 1 else max(1, round(frac * n_half))
         self.rotate_encoder = bool(t.get("encoder_rotation", False))
         self.split = bool(t.get("encoder_split", False))
-        self.amp_dtype = autocast_dtype(self.device, bool(t["amp"]))
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
 
     # -- state ----------------------------------------------------------------------------------------
     @staticmethod
@@ -225,18 +232,26 @@ class Trainer:
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
-    def _restore(self, ckpt: dict) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.opt.load_state_dict(ckpt["optimizer"])
-        self.sched.load_state_dict(ckpt["scheduler"])
-        self.epoch, self.position = int(ckpt["epoch"]), int(ckpt["position"])
-        self.global_step, self.elapsed = int(ckpt["global_step"]), float(ckpt.get("elapsed_s", 0.0))
-        rng = ckpt["rng"]
+    @staticmethod
+    def _set_rng_state(rng: dict) -> None:
+        """Set every RNG from :meth:`_rng_state`'s dict (or a checkpoint's, older ones included)."""
         torch.set_rng_state(rng["torch"].cpu())
         np.random.set_state(_numpy_state(rng["numpy"]))
         random.setstate(_python_state(rng["python"]))
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([state.cpu() for state in rng["cuda"]])  # loaded onto the GPU
+
+    def _restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None and "scaler" in ckpt:
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.epoch, self.position = int(ckpt["epoch"]), int(ckpt["position"])
+        self.global_step, self.elapsed = int(ckpt["global_step"]), float(ckpt.get("elapsed_s", 0.0))
+        # older checkpoints lack the epoch's losses: the resumed epoch's mean is then of the resumed steps
+        self.epoch_losses = [float(v) for v in ckpt.get("epoch_losses", torch.zeros(0)).tolist()]
+        self._set_rng_state(ckpt["rng"])
 
     def save_checkpoint(self) -> None:
         """Write ``checkpoints/last.pt`` atomically (rank 0 only)."""
@@ -244,8 +259,11 @@ class Trainer:
             return
         state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                  "scheduler": self.sched.state_dict(), "epoch": self.epoch, "position": self.position,
-                 "global_step": self.global_step, "elapsed_s": self.elapsed, "rng": self._rng_state(),
+                 "global_step": self.global_step, "elapsed_s": self.elapsed,
+                 "epoch_losses": torch.tensor(self.epoch_losses, dtype=torch.float64), "rng": self._rng_state(),
                  "config": self.run_dir.config}
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
         path = self.run_dir.checkpoint_path
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -323,14 +341,18 @@ class Trainer:
         def event(kind: str, loss: float) -> ProgressEvent:
             remaining = (epochs * spe - self.global_step) * bs * self.world
             eta = remaining / rate if rate > 0 else float("nan")
-            return ProgressEvent(kind, min(self.epoch + 1, epochs) if kind == "step" else max(self.epoch, 1),
-                                 epochs, self.position if kind == "step" else spe, spe, self.global_step, loss,
+            within = kind in ("step", "stopped")   # an event of the epoch in progress
+            return ProgressEvent(kind, min(self.epoch + 1, epochs) if within else max(self.epoch, 1),
+                                 epochs, self.position if within else spe, spe, self.global_step, loss,
                                  rate, eta if kind in ("step", "epoch") else 0.0, self.elapsed)
 
         epoch_loss = float("nan")
         while self.epoch < epochs:
-            losses, stopped = [], False
-            batches = iter(self._loader(self.epoch))
+            stopped = False
+            mark = self._rng_state()   # the RNG state that goes with (epoch, position): see the module's doc
+            batches = iter(self._loader(self.epoch))   # draws the loader's base seed from torch's generator
+            if self.position:   # resumed mid-epoch: the checkpoint's state follows this epoch's loader draw
+                self._set_rng_state(mark)
             while True:
                 t0 = time.perf_counter()   # a step's time includes reading its batch
                 batch = next(batches, None)
@@ -349,7 +371,8 @@ class Trainer:
                 self.elapsed += dt
                 n = len(batch["index"]) * self.world
                 rate = n / dt if rate == 0 else 0.9 * rate + 0.1 * n / dt
-                losses.append(last_loss)
+                mark = self._rng_state()
+                self.epoch_losses.append(last_loss)
                 self.position += 1
                 self.global_step += 1
                 ev = event("step", last_loss)
@@ -358,16 +381,19 @@ class Trainer:
                 yield ev
                 if every and self.global_step % every == 0:
                     self.save_checkpoint()
-            if stopped:
+            if stopped:   # before an abandoned step, or before this epoch's loader at its start
+                self._set_rng_state(mark)
                 self.save_checkpoint()
                 ev = event("stopped", last_loss)
                 self._log(ev)
                 yield ev
                 return
+            losses = self.epoch_losses
             epoch_loss = distributed.mean_over_ranks(float(np.mean(losses)) if losses else float("nan"),
                                                      self.device)
             self.epoch += 1
             self.position = 0
+            self.epoch_losses = []
             self.save_checkpoint()
             if self.cfg.get("checkpoint_every_epoch") and self.rank == 0:
                 keep_copy(self.run_dir.checkpoint_path, self.run_dir.epoch_checkpoint_path(self.epoch))
