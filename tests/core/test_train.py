@@ -62,13 +62,15 @@ def test_stop_mid_epoch_then_resume_equals_uninterrupted(tmp_path, data):
     assert kinds[-1] == "stopped" and kinds.count("step") == 4  # 3 steps per epoch, stopped after 1 of epoch 2
     ckpt = torch.load(run.checkpoint_path, weights_only=True)
     assert (ckpt["epoch"], ckpt["position"], ckpt["global_step"]) == (1, 1, 4)
+    stopped = json.loads(run.log_path.read_text().splitlines()[-1])  # names where the checkpoint is
+    assert (stopped["kind"], stopped["epoch"], stopped["step"], stopped["global_step"]) == ("stopped", 2, 1, 4)
 
     resumed = Trainer(Run.open(tmp_path / "cut"))
     events = list(resumed.run())
     assert [e.kind for e in events] == ["step", "step", "epoch", "done"]
     assert events[-1].global_step == ref.global_step == 6
-    assert_same(params(resumed.model), params(ref.model))
-    assert_same(resumed.opt.state_dict()["state"][0], ref.opt.state_dict()["state"][0])
+    assert_same(params(resumed.model), params(ref.model), exact=True)
+    assert_same(resumed.opt.state_dict()["state"][0], ref.opt.state_dict()["state"][0], exact=True)
 
 
 @pytest.mark.parametrize("phase", ["forward", "backward"])
@@ -99,7 +101,7 @@ def test_stop_during_a_step_abandons_it_and_resume_redoes_it(tmp_path, data, pha
 
     resumed = Trainer(Run.open(tmp_path / "cut"))
     assert [e.kind for e in resumed.run()] == ["step", "step", "epoch", "done"]
-    assert_same(params(resumed.model), params(ref.model))
+    assert_same(params(resumed.model), params(ref.model), exact=True)
 
 
 def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data):
@@ -115,7 +117,7 @@ def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data):
     assert torch.load(run.checkpoint_path, weights_only=True)["global_step"] == 2
     resumed = Trainer(Run.open(tmp_path / "kill"))
     list(resumed.run())
-    assert_same(params(resumed.model), params(ref.model))
+    assert_same(params(resumed.model), params(ref.model), exact=True)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, data, monkeypatch):
@@ -356,6 +358,8 @@ def test_ctrl_c_in_a_real_process_keeps_the_last_finished_step_and_resume_contin
     ckpt = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["global_step"] >= seen >= 8 and ckpt["global_step"] == steps()  # the last finished step
     assert ckpt["global_step"] == 6 * ckpt["epoch"] + ckpt["position"]  # 24 images, 6 steps per epoch
+    stopped = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert (stopped["kind"], stopped["epoch"], stopped["step"]) == ("stopped", ckpt["epoch"] + 1, ckpt["position"])
     assert main(["train", str(out), "--resume", "--epochs", str(ckpt["epoch"] + 1)]) == 0
     assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["global_step"] == 6 * (ckpt["epoch"] + 1)
 
@@ -406,7 +410,7 @@ def test_an_older_checkpoint_with_numpy_rng_state_still_resumes_exactly(tmp_path
     torch.save(ckpt, run.checkpoint_path)
     resumed = Trainer(Run.open(tmp_path / "old"))
     list(resumed.run())
-    assert_same(params(resumed.model), params(ref.model))
+    assert_same(params(resumed.model), params(ref.model), exact=True)
 
 
 def test_atomic_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
