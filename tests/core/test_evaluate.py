@@ -78,6 +78,17 @@ def test_cluster_maps_are_scored_against_the_structure_they_are_paired_with(trut
     assert report["summary"]["chamfer_A"]["mean"] == pytest.approx(0.0)
 
 
+def test_a_structure_is_found_only_by_a_cluster_map_that_is_closest_to_it(truth_dir):
+    """Two clusters holding structure 1: the Hungarian pairing gives the second one structure 2, whose
+    true map it is not closest to, so 2 of 3 structures are found, not 3."""
+    truth, apix = evaluate.load_truth(truth_dir)
+    maps = {0: truth[0].volume, 1: truth[1].volume, 2: 0.9 * truth[1].volume}
+    report = evaluate.score_clusters(maps, truth, apix)
+    assert sorted(report["pairs"].values()) == [0, 1, 2] and report["structures_found"] == 2
+    maps[2] = truth[2].volume
+    assert evaluate.score_clusters(maps, truth, apix)["structures_found"] == 3
+
+
 def test_cluster_indices_draw_members_of_each_cluster():
     clusters = np.array([2, 0, 2, 2, 0, 5, 2])
     idx = evaluate.cluster_indices(clusters, 3, seed=1)

@@ -107,16 +107,25 @@ def cluster_indices(clusters: np.ndarray, per_cluster: int, seed: int = 0) -> np
     return np.stack(rows)
 
 
+def _auc_matrix(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap]) -> tuple[list[int], list[int], np.ndarray]:
+    """(map keys, true labels, FSC_AUC of every map against every true map: (n_maps, n_structures))."""
+    keys, labels = sorted(volumes), sorted(truth)
+    score = np.array([[metrics.fsc_auc(truth[t].volume, np.asarray(volumes[k])) for t in labels] for k in keys])
+    return keys, labels, score
+
+
+def _hungarian(keys: list[int], labels: list[int], score: np.ndarray) -> dict[int, int]:
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(score, maximize=True)
+    return {keys[r]: labels[c] for r, c in zip(rows, cols)}
+
+
 def match_to_truth(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap]) -> dict[int, int]:
     """Pair maps found without the labels (one per latent cluster) with the true structures, one to one,
     maximising the summed FSC_AUC (Hungarian algorithm). Returns {map key: true label}; with fewer maps than
     structures some structures stay unpaired, with more some maps do."""
-    from scipy.optimize import linear_sum_assignment
-
-    keys, labels = sorted(volumes), sorted(truth)
-    score = np.array([[metrics.fsc_auc(truth[t].volume, np.asarray(volumes[k])) for t in labels] for k in keys])
-    rows, cols = linear_sum_assignment(score, maximize=True)
-    return {keys[r]: labels[c] for r, c in zip(rows, cols)}
+    return _hungarian(*_auc_matrix(volumes, truth))
 
 
 def decode_structures(run, labels: np.ndarray, per_structure: int = 16, *, seed: int = 0, device: str = "cpu",
@@ -172,12 +181,17 @@ def score_clusters(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap], ap
                    threshold: float = metrics.DEFAULT_THRESHOLD, mask: np.ndarray | None = None) -> dict:
     """Score maps found without the labels (one per latent cluster): each is paired with one true structure
     (:func:`match_to_truth`, Hungarian by FSC_AUC), then scored as :func:`score_volumes` does. Returns its
-    report plus ``pairs`` ({cluster: label}) and ``unpaired_clusters`` (when there are more clusters than
-    structures); structures no cluster was paired with are ``missing``."""
-    pairs = match_to_truth(volumes, truth)
+    report plus ``pairs`` ({cluster: label}), ``unpaired_clusters`` (when there are more clusters than
+    structures) and ``structures_found``: how many clusters' maps are paired with the structure whose true map
+    they are closest to (a cluster that found its structure); structures no cluster was paired with are
+    ``missing``."""
+    keys, labels, score = _auc_matrix(volumes, truth)
+    pairs = _hungarian(keys, labels, score)
+    nearest = {k: labels[int(np.argmax(row))] for k, row in zip(keys, score)}
     report = score_volumes({t: volumes[c] for c, t in pairs.items()}, truth, apix, threshold=threshold, mask=mask)
     return {"pairs": {str(c): t for c, t in sorted(pairs.items())},
-            "unpaired_clusters": sorted(set(volumes) - set(pairs)), **report}
+            "unpaired_clusters": sorted(set(volumes) - set(pairs)),
+            "structures_found": sum(nearest[c] == t for c, t in pairs.items()), **report}
 
 
 def score_volumes(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap], apix: float, *,
