@@ -103,6 +103,21 @@ def cs_poses(path: str | os.PathLike, D: int | None = None, datadir: str | os.Pa
     return Poses(rots, shift / _box_size(data, path, D, datadir))
 
 
+def cs_pixel_size(path: str | os.PathLike, D: int, datadir: str | os.PathLike | None = None) -> float | None:
+    """Pixel size (Å) blob/psize_A gives for the images as stored at ``D`` pixels (rescaled by blob/shape / D
+    where the file describes another box); None without blob/psize_A; InputError where particles differ by
+    more than 1 %."""
+    path = Path(path)
+    data = read_cs(path)
+    if "blob/psize_A" not in data.dtype.names:
+        return None
+    apix = _field(data, "blob/psize_A", path) * _box_size(data, path, D, datadir) / D
+    if np.abs(apix / apix[0] - 1).max() > 0.01:
+        raise InputError(f"particles have different pixel sizes ({apix.min():g} to {apix.max():g} Å at {D} px)",
+                         path)
+    return float(apix[0])
+
+
 def cs_ctf(path: str | os.PathLike, D: int | None = None, apix: float | None = None,
            datadir: str | os.PathLike | None = None, defaults: CtfDefaults | None = None) -> np.ndarray:
     """CTF table (N, 9) float32 (layout of :mod:`napari_cryohype.core.ctf`); D from blob/shape, pixel

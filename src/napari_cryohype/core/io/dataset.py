@@ -11,11 +11,11 @@ from torch.utils.data import Dataset
 
 from ..errors import InputError
 from .contrast import decide_contrast
-from .cs import cs_ctf, cs_particles, cs_poses
+from .cs import cs_ctf, cs_particles, cs_pixel_size, cs_poses
 from .particles import ParticleStack, known_apix
 from .pkl import load_ctf_pkl, load_poses_pkl
 from .prepared import PreparedStack
-from .star import StarData, read_star, star_ctf, star_particles, star_poses
+from .star import StarData, read_star, star_ctf, star_particles, star_pixel_size, star_poses
 from .types import CtfDefaults, Poses
 
 PathLike = str | os.PathLike
@@ -48,6 +48,19 @@ def load_particles(path: PathLike | StarData, datadir: PathLike | None = None) -
     if suffix == ".cs":
         return cs_particles(path, datadir)
     return ParticleStack.from_txt(path, datadir)
+
+
+def images_apix(path: PathLike | StarData, stack: ParticleStack, datadir: PathLike | None = None) -> float | None:
+    """Pixel size (Å) of the images of ``stack``, loaded from ``path``: what a .star (optics table or
+    columns) or .cs (blob/psize_A) says, scaled to the stack's box where the file describes another; else
+    the stack header's; None where neither gives one (a header's 0 or 1.0, :func:`particles.known_apix`)."""
+    suffix = _suffix(path, PARTICLE_FORMATS, "particle")
+    given = None
+    if suffix == ".star":
+        given = star_pixel_size(path, stack.D, datadir)
+    elif suffix == ".cs":
+        given = cs_pixel_size(path, stack.D, datadir)
+    return given if given is not None else known_apix(stack.apix)
 
 
 def load_poses(path: PathLike | StarData, D: int | None = None, *, apix: float | None = None,

@@ -209,6 +209,22 @@ def _column_pixel_size(star: StarData) -> np.ndarray | None:
     return None
 
 
+def star_pixel_size(star: StarData | str | os.PathLike, D: int,
+                    datadir: str | os.PathLike | None = None) -> float | None:
+    """Pixel size (Å) the .star file gives (optics table or particle columns) for its images as stored at
+    ``D`` pixels: rescaled by rlnImageSize / D where the file describes them at another box (the stacks
+    resized since). None where the file gives none; InputError where particles differ by more than 1 %."""
+    star = _as_star(star)
+    own = _column_pixel_size(star)
+    if own is None:
+        return None
+    apix = own * _box_size(star, D, datadir) / D
+    if np.abs(apix / apix[0] - 1).max() > 0.01:
+        raise InputError(f"particles have different pixel sizes ({apix.min():g} to {apix.max():g} Å at {D} px); "
+                         "use one optics group at a time", star.path)
+    return float(apix[0])
+
+
 def _pixel_size(star: StarData, apix: float | None, datadir: str | os.PathLike | None,
                 defaults: CtfDefaults | None = None) -> np.ndarray:
     """Pixel size (N,) in Å: from the star file's columns, else ``defaults.apix`` (--Apix), else ``apix``,
