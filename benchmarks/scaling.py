@@ -10,7 +10,7 @@ finished size can be committed while the next one runs. Everything resumes where
     python benchmarks/scaling.py                                        # everything, one size at a time
     python benchmarks/scaling.py --methods cryodrgn_vae,backproject &   # the peer on one core ...
     python benchmarks/scaling.py --methods many_lift_split,many_concat,many,mlp,hyper,concat,backproject  # ours
-    python benchmarks/scaling.py --report-only                          # the curve from what has finished
+    python benchmarks/scaling.py --report-only                          # scaling.md, results.md from what has finished
 
 Extra arguments after ``--`` go to ``compare.py`` (e.g. ``-- --train-args --encoder mlp``).
 """
@@ -59,13 +59,6 @@ def compare_argv(args: argparse.Namespace, size: int) -> list[str]:
             "--epochs", str(args.epochs), "--per-structure", str(args.per_structure),
             "--methods", ",".join(args.methods), "--umap-methods", ",".join(args.umap_methods),
             "--threads", str(args.threads), "--nice", str(args.nice), "--seed", str(args.seed), *args.compare_args]
-
-
-def _loop_seconds(row: dict) -> float:
-    """Seconds of a row's training loop, all legs of a resumed run: images x epochs / loop images/s (the
-    wall time of the last training process where the loop's speed is unknown, and for backprojection)."""
-    loop = row.get("loop_images_per_s")
-    return row["n_images"] * row["epochs"] / loop if loop and row.get("epochs") else row["wall_s"]
 
 
 def _steps(row: dict, batch: int) -> int | None:
@@ -177,7 +170,7 @@ def write_scaling_report(out: Path) -> None:
                 f"{r['chamfer_A_mean']:.2f} | {r['viou_mean']:.3f} | "
                 f"{report._fmt(r.get('ari'), '.3f')} / {report._fmt(r.get('ari_plain'), '.3f')} | "
                 f"{report._fmt(_steps(r, BATCH.get(r['method'], 32)), 'd')} | "
-                f"{_loop_seconds(r):.0f} | {report._fmt(r.get('loop_images_per_s'), '.0f')} |")
+                f"{report.loop_seconds(r):.0f} | {report._fmt(r.get('loop_images_per_s'), '.0f')} |")
     lines += ["\n## Paired per structure (mean ± standard error of the FSC_AUC difference)\n",
               "| N | difference | mean ± s.e. | ahead |", "|---|---|---|---|"]
     for size, v in c.items():
@@ -209,7 +202,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads of each child")
     p.add_argument("--nice", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--report-only", action="store_true", help="only rewrite the curve from finished results")
+    p.add_argument("--report-only", action="store_true",
+                   help="only rewrite scaling.md and results.md from finished results")
     p.add_argument("compare_args", nargs="*", help="after --: passed to compare.py")
     args = p.parse_args(argv)
     args.workdir = args.workdir or REPO / "benchmarks" / "work" / args.out.name
@@ -228,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             if rc:
                 return rc
             write_scaling_report(args.out)
+    else:
+        report.rewrite_report(args.out)
     write_scaling_report(args.out)
     return 0
 

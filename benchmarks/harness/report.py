@@ -211,6 +211,13 @@ def collect_steps(work: Path) -> dict:
     return out
 
 
+def loop_seconds(row: dict) -> float:
+    """Seconds of a row's training loop, every leg of a resumed run: images x epochs / loop images/s (the
+    wall time of the last training process where the loop's speed is unknown, and for backprojection)."""
+    loop = row.get("loop_images_per_s")
+    return row["n_images"] * row["epochs"] / loop if loop and row.get("epochs") else row["wall_s"]
+
+
 def _fmt(x, spec=".3f") -> str:
     return "–" if x is None else format(x, spec)
 
@@ -229,10 +236,10 @@ def _paper_cell(method: str) -> str:
 def table(rows: list[dict], size: int) -> str:
     """Markdown table of one mixture size."""
     head = ("| method | FSC_AUC mean ± std | FSC_AUC vs a wrong map | FSC_AUC, latent clusters | Chamfer (Å) | vIoU "
-            "| ARI (k-means of directions / plain) | epochs | train wall (s) | images/s (wall) | images/s (loop) "
+            "| ARI (k-means of directions / plain) | epochs | training loop (s) | images/s (loop) "
             "| peak memory (MB) "
             "| theirs: Tomotwin-100 FSC_AUC |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = ""
     for r in (r for r in rows if r["size"] == size):
         scored = "fsc_auc_mean" in r
@@ -241,7 +248,7 @@ def table(rows: list[dict], size: int) -> str:
                  f"{_fmt(r.get('clusters_fsc_auc_mean'))} | "
                  f"{_fmt(r.get('chamfer_A_mean'), '.2f')} | "
                  f"{_fmt(r.get('viou_mean'))} | {_fmt(r.get('ari'))} / {_fmt(r.get('ari_plain'))} | "
-                 f"{_fmt(r['epochs'], 'd')} | {r['wall_s']:.0f} | {r['images_per_s']:.1f} | "
+                 f"{_fmt(r['epochs'], 'd')} | {loop_seconds(r):.0f} | "
                  f"{_fmt(r.get('loop_images_per_s'), '.1f')} | "
                  f"{r['peak_rss_mb']:.0f} | {_paper_cell(r['method'])} |\n")
     return head + body
@@ -354,9 +361,10 @@ def write_report(out: Path, rows: list[dict], runs: dict) -> None:
             "the same `cryohype eval` (FSC_AUC normalised to 1 for identical maps).\n",
             f"Machine: {m['cpu']}, {m['cpu_count']} cores, {m['memory_gb']} GB, GPU {m['cuda_gpu']}; "
             f"torch {m['torch']}; {runs.get('cryodrgn') or ''}; commit {m['git_commit']}. Device "
-            f"`{s['device']}`. Wall time includes process start and data loading; images/s = images x "
-            "epochs / wall (backprojection: images / wall); images/s (loop) is the training loop alone (cryoDRGN's "
-            "epoch times, our trainer's elapsed time). Peak memory: resident set of the process tree.\n"]
+            f"`{s['device']}`. Training loop: images x epochs / the loop's images/s, every leg of a resumed training "
+            "included (process start and data loading not; backprojection, or a run whose loop speed is unknown: "
+            "the wall time of its last process); images/s (loop): cryoDRGN's epoch times, our trainer's elapsed "
+            "time. Each step's wall time is in `runs.json`. Peak memory: resident set of the process tree.\n"]
     scored = any("fsc_auc_mean" in r for r in rows)
     for size in sizes:
         text += [f"## {size} structures\n", table(rows, size)]
@@ -373,3 +381,10 @@ def write_report(out: Path, rows: list[dict], runs: dict) -> None:
              "Tomotwin-100 at D=128, 4.5 Å/px, about 1,000 images per structure, 50 epochs on GPUs.\n",
              paper_table()]
     (out / "results.md").write_text("\n".join(text))
+
+
+def rewrite_report(out: Path) -> None:
+    """``out/results.md`` and its plots again from ``out/results.json`` and ``out/runs.json`` (nothing runs)."""
+    if (out / "results.json").is_file() and (out / "runs.json").is_file():
+        write_report(out, json.loads((out / "results.json").read_text())["rows"],
+                     json.loads((out / "runs.json").read_text()))

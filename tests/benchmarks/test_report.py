@@ -76,3 +76,19 @@ def test_latent_clusters_are_computed_once_and_shared(tmp_path, monkeypatch):
     again, _ = report.latent_clusters(latents, 3, seed=0)
     np.testing.assert_array_equal(again, first)
     assert report.latent_scores(latents, labels, 3, seed=0)["ari_plain"] == 1.0
+
+
+def test_the_table_counts_every_leg_of_a_resumed_training():
+    """A training resumed once has the wall time of its last process only (100 s); the per-size table gives
+    the loop's time over every leg, images x epochs / loop images/s (3000 x 20 / 100 = 600 s), as the
+    scaling table does, and the process's wall time where there is no loop speed (backprojection)."""
+    resumed = {"size": 10, "method": "hyper", "label": "resumed", "n_images": 3000, "epochs": 20,
+               "wall_s": 100.0, "images_per_s": 600.0, "loop_images_per_s": 100.0, "peak_rss_mb": 900.0}
+    bound = {"size": 10, "method": "backproject", "label": "bound", "n_images": 3000, "epochs": None,
+             "wall_s": 7.0, "images_per_s": 428.6, "loop_images_per_s": None, "peak_rss_mb": 400.0}
+    assert report.loop_seconds(resumed) == 600.0 and report.loop_seconds(bound) == 7.0
+    lines = report.table([resumed, bound], 10).splitlines()
+    assert "training loop (s)" in lines[0] and "wall" not in lines[0]
+    cells = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in lines[2:]}
+    column = lines[0].split(" | ").index("training loop (s)")
+    assert cells["resumed"][column] == "600" and cells["bound"][column] == "7"
