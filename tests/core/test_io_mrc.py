@@ -106,3 +106,67 @@ def test_stack_writer_rejects_bad_rows_and_existing_files(tmp_path):
     w.close()
     with mrcfile.open(path) as mrc:
         assert mrc.data.shape == (2, 8, 8) and mrc.data.min() == 3.0
+
+
+def without_map_id(path):
+    """Blank the 'MAP ' ID string (bytes 208-211), as in cryoDRGN's relion31.mrcs and older programs' files."""
+    raw = bytearray(path.read_bytes())
+    assert raw[208:212] == b"MAP "
+    raw[208:212] = b"\0\0\0\0"
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_a_missing_map_id_is_said_once_in_one_line_naming_the_file(tmp_path, rng):
+    """mrcfile warns every time the file is opened; here it is said once per file, and the file is read."""
+    import warnings
+
+    from napari_cryohype.core.io.mrc_warnings import UnusualMrcFile
+    from napari_cryohype.core.io.particles import ParticleStack, read_stack_header
+
+    images = rng.standard_normal((3, 8, 8)).astype(np.float32)
+    write_mrc(tmp_path / "old.mrcs", images, 2.0)
+    write_mrc(tmp_path / "old.mrc", np.ones((4, 4, 4), np.float32), 2.0)
+    without_map_id(tmp_path / "old.mrcs")
+    without_map_id(tmp_path / "old.mrc")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            assert read_stack_header(tmp_path / "old.mrcs").n == 3
+            np.testing.assert_array_equal(ParticleStack.from_mrc(tmp_path / "old.mrcs")[:], images)
+            assert read_volume(tmp_path / "old.mrc")[1] == pytest.approx(2.0)
+    said = [str(w.message) for w in caught]
+    assert said == [f"{tmp_path / 'old.mrcs'}: unusual MRC header, read anyway: no 'MAP ' ID string (not MRC 2014; "
+                    "older programs write such files)",
+                    f"{tmp_path / 'old.mrc'}: unusual MRC header, read anyway: no 'MAP ' ID string (not MRC 2014; "
+                    "older programs write such files)"]
+    assert all(w.category is UnusualMrcFile for w in caught)
+
+
+def test_a_file_that_is_not_mrc_gives_the_error_alone(tmp_path):
+    import warnings
+
+    from napari_cryohype.core.io.particles import read_stack_header
+
+    (tmp_path / "junk.mrcs").write_bytes(b"\x89PNG" + bytes(2000))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError, match="junk.mrcs"):
+            read_stack_header(tmp_path / "junk.mrcs")
+    assert caught == []
+
+
+def test_the_command_line_says_it_in_one_line(tmp_path, rng, capsys):
+    """cryohype downsample of a .star whose stack lacks the map ID: one line, naming the stack."""
+    from napari_cryohype.cli import main
+    from tests.core.test_io_star import write_relion31
+
+    write_mrc(tmp_path / "stack.mrcs", rng.standard_normal((3, 16, 16)).astype(np.float32), 2.0)
+    without_map_id(tmp_path / "stack.mrcs")
+    write_relion31(tmp_path / "p.star")
+    assert main(["downsample", str(tmp_path / "p.star"), str(tmp_path / "small.mrcs"), "--box", "8"]) == 0
+    err = capsys.readouterr().err
+    assert "Map ID string not found" not in err
+    lines = [line for line in err.splitlines() if "MAP" in line]
+    assert lines == [f"cryohype downsample: note: {tmp_path / 'stack.mrcs'}: unusual MRC header, read anyway: no "
+                     "'MAP ' ID string (not MRC 2014; older programs write such files)"]

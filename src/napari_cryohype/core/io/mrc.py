@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 from .atomic import atomic_path
+from .mrc_warnings import unusual_mrc_said_once
 
 
 def _check_writable(path: Path, overwrite: bool) -> None:
@@ -29,18 +30,19 @@ def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", path)
-    try:
-        with mrcfile.open(path, mode="r", permissive=True) as mrc:
-            if mrc.data is None:
-                raise InputError("not a readable MRC file", path)
-            data = np.asarray(mrc.data, dtype=np.float32).copy()
-            apix = float(mrc.voxel_size.x)
-    except (ValueError, OSError) as e:
-        raise InputError(f"not a readable MRC file ({e})", path) from None
-    if data.ndim != 3 or len(set(data.shape)) != 1:
-        raise InputError(f"expected a cubic 3D map, got shape {data.shape}", path)
-    if not np.isfinite(data).all():
-        raise InputError("map contains NaN or infinite values", path)
+    with unusual_mrc_said_once(path):  # said only once the map is found usable
+        try:
+            with mrcfile.open(path, mode="r", permissive=True) as mrc:
+                if mrc.data is None:
+                    raise InputError("not a readable MRC file", path)
+                data = np.asarray(mrc.data, dtype=np.float32).copy()
+                apix = float(mrc.voxel_size.x)
+        except (ValueError, OSError) as e:
+            raise InputError(f"not a readable MRC file ({e})", path) from None
+        if data.ndim != 3 or len(set(data.shape)) != 1:
+            raise InputError(f"expected a cubic 3D map, got shape {data.shape}", path)
+        if not np.isfinite(data).all():
+            raise InputError("map contains NaN or infinite values", path)
     return data, apix
 
 

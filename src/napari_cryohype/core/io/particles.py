@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .mrc_warnings import unusual_mrc_said_once
 
 _MAX_OPEN = 64  # files kept open at once (a .star may reference thousands of stacks)
 UNSET_APIX = (0.0, 1.0)  # header pixel sizes that mean "not set" (1.0 is what cryoDRGN and others write by default)
@@ -58,6 +59,11 @@ def read_stack_header(path: str | os.PathLike) -> StackHeader:
     path = Path(path)
     if not path.is_file():
         raise InputError("image stack not found", path)
+    with unusual_mrc_said_once(path):  # said only once the header is found usable
+        return _check_stack_header(path)
+
+
+def _check_stack_header(path: Path) -> StackHeader:
     try:
         with mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
             h = mrc.header
