@@ -241,6 +241,17 @@ class Trainer:
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([state.cpu() for state in rng["cuda"]])  # loaded onto the GPU
 
+    def _torch_rng(self) -> tuple:
+        """The states of the generators a step and a DataLoader draw from: torch's CPU one and this device's
+        CUDA one (None on the CPU). Cheap enough to take every step; NumPy's and Python's are not used there."""
+        return torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+
+    def _set_torch_rng(self, state: tuple) -> None:
+        cpu, cuda = state
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda, self.device)
+
     def _restore(self, ckpt: dict) -> None:
         self.model.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
@@ -349,10 +360,10 @@ class Trainer:
         epoch_loss = float("nan")
         while self.epoch < epochs:
             stopped = False
-            mark = self._rng_state()   # the RNG state that goes with (epoch, position): see the module's doc
+            mark = self._torch_rng()   # the RNG state that goes with (epoch, position): see the module's doc
             batches = iter(self._loader(self.epoch))   # draws the loader's base seed from torch's generator
             if self.position:   # resumed mid-epoch: the checkpoint's state follows this epoch's loader draw
-                self._set_rng_state(mark)
+                self._set_torch_rng(mark)
             while True:
                 t0 = time.perf_counter()   # a step's time includes reading its batch
                 batch = next(batches, None)
@@ -371,7 +382,7 @@ class Trainer:
                 self.elapsed += dt
                 n = len(batch["index"]) * self.world
                 rate = n / dt if rate == 0 else 0.9 * rate + 0.1 * n / dt
-                mark = self._rng_state()
+                mark = self._torch_rng()
                 self.epoch_losses.append(last_loss)
                 self.position += 1
                 self.global_step += 1
@@ -382,7 +393,7 @@ class Trainer:
                 if every and self.global_step % every == 0:
                     self.save_checkpoint()
             if stopped:   # before an abandoned step, or before this epoch's loader at its start
-                self._set_rng_state(mark)
+                self._set_torch_rng(mark)
                 self.save_checkpoint()
                 ev = event("stopped", last_loss)
                 self._log(ev)
