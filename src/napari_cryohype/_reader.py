@@ -1,5 +1,6 @@
-"""npe2 reader: MRC maps (3D volumes, voxel size as ``scale``), MRC particle stacks (2D image stacks) and
-CryoHype run folders (their latents open in the Latent Explorer)."""
+"""npe2 reader: MRC maps (3D volumes, voxel size as ``scale``, drawn as iso surfaces at a level from their own
+statistics), MRC particle stacks (2D image stacks, drawn in 2D only: :mod:`.widgets.stacks`) and CryoHype run
+folders (their latents open in the Latent Explorer)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,22 @@ def get_reader(path: str | list[str]) -> Callable | None:
 def read_mrc_paths(path: str | list[str]) -> list[tuple]:
     """npe2 reader function: one or more MRC files -> layer data tuples."""
     paths = path if isinstance(path, list) else [path]
-    return [layer for p in paths for layer in read_mrc(p)]
+    layers = [layer for p in paths for layer in read_mrc(p)]
+    follow_stacks(layers)
+    return layers
+
+
+def follow_stacks(layers: list[tuple]) -> None:
+    """When ``layers`` hold a particle stack, have the current napari viewer (if any) keep its stacks out
+    of the 3D view (:func:`.widgets.stacks.follow`)."""
+    from napari_cryohype.widgets.stacks import STACK, follow
+
+    if any(meta.get("metadata", {}).get(STACK) for _, meta, _ in layers):
+        import napari
+
+        viewer = napari.current_viewer()
+        if viewer is not None:
+            follow(viewer)
 
 
 def is_image_stack(path: str | os.PathLike) -> bool:
@@ -50,12 +66,14 @@ def is_image_stack(path: str | os.PathLike) -> bool:
 def read_mrc(path: str | os.PathLike) -> list[tuple]:
     """One MRC file -> ``[(data, metadata, "image")]``.
 
-    A 3D map is read into memory as (D, D, D) [z, y, x] with ``scale`` = voxel size (Å) on every axis;
-    a stack is memory-mapped as (N, D, D) with ``scale`` (1, apix, apix). A voxel size of 0 (unset)
-    becomes 1.
+    A 3D map is read into memory as (D, D, D) [z, y, x] with ``scale`` = voxel size (Å) on every axis,
+    rendered as an iso surface at its level (:mod:`.widgets.volume_display`); a stack is memory-mapped as
+    (N, D, D) with ``scale`` (1, apix, apix), marked ``metadata[STACK]``. A voxel size of 0 (unset) becomes 1.
     """
     from napari_cryohype.core.io.mrc import read_volume
     from napari_cryohype.core.io.particles import ParticleStack
+    from napari_cryohype.widgets.stacks import STACK
+    from napari_cryohype.widgets.volume_display import contrast_limits, iso_threshold
 
     path = Path(path)
     if is_image_stack(path):
@@ -65,11 +83,12 @@ def read_mrc(path: str | os.PathLike) -> list[tuple]:
         if data.ndim == 2:
             data = data[None]
         meta = {"name": path.stem, "scale": (1.0, apix, apix), "colormap": "gray",
-                "metadata": {"apix": apix, "path": str(path)}}
+                "metadata": {"apix": apix, "path": str(path), STACK: True}}
         return [(data, meta, "image")]
     volume, apix = read_volume(path)
     apix = apix if apix > 0 else 1.0
-    meta = {"name": path.stem, "scale": (apix, apix, apix), "colormap": "gray", "rendering": "attenuated_mip",
+    meta = {"name": path.stem, "scale": (apix, apix, apix), "colormap": "gray", "rendering": "iso",
+            "iso_threshold": iso_threshold(volume), "contrast_limits": contrast_limits(volume, "iso"),
             "metadata": {"apix": apix, "path": str(path)}}
     return [(volume, meta, "image")]
 

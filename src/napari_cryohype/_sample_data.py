@@ -50,8 +50,9 @@ def sample_dataset() -> Path:
 
 
 def sample_mixture() -> list[tuple]:
-    """Layers of the sample: the particle stack and each structure's true map (3D, voxel size as scale)."""
-    from napari_cryohype._reader import read_mrc
+    """Layers of the sample: the particle stack (drawn in 2D only) and each structure's true map (3D, voxel
+    size as scale, hidden)."""
+    from napari_cryohype._reader import follow_stacks, read_mrc
 
     folder = sample_dataset()
     layers = read_mrc(folder / "particles.mrcs")
@@ -59,4 +60,5 @@ def sample_mixture() -> list[tuple]:
         data, meta, kind = read_mrc(path)[0]
         meta["visible"] = False
         layers.append((data, meta, kind))
+    follow_stacks(layers)
     return layers

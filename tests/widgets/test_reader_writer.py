@@ -6,6 +6,8 @@ import pytest
 
 from napari_cryohype._reader import get_reader, read_mrc
 from napari_cryohype._writer import write_mrc
+from napari_cryohype.widgets.stacks import STACK
+from napari_cryohype.widgets.volume_display import contrast_limits, iso_threshold
 
 pytestmark = pytest.mark.gui
 
@@ -38,12 +40,26 @@ def test_volume_round_trip_keeps_voxel_size(tmp_path, rng):
     assert kind == "image"
     np.testing.assert_array_equal(data, vol)
     assert meta["scale"] == pytest.approx((2.5, 2.5, 2.5))
+    # drawn as the explorer draws its maps: an iso surface at the map's own level
+    assert meta["rendering"] == "iso" and meta["iso_threshold"] == iso_threshold(vol)
+    assert meta["contrast_limits"] == contrast_limits(vol, "iso") and not meta["metadata"].get(STACK)
 
 
 def test_stack_reads_as_2d_images(tiny_data):
     (data, meta, kind), = read_mrc(tiny_data / "particles.mrcs")
     assert data.shape == (36, 24, 24)
     assert meta["scale"] == pytest.approx((1.0, 4.0, 4.0))
+    assert meta["metadata"][STACK] and "rendering" not in meta
+
+
+def test_an_opened_stack_is_drawn_in_2d_only(make_napari_viewer, tiny_data):
+    viewer = make_napari_viewer()
+    stack, = viewer.open(tiny_data / "particles.mrcs", plugin="napari-cryohype")
+    volume, = viewer.open(sorted((tiny_data / "volumes").glob("*.mrc"))[0], plugin="napari-cryohype")
+    viewer.dims.ndisplay = 3                      # napari's 3D button
+    assert not stack.visible and volume.visible   # the map is not inside a grey slab
+    viewer.dims.ndisplay = 2
+    assert stack.visible
 
 
 def test_reader_declines_other_files(tmp_path):
@@ -72,8 +88,9 @@ def test_sample_data_is_simulated_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setitem(_sample_data.SAMPLE_SETTINGS, "images_per_structure", 4)
     layers = _sample_data.sample_mixture()
     stack, volumes = layers[0], layers[1:]
-    assert stack[0].shape == (4 * len(volumes), 32, 32)
+    assert stack[0].shape == (4 * len(volumes), 32, 32) and stack[1]["metadata"][STACK]
     assert len(volumes) == 5 and all(v[0].shape == (32, 32, 32) for v in volumes)
+    assert all(not v[1]["visible"] and v[1]["rendering"] == "iso" for v in volumes)
     folder = tmp_path / _sample_data.SAMPLE_NAME
     stamp = (folder / "particles.mrcs").stat().st_mtime_ns
     _sample_data.sample_mixture()

@@ -26,6 +26,7 @@ from napari_cryohype.widgets.layers import Placement
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
 from napari_cryohype.widgets.scrolling import scrolling_layout
 from napari_cryohype.widgets.selection import invert
+from napari_cryohype.widgets.volume_display import RENDERINGS
 from napari_cryohype.widgets.workers import start_worker
 
 _SYNC_PCA_ENTRIES = 200_000   # larger latent arrays (N x d) get their PCA in the helper process
@@ -123,7 +124,7 @@ class LatentExplorer(QWidget):
         self.layer_mode = QComboBox()
         self.layer_mode.addItems(["replace layers", "add layers"])
         self.rendering = QComboBox()
-        self.rendering.addItems(["attenuated_mip", "iso", "mip"])
+        self.rendering.addItems(list(RENDERINGS))
         decode_sel = QPushButton("Decode selection")
         decode_sel.setToolTip("One volume for the selected images (core.decode.decode_selection)")
         decode_sel.clicked.connect(self.decode_selection)

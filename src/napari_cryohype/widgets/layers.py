@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from napari_cryohype.widgets import stacks
 from napari_cryohype.widgets.volume_display import COLORMAPS, contrast_limits, display_copy, iso_threshold
 
 SPACING = 1.15                             # layers placed side by side are this many box widths apart
@@ -15,6 +16,7 @@ FIRST_VIEW_ANGLES = (0.0, -30.0, 60.0)     # camera (roll, elevation, azimuth) i
 PENDING = "decoded volume (pending)"       # the role of the empty layer a click adds while its image decodes
 READY = "decoded volume (ready)"           # the role of the hidden empty layer made for the next click
 VOLUME_ROLES = ("decoded volume", "selection volume")   # the roles of volumes worth exporting
+SET = "display set"     # metadata key: the iso level and contrast limits last set here, to tell the user's own
 
 
 def camera(viewer):
@@ -30,12 +32,14 @@ def role(layer) -> str | None:
 
 class Placement:
     """Puts volumes (D, D, D) and images (D, D) of a run into ``viewer`` at voxel size ``apix()`` Å, reusing
-    the layer of the same role when ``replace()``, drawn with ``rendering()``."""
+    the layer of the same role when ``replace()``, drawn with ``rendering()``. The viewer's particle stacks
+    are kept out of its 3D view (:mod:`.stacks`)."""
 
     def __init__(self, viewer, apix: Callable[[], float], replace: Callable[[], bool],
                  rendering: Callable[[], str]):
         self.viewer = viewer
         self.apix, self.replace, self.rendering = apix, replace, rendering
+        stacks.follow(viewer)
 
     def find(self, role_: str, ndim: int):
         """The viewer's layer of this role and dimensionality, or None."""
@@ -73,27 +77,34 @@ class Placement:
         additively (its black background hides nothing behind it); ``metadata["volume"]`` keeps ``data``."""
         apix, rendering = float(self.apix()), self.rendering()
         shown, factor = display_copy(data)
+        settings = {"contrast_limits": contrast_limits(shown, rendering), "iso_threshold": iso_threshold(shown)}
         layer = self.viewer.add_image(shown, name=name, scale=(apix / factor,) * 3,
                                       colormap=COLORMAPS.get(role_, "gray"),
                                       translate=tuple(translate) if translate is not None else (0.0,) * 3,
                                       rendering=rendering, interpolation3d="linear", blending="additive",
-                                      contrast_limits=contrast_limits(shown, rendering),
-                                      iso_threshold=iso_threshold(shown), visible=visible,
-                                      metadata={"cryohype_role": role_, "apix": apix, "volume": data})
+                                      visible=visible, **settings,
+                                      metadata={"cryohype_role": role_, "apix": apix, "volume": data,
+                                                SET: settings})
         layer.events.rendering.connect(lambda _: style(layer))  # (napari's own layer controls too)
         return layer
 
     def to_3d(self) -> bool:
-        """Switch the viewer to 3D display; True if it was not."""
+        """Switch the viewer to 3D display, its particle stacks hidden first (never read as a volume);
+        True if it was not in 3D."""
         if self.viewer.dims.ndisplay == 3:
             return False
+        stacks.hide(self.viewer)
         self.viewer.dims.ndisplay = 3
         return True
 
     def frame_all(self) -> None:
-        """Fit the view to all layers, the camera oblique (seen straight down its z axis a volume looks
-        like a flat image)."""
-        self.viewer.reset_view()
+        """Fit the view to the visible layers (all when none is), the camera oblique (seen straight down its
+        z axis a volume looks like a flat image). A particle stack hidden in 3D is left out of the frame."""
+        shown = [layer for layer in self.viewer.layers if layer.visible]
+        try:
+            self.viewer.reset_view(layers=shown or None)
+        except TypeError:  # napari before 0.6 frames every layer
+            self.viewer.reset_view()
         camera(self.viewer).angles = FIRST_VIEW_ANGLES
 
     def fill(self, layer, data: np.ndarray, name: str, role_: str):
@@ -119,7 +130,7 @@ class Placement:
         return layer
 
     def set_rendering(self, mode: str) -> None:
-        """Draw every volume of the explorer with ``mode`` (attenuated_mip, iso, mip), its contrast limits
+        """Draw every volume of the explorer with ``mode`` (iso, attenuated_mip, mip), its contrast limits
         set for it (:func:`style`)."""
         for layer in self.viewer.layers:
             if role(layer) and layer.ndim == 3:
@@ -144,7 +155,12 @@ class Placement:
 
 def style(layer) -> None:
     """A volume layer's iso threshold and contrast limits from its data, for its rendering
-    (:mod:`.volume_display`)."""
+    (:mod:`.volume_display`); one the user has changed since it was set here (``metadata[SET]``) stays
+    as the user chose it."""
     data = np.asarray(layer.data)
-    layer.iso_threshold = iso_threshold(data)
-    layer.contrast_limits = contrast_limits(data, layer.rendering)
+    last = layer.metadata.setdefault(SET, {})
+    for name, value in (("iso_threshold", iso_threshold(data)),
+                        ("contrast_limits", contrast_limits(data, layer.rendering))):
+        if name not in last or np.allclose(getattr(layer, name), last[name]):
+            setattr(layer, name, value)
+            last[name] = value

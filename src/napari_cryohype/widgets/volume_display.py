@@ -1,13 +1,22 @@
-"""How the explorer draws a volume (numpy only): from a Fourier-upsampled copy when the box is small, with
-the iso-surface threshold and the contrast limits taken from the map's statistics, in its role's colour.
+"""How a map is drawn in 3D (numpy only): from a Fourier-upsampled copy when the box is small, as an iso
+surface by default, with the surface level and the contrast limits taken from the map's own statistics,
+in its role's colour.
 
 At 32 px napari's iso surface of the map itself is faceted: its shading takes the gradient 1.5 voxels
 apart. The decoded map is band-limited, so zero-padding its Fourier transform is its exact interpolation
 on a finer grid: drawn from that copy (at least :data:`DISPLAY_BOX` voxels across), the surface is smooth.
+
+The surface level is a third of the way from the background (the median) to the map's peak (its
+99.99th percentile, which a few ringing voxels do not move). On clean simulated maps of nine structures
+filling 0.7 % to 14 % of their box, that surface encloses 0.9 to 1.1 times the molecule's volume (1.21 Å³/Da)
+at 8 Å resolution, 1.1 to 1.3 times at 12 Å, whatever the fill; the mean + 3 standard deviations encloses
+from 1.7 times (a small molecule) down to 0.03 times (a large one: a few specks). A decoded map, low-passed
+and with noise in its solvent, gets the same rule from its own statistics, so the two surfaces compare.
+
 napari shades an iso surface by putting the data value just inside it, times the lighting, through the
-colormap: the contrast limits therefore run from the background (the median) to three times the
-threshold's height above it, or the surface is drawn near black (a threshold close to the background) or
-flat white (saturated).
+colormap: the contrast limits run from the background to twice the level's height above it (the surface
+at mid-colour; nearer the level it saturates flat, further it is drawn dark). The projections (mip,
+attenuated_mip) start halfway up to the level, so the solvent's noise stays black, and end at the peak.
 """
 
 from __future__ import annotations
@@ -17,7 +26,9 @@ import math
 import numpy as np
 
 DISPLAY_BOX = 64           # volumes narrower than this are drawn from a Fourier-upsampled copy at least this wide
-ISO_SIGMAS = 3.0           # the iso surface at the mean + this many standard deviations (a "3 sigma" contour)
+RENDERINGS = ("iso", "attenuated_mip", "mip")   # the choices for a volume's 3D rendering; the first is the default
+PEAK_QUANTILE = 0.9999     # a map's peak: this quantile of its voxels
+ISO_FRACTION = 1 / 3       # the iso surface this fraction of the way from the background to the peak
 COLORMAPS = {"true map": "cyan"}   # colormap by role; the decoded volumes are gray
 
 
@@ -45,16 +56,23 @@ def display_copy(volume: np.ndarray) -> tuple[np.ndarray, int]:
     return fourier_upsample(volume, factor), factor
 
 
+def background_and_peak(volume: np.ndarray) -> tuple[float, float]:
+    """A map's background (its median) and peak (its :data:`PEAK_QUANTILE` quantile)."""
+    values = np.asarray(volume).ravel()
+    low, peak = np.quantile(values, [0.5, PEAK_QUANTILE])
+    return float(low), float(peak)
+
+
 def iso_threshold(volume: np.ndarray) -> float:
-    """The iso-surface level: the map's mean + :data:`ISO_SIGMAS` standard deviations."""
-    volume = np.asarray(volume)
-    return float(volume.mean() + ISO_SIGMAS * volume.std())
+    """The iso-surface level: :data:`ISO_FRACTION` of the way from the map's background to its peak."""
+    low, peak = background_and_peak(volume)
+    return low + ISO_FRACTION * (peak - low)
 
 
 def contrast_limits(volume: np.ndarray, rendering: str) -> tuple[float, float]:
-    """From the background (the median) up: to three times the threshold's height above it for ``iso``,
-    to the maximum for the projections (mip, attenuated_mip). An empty (constant) volume gets (v, v + 1)."""
-    volume = np.asarray(volume)
-    low = float(np.median(volume))
-    high = low + 3 * (iso_threshold(volume) - low) if rendering == "iso" else float(volume.max())
-    return (low, high) if high > low else (low, low + 1.0)
+    """For ``iso``, from the background to twice the level's height above it; for the projections (mip,
+    attenuated_mip), from halfway up to the level to the peak. An empty (constant) volume gets (v, v + 1)."""
+    low, peak = background_and_peak(volume)
+    level = low + ISO_FRACTION * (peak - low)
+    lo, hi = (low, low + 2 * (level - low)) if rendering == "iso" else ((low + level) / 2, peak)
+    return (lo, hi) if hi > lo else (low, low + 1.0)
