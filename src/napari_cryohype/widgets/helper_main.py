@@ -1,6 +1,6 @@
 """The helper process's side of :mod:`.helper_process`: read calls from stdin, answer on stdout.
 
-Started as ``python -m napari_cryohype.widgets.helper_main``, so it never imports the script that started
+Started as ``python -m napari_cryohype.widgets.helper_main NICE``, so it never imports the script that started
 napari (``multiprocessing``'s spawn and forkserver re-run that script as ``__mp_main__``: a user's script
 without an ``if __name__ == "__main__":`` guard opened a second viewer in the helper, which then never
 answered). Each request is one pickle ``(module, name, args, kwargs)``: ``name`` None only imports the
@@ -34,15 +34,15 @@ def _dumps(reply: tuple[bool, object]) -> bytes:
         return pickle.dumps((False, RuntimeError(f"the helper's answer could not be sent back: {err!r}")))
 
 
-def serve() -> None:
+def serve(nice: int = BACKGROUND_NICE) -> None:
     """Answer requests until stdin closes. Whatever the work prints goes to stderr, not into the replies;
-    Ctrl+C in the terminal is the parent's to handle; the work runs at a lower CPU priority (the window
-    comes first, as for training: :mod:`.workers`)."""
+    Ctrl+C in the terminal is the parent's to handle; the work runs ``nice`` levels lower in CPU priority
+    (the window comes first, as for training: :mod:`.workers`)."""
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    lower_priority(BACKGROUND_NICE, whole_process=True)
+    lower_priority(nice, whole_process=True)
     sys.path[:] = pickle.load(requests)  # the first message: the parent's import path
     while True:
         try:
@@ -54,4 +54,4 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(int(sys.argv[1]) if len(sys.argv) > 1 else BACKGROUND_NICE)

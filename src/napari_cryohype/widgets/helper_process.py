@@ -1,26 +1,38 @@
-"""A helper process for the Latent Explorer's computations (latents, PCA, UMAP, k-means).
+"""Helper processes for the Latent Explorer's computations (latents, PCA, k-means; UMAP).
 
 A thread worker keeps the UI thread free only while the work releases Python's GIL. UMAP's numba
 compilation, scikit-learn's input checks, unpickling a checkpoint and the imports they trigger hold it for
 hundreds of milliseconds at a time, and then the viewer freezes although the work is "in the background".
-So the explorer's workers hand these calls to one long-lived process (started on first use, shared by every
-explorer, ended at exit) and wait for the answer with the GIL released. numba compiles once per process:
-the first UMAP of a session pays ~40 s, the next ones do not.
+So the explorer's workers hand these calls to long-lived processes (started on first use, shared by every
+explorer, ended at exit) and wait for the answer with the GIL released. Two of them: UMAP in one of its
+own (:data:`UMAP_CALLS`), everything else in the other. numba compiles UMAP once per process, ~20-40 s:
+in one shared process the first latents of a training run waited behind that compile (the live map's
+first points came at epoch 12 of 20); now they do not.
 
-The process runs :mod:`.helper_main` as a module of its own, not through ``multiprocessing``: its spawn
+Ending napari ends the processes first (:func:`shutdown`, through :func:`.workers.end_at_exit`), so a
+worker waiting on one is released at once instead of holding the exit until the compile is done.
+
+The processes run :mod:`.helper_main` as a module of its own, not through ``multiprocessing``: its spawn
 and forkserver methods re-run the script that started napari, and a script without an ``if __name__ ==
 "__main__":`` guard then opened a second viewer in the helper, which never answered.
 """
 
 from __future__ import annotations
 
-import atexit
 import pickle
 import subprocess
 import sys
 import threading
 
+from napari_cryohype.widgets.workers import BACKGROUND_NICE, end_at_exit
+
 ANALYSIS = "napari_cryohype.core.analysis"
+LATENTS = "napari_cryohype.core.latents"
+#: the calls (module, function) that run in the UMAP process; every other call runs in the main helper
+UMAP_CALLS = {(ANALYSIS, "umap_embedding"), (ANALYSIS, "compile_umap")}
+#: nice levels added to each helper process: UMAP's (its compile is tens of seconds of a core) yields to
+#: training and to the main helper's latents, so that the live map's first points do not wait for it
+NICE = {"main": BACKGROUND_NICE, "umap": BACKGROUND_NICE + 5}
 #: whether :func:`warm_up` also compiles UMAP (the test suite turns it off: it costs a core for tens of seconds)
 COMPILE_UMAP_AT_START = True
 
@@ -30,10 +42,11 @@ class HelperEnded(RuntimeError):
 
 
 class _Helper:
-    """One helper process and the pipes to it; calls from several threads are answered one at a time."""
+    """One helper process, ``nice`` levels below this one, and the pipes to it; calls from several threads
+    are answered one at a time."""
 
-    def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "napari_cryohype.widgets.helper_main"],
+    def __init__(self, nice: int = BACKGROUND_NICE) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "napari_cryohype.widgets.helper_main", str(nice)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.ended = False
         self._lock = threading.Lock()
@@ -71,16 +84,22 @@ class _Helper:
                 self.process.kill()
 
 
-_helper: _Helper | None = None
+MAIN, UMAP = "main", "umap"
+_helpers: dict[str, _Helper] = {}   # MAIN / UMAP -> its running process
 _lock = threading.Lock()
 
 
-def _get_helper() -> _Helper:
-    global _helper
+def _get_helper(which: str = MAIN) -> _Helper:
     with _lock:
-        if _helper is None or _helper.ended:
-            _helper = _Helper()
-        return _helper
+        helper = _helpers.get(which)
+        if helper is None or helper.ended:
+            helper = _helpers[which] = _Helper(NICE[which])
+        return helper
+
+
+def helper_for(module: str, name: str | None) -> str:
+    """Which process runs ``module.name``: :data:`UMAP` for :data:`UMAP_CALLS`, else :data:`MAIN`."""
+    return UMAP if (module, name) in UMAP_CALLS else MAIN
 
 
 def call_in_helper(module: str, name: str, *args, **kwargs):
@@ -91,7 +110,7 @@ def call_in_helper(module: str, name: str, *args, **kwargs):
     func = getattr(loaded, name, None) if loaded is not None else None
     if func is not None and getattr(func, "__module__", None) != module:
         return func(*args, **kwargs)
-    return _get_helper().call(module, name, args, kwargs)
+    return _get_helper(helper_for(module, name)).call(module, name, args, kwargs)
 
 
 def call_analysis(name: str, *args, **kwargs):
@@ -100,23 +119,31 @@ def call_analysis(name: str, *args, **kwargs):
 
 
 def warm_up() -> None:
-    """Start the helper process, import the analysis there and compile UMAP (for a worker thread: starting a
-    process holds the GIL for a moment, better when the explorer opens than in the middle of training; and
-    numba's compile, ~40 s, is then paid while the data load and the first epoch runs, not when the first
-    live UMAP is wanted)."""
-    helper = _get_helper()
-    helper.call(ANALYSIS, None)
+    """Start the helper processes: import the analysis and the latents' code in the main one, then compile
+    UMAP in its own (for a worker thread: starting a process holds the GIL for a moment, better when the
+    explorer opens than in the middle of training; and numba's compile, 20-40 s, is then paid while the
+    data load and the first epochs run, not when the first live UMAP is wanted)."""
+    main = _get_helper(MAIN)
+    main.call(ANALYSIS, None)
+    main.call(LATENTS, None)
     if COMPILE_UMAP_AT_START:
-        helper.call(ANALYSIS, "compile_umap")
+        _get_helper(UMAP).call(ANALYSIS, "compile_umap")
+
+
+def running() -> dict[str, _Helper]:
+    """The helper processes started and not ended: :data:`MAIN` / :data:`UMAP` -> helper."""
+    with _lock:
+        return {which: helper for which, helper in _helpers.items() if not helper.ended}
 
 
 def shutdown() -> None:
-    """End the helper process (if any) now, abandoning its work: closing napari must not wait for a UMAP."""
-    global _helper
+    """End the helper processes now, abandoning their work (a call waiting for one raises
+    :class:`HelperEnded`): closing napari must not wait for a UMAP."""
     with _lock:
-        if _helper is not None:
-            _helper.end()
-            _helper = None
+        helpers = list(_helpers.values())
+        _helpers.clear()
+    for helper in helpers:
+        helper.end()
 
 
-atexit.register(shutdown)
+end_at_exit(shutdown)

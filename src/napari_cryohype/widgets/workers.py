@@ -12,6 +12,8 @@ training loses nothing while the window is idle.
 
 Closing napari while a worker runs (a widget's start-up imports, training) must not abort Python: at exit
 the workers are asked to stop and awaited (:func:`_end_workers_at_exit`) before Python and Qt tear down.
+What they may be waiting on (the helper processes) is ended first (:func:`end_at_exit`), so that closing
+does not wait for a UMAP compile.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Callable, Iterator
 BACKGROUND_NICE = 5   # nice levels added to training and the helper process (Linux weight 1024 -> 335)
 EXIT_WAIT_S = 60.0    # at interpreter exit, how long to wait for the workers started here to end
 _STARTED: dict = {}   # worker -> how to ask it to stop, for each worker started here until it finishes
+_END_FIRST: list[Callable[[], object]] = []   # called at exit before the workers are awaited
 
 
 class WorkerError(Exception):
@@ -76,11 +79,19 @@ def start_worker(func: Callable, *args, on_done: Callable | None = None, on_yiel
     return worker
 
 
+def end_at_exit(end: Callable[[], object]) -> None:
+    """Call ``end()`` at exit before the workers are awaited: for work a worker waits on (a helper
+    process), so that the worker is released at once rather than when that work is done."""
+    _END_FIRST.append(end)
+
+
 @atexit.register
 def _end_workers_at_exit() -> None:
-    """Ask the workers still running to stop and wait for them (up to EXIT_WAIT_S): a worker that ends while
-    Python and Qt tear down emits its signals from deleted objects, and the process aborts. Registered
-    after napari's own exit handler, so it runs before it."""
+    """End what :func:`end_at_exit` names, then ask the workers still running to stop and wait for them
+    (up to EXIT_WAIT_S): a worker that ends while Python and Qt tear down emits its signals from deleted
+    objects, and the process aborts. Registered after napari's own exit handler, so it runs before it."""
+    for end in _END_FIRST:
+        end()
     if not _STARTED:
         return
     from qtpy.QtCore import QThreadPool
