@@ -26,11 +26,12 @@ class Decoder:
         self.viewer = placement.viewer
         self.source, self.true_map, self.prepare, self.say = source, true_map, prepare, say
         self.pending: list[Callable[[], object]] = []   # layer steps of a decoded image, in order
+        self.first_draw = False   # the prepared layer's first (transparent) draw is under way
 
     @property
     def busy(self) -> bool:
-        """True while decoded layers are still being added."""
-        return bool(self.pending)
+        """True while decoded layers are still being added or the prepared layer's first draw is under way."""
+        return bool(self.pending or self.first_draw)
 
     def preload(self, run) -> None:
         """Load the run's model for decoding in a worker now (core.decode.preload), then, once no worker
@@ -144,6 +145,7 @@ class Decoder:
         selection.update(selected)
         if self.viewer.dims.ndisplay == 3:
             self.placement.frame_all()
+            self.first_draw = True
             QTimer.singleShot(1, lambda: self._draw_ready(layer))  # its first draw: an event-loop turn of its own
 
     def _still_ready(self, layer) -> bool:
@@ -157,10 +159,13 @@ class Decoder:
             layer.opacity = 0.0
             layer.visible = True
             QTimer.singleShot(500, lambda: self._hide_ready(layer))
+        else:
+            self.first_draw = False
 
     def _hide_ready(self, layer) -> None:
         """Hide the prepared layer after its first (transparent) draw, unless a click has taken it; its
         opacity back to 1."""
+        self.first_draw = False
         if self._still_ready(layer):
             layer.visible = False
             layer.opacity = 1.0
