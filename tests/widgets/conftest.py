@@ -46,6 +46,79 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     for line in _NO_DISPLAY:
         terminalreporter.write_line(line, yellow=True)
+    if _UNSETTLED:
+        terminalreporter.write_line(f"{len(_UNSETTLED)} GUI tests ended with background work still running "
+                                    "(awaited in their own teardown): " + "; ".join(_UNSETTLED))
+
+
+#: how long a GUI test's teardown waits for the background work it started (s)
+SETTLE_S = 120.0
+_UNSETTLED: list[str] = []   # "test: work still running when it ended", for the terminal summary
+_GIVEN_UP: set[int] = set()  # explorers still busy when their test's wait ran out (not awaited again)
+
+
+def _pending_work() -> list[str]:
+    """What still runs in the background: the plugin's workers (by function), other thread-pool jobs, and
+    explorers still adding layers or waiting to make the next click's layer."""
+    from qtpy.QtCore import QThreadPool
+
+    from napari_cryohype.widgets import workers
+
+    pending = [getattr(getattr(w, "_args", (None,))[0], "__name__", "worker")
+               for w in list(workers._STARTED) if w.is_running]
+    others = QThreadPool.globalInstance().activeThreadCount() - len(pending)
+    pending += ["thread-pool job"] * max(others, 0)
+    pending += ["explorer UI work" for w in _busy_explorers()]
+    return pending
+
+
+def _busy_explorers() -> list:
+    from qtpy.QtWidgets import QApplication
+
+    from napari_cryohype.widgets.explorer import LatentExplorer
+
+    return [w for w in QApplication.allWidgets()
+            if isinstance(w, LatentExplorer) and w.busy and id(w) not in _GIVEN_UP]
+
+
+def _settle(qtbot, test: str) -> None:
+    """Let the background work a GUI test started finish inside that test, its viewers still open: a
+    worker's result or a queued layer step left over would run during the NEXT test, on a closed viewer,
+    at a moment that depends on the machine's load."""
+    pending = _pending_work()
+    if not pending:
+        return
+    _UNSETTLED.append(f"{test}: {', '.join(sorted(set(pending)))}")
+    try:
+        qtbot.waitUntil(lambda: not _pending_work(), timeout=int(SETTLE_S * 1000))
+    except qtbot.TimeoutError:
+        _GIVEN_UP.update(id(w) for w in _busy_explorers())  # one failure, not one per later test
+        pytest.fail(f"background work still running {SETTLE_S:g} s after the test ended: {_pending_work()}")
+
+
+@pytest.fixture
+def make_napari_viewer(make_napari_viewer, qtbot, request):
+    """napari's fixture; at the end of the test, first waits for the background work the test started
+    (:func:`_settle`), then napari closes the viewers."""
+    yield make_napari_viewer
+    _settle(qtbot, request.node.nodeid)
+
+
+@pytest.fixture(autouse=True)
+def _gui_test_isolation(request):
+    """Every Qt test ends with its own work done (:func:`_settle`) and its closed windows deleted (their
+    OpenGL canvases included), so nothing of it runs while the next test's canvas draws."""
+    if not _QT_FIXTURES & set(request.fixturenames):
+        yield
+        return
+    qtbot = request.getfixturevalue("qtbot")
+    yield
+    _settle(qtbot, request.node.nodeid)
+    from qtpy.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+
 
 @pytest.fixture(autouse=True)
 def _no_umap_compile_at_start(monkeypatch):
