@@ -7,4 +7,6 @@ VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[testing]"
+# a crash in a process the tests start (the explorer's helper processes, scripts) prints its Python stack too
+export PYTHONFAULTHANDLER=1
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
