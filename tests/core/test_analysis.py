@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from napari_cryohype.core import analysis
+from napari_cryohype.core import analysis, k_choice
 from napari_cryohype.core.errors import InputError
 
 
@@ -57,12 +57,6 @@ def test_kmeans_groups_latents_by_direction_not_length(rng):
     x = directions[labels] * lengths[:, None] + 0.05 * rng.standard_normal((labels.size, 20))
     assert analysis.adjusted_rand_index(analysis.kmeans(x, 6), labels) == pytest.approx(1.0)
     assert analysis.adjusted_rand_index(analysis.kmeans(x, 6, directions=False), labels) < 0.7
-
-
-def test_default_k_uses_labels_or_rule_of_thumb():
-    assert analysis.default_k(1000, np.array([0, 3, 3, 7])) == 3
-    assert analysis.default_k(5000) == 50
-    assert analysis.default_k(3) == 2
 
 
 def test_load_labels_checks_the_file(tmp_path):
@@ -121,7 +115,7 @@ def test_umap_fit_subset_is_seeded_distinct_and_only_above_the_limit():
 
 
 def test_analyze_run_writes_every_file_and_keeps_the_layout(rng, tmp_path, monkeypatch):
-    """analyze_run on stand-in latents (the model is tested elsewhere): files, default k, warm start.
+    """analyze_run on stand-in latents (the model is tested elsewhere): files, k, warm start.
     Runs after the UMAP test in the same process, so UMAP is already compiled."""
     from napari_cryohype.core import latents as latents_module
 
@@ -134,20 +128,29 @@ def test_analyze_run_writes_every_file_and_keeps_the_layout(rng, tmp_path, monke
     monkeypatch.setattr(latents_module, "compute_latents", stand_in)
     run = SimpleNamespace(analysis_dir=tmp_path / "analysis", dataset=lambda: x)
     stages = []
-    paths = analysis.analyze_run(run, labels=labels, progress=lambda s, f: stages.append((s, f)))
-    assert set(paths) == {"latents", "loss", "pca", "umap", "kmeans"}
+    paths = analysis.analyze_run(run, progress=lambda s, f: stages.append((s, f)))
+    assert set(paths) == {"latents", "loss", "pca", "umap", "k_choice", "kmeans"}
     np.testing.assert_array_equal(np.load(paths["loss"]), np.arange(len(x)))
     assert all(p.parent == run.analysis_dir for p in paths.values())
     assert np.load(paths["pca"]).shape == (120, 100) and np.load(paths["umap"]).shape == (120, 2)
+    # k chosen from the data alone: the 3 clusters
     assert analysis.adjusted_rand_index(np.load(paths["kmeans"]), labels) == pytest.approx(1.0)
-    assert [s for s, f in stages if f == 0.0] == ["latents", "pca", "umap", "kmeans"]
-    assert sorted(p.name for p in run.analysis_dir.iterdir()) == ["kmeans.npy", "latents.npy", "loss.npy",
-                                                                   "pca.npy", "umap.npy"]  # no temporaries
+    assert [s for s, f in stages if f == 0.0] == ["latents", "pca", "umap", "choose k", "kmeans"]
+    assert sorted(p.name for p in run.analysis_dir.iterdir()) == ["k_choice.csv", "kmeans.npy", "latents.npy",
+                                                                   "loss.npy", "pca.npy", "umap.npy"]  # no temporaries
     first = np.load(paths["umap"])
-    analysis.analyze_run(run, k=5, seed=3)  # starts from the saved layout
-    again = np.load(paths["umap"])
+    again_dir = tmp_path / "analysis-2"
+    again_paths = analysis.analyze_run(run, out_dir=again_dir, k=5, seed=3, umap_start=first)  # from that layout
+    assert set(again_paths) == {"latents", "loss", "pca", "umap", "kmeans"}   # k given: none chosen
+    again = np.load(again_dir / "umap.npy")
     spread = np.linalg.norm(first - first.mean(0), axis=1).mean()
     assert np.linalg.norm(again - first, axis=1).mean() < 0.35 * spread
-    assert np.unique(np.load(paths["kmeans"])).size == 5
+    assert np.unique(np.load(again_dir / "kmeans.npy")).size == 5
+    np.testing.assert_array_equal(np.load(paths["umap"]), first)   # the first analysis is untouched
+    # labels tell k (here 4 of them over the 3 clusters) and give each k tried its ARI
+    four = np.arange(len(x)) % 4
+    told = analysis.analyze_run(run, out_dir=tmp_path / "told", labels=four, umap=False)
+    assert np.unique(np.load(told["kmeans"])).size == 4
+    assert "ari" in k_choice.read_table(told["k_choice"])
     with pytest.raises(ValueError, match="one label per image"):
         analysis.analyze_run(run, labels=labels[:-1], umap=False)

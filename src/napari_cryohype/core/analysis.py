@@ -2,8 +2,9 @@
 
 ``analyze_run`` computes the per-image latents (:meth:`CryoHypeModel.latents`), reduces them
 with PCA to at most 100 dimensions (as the paper does before UMAP), embeds the PCA coordinates in 2D
-with UMAP, and clusters the directions of the PCA coordinates with k-means (:func:`kmeans`). Every step
-is seeded.
+with UMAP, and clusters the directions of the PCA coordinates with k-means (:func:`kmeans`), with the
+number of clusters chosen from the data unless it is given (:mod:`napari_cryohype.core.k_choice`). Every
+step is seeded.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 
+from napari_cryohype.core import k_choice
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.io.atomic import atomic_path
 
-#: progress(stage, fraction): stage is "latents", "pca", "umap" or "kmeans"; fraction in [0, 1].
+#: progress(stage, fraction): stage is "latents", "pca", "umap", "choose k" or "kmeans"; fraction in [0, 1].
 Progress = Callable[[str, float], None]
 
 #: UMAP settings of a warm start (UMAP's defaults: 200-500 epochs, learning rate 1). On well-separated
@@ -127,14 +129,6 @@ def align_similarity(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return a @ rot * (s / max((a**2).sum(), 1e-30)) + reference.mean(0)
 
 
-def default_k(n: int, labels: np.ndarray | None = None) -> int:
-    """Number of k-means clusters when none is given: the number of distinct labels when labels are
-    known, else the rule of thumb ``round(sqrt(n / 2))``, at least 2 and at most ``n``."""
-    if labels is not None:
-        return int(np.unique(labels).size)
-    return int(min(n, max(2, round(np.sqrt(n / 2)))))
-
-
 def kmeans(x: np.ndarray, k: int, seed: int = 0, *, directions: bool = True) -> np.ndarray:
     """k-means cluster of each row of x (N, d): (N,) int64 in [0, k). Seeded, 4 restarts of k-means++.
 
@@ -148,8 +142,7 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0, *, directions: bool = True) -> 
     if not 1 <= k <= len(x):
         raise ValueError(f"k must be between 1 and the number of points ({len(x)}), got {k}")
     if directions:
-        x = x - x.mean(0)
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = k_choice.unit_directions(x)
     return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x).astype(np.int64)
 
 
@@ -181,22 +174,25 @@ def save_array(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, umap: bool = True,
+def analyze_run(run, *, out_dir: str | os.PathLike | None = None, k: int | None = None,
+                labels: np.ndarray | None = None, umap: bool = True, umap_start: np.ndarray | None = None,
                 seed: int = 0, device: str = "cpu", progress: Progress | None = None) -> dict[str, Path]:
     """Latents, PCA, UMAP and k-means (of directions, :func:`kmeans`) of every image of a
-    :class:`~napari_cryohype.core.run.Run`.
+    :class:`~napari_cryohype.core.run.Run`, written into ``out_dir`` (default ``run.analysis_dir``).
 
-    Writes RUN/analysis/latents.npy (N, d), loss.npy (N,) (each image's loss under the model), pca.npy
-    (N, <=100), umap.npy (N, 2) (fitted on at most :data:`UMAP_MAX_FIT` points; unless ``umap`` is False: an
-    earlier umap.npy is then left as it is) and
-    kmeans.npy (N,), each atomically. An existing umap.npy of the same N seeds the new layout,
-    so that re-analysing after more training keeps points in place. ``k`` defaults to :func:`default_k`
-    (``labels``, one per image, give the number of structures). Returns {name: path}.
+    Writes latents.npy (N, d), loss.npy (N,) (each image's loss under the model), pca.npy (N, <=100),
+    umap.npy (N, 2) (fitted on at most :data:`UMAP_MAX_FIT` points; not when ``umap`` is False) and
+    kmeans.npy (N,), each atomically. ``umap_start`` (N, 2), e.g. an earlier analysis's umap.npy of the same
+    images, seeds the layout, so that re-analysing after more training keeps points in place (ignored when
+    its shape differs). k-means has ``k`` clusters when given, else as many as ``labels`` (N,) hold
+    structures, else the k chosen from the data (:func:`napari_cryohype.core.k_choice.choose_k`); unless
+    ``k`` is given, the score of every k tried is written to k_choice.csv (with each k's adjusted Rand
+    index against ``labels`` when given). Returns {name: path}.
     """
     from napari_cryohype.core.latents import latents_and_losses
 
     report = progress or (lambda stage, fraction: None)
-    out_dir = Path(run.analysis_dir)
+    out_dir = Path(run.analysis_dir if out_dir is None else out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
 
@@ -215,15 +211,17 @@ def analyze_run(run, *, k: int | None = None, labels: np.ndarray | None = None, 
 
     if umap:
         report("umap", 0.0)
-        previous = out_dir / "umap.npy"
-        init = np.load(previous) if previous.is_file() else None
-        if init is not None and init.shape != (len(pcs), 2):
-            init = None
-        paths["umap"] = save_array(previous, umap_embedding(pcs, init=init, seed=seed))
+        init = None if umap_start is None or np.shape(umap_start) != (len(pcs), 2) else umap_start
+        paths["umap"] = save_array(out_dir / "umap.npy", umap_embedding(pcs, init=init, seed=seed))
         report("umap", 1.0)
 
+    if k is None and len(pcs) >= 3:
+        report("choose k", 0.0)
+        choice = k_choice.choose_k(pcs, seed=seed, labels=labels,
+                                   progress=lambda fraction: report("choose k", fraction))
+        paths["k_choice"] = k_choice.write_table(choice, out_dir / "k_choice.csv")
+        k = choice.k if labels is None else int(np.unique(labels).size)
     report("kmeans", 0.0)
-    k = default_k(len(pcs), labels) if k is None else k
-    paths["kmeans"] = save_array(out_dir / "kmeans.npy", kmeans(pcs, k, seed=seed))
+    paths["kmeans"] = save_array(out_dir / "kmeans.npy", kmeans(pcs, min(k or 1, len(pcs)), seed=seed))
     report("kmeans", 1.0)
     return paths
