@@ -253,26 +253,48 @@ def kmeans_ari(analysis_dir: str | os.PathLike, labels: np.ndarray) -> float | N
     return adjusted_rand_index(clusters, labels)
 
 
+#: an FSC plot names every curve up to this many structures; above, the best and worst few (HIGHLIGHT each)
+NAME_ALL_UP_TO = 10
+HIGHLIGHT = 3
+
+
 def plot_fsc(report: dict, path: str | os.PathLike, title: str = "") -> Path:
-    """FSC curves of every structure (thin) and their mean (bold) against resolution, as a PNG."""
+    """FSC curves against resolution, as a PNG, each named in the legend by its structure's label, name and
+    FSC AUC (and the cluster whose map it is, for a report of :func:`score_clusters`): every curve in a colour of its own up to :data:`NAME_ALL_UP_TO` structures; above, the
+    :data:`HIGHLIGHT` best and worst by AUC in colour, the others thin grey, and their mean in black."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     freq = np.array(report["fsc"]["freq_per_px"]) / report["apix"]
-    curves = np.array(list(report["fsc"]["curves"].values()))
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for curve in curves:
-        ax.plot(freq, curve, color="tab:blue", alpha=max(0.05, min(0.6, 5 / len(curves))), lw=0.8)
+    rows = {str(r["label"]): r for r in report["structures"]}
+    labels = list(report["fsc"]["curves"])
+    curves = np.array([report["fsc"]["curves"][label] for label in labels])
+    cluster_of = {str(t): c for c, t in report.get("pairs", {}).items()}  # maps found without the labels
+    by_auc = sorted(range(len(labels)), key=lambda i: -rows[labels[i]]["fsc_auc"])
+    named = by_auc if len(labels) <= NAME_ALL_UP_TO else by_auc[:HIGHLIGHT] + by_auc[-HIGHLIGHT:]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    if len(labels) > NAME_ALL_UP_TO:
+        for i in set(range(len(labels))) - set(named):
+            ax.plot(freq, curves[i], color="0.6", alpha=max(0.15, min(0.6, 5 / len(labels))), lw=0.7)
+        ax.plot([], [], color="0.6", lw=0.7, label=f"the other {len(labels) - len(named)}")
+    colours = plt.get_cmap("tab10")
+    for j, i in enumerate(named):
+        row = rows[labels[i]]
+        ax.plot(freq, curves[i], color=colours(j % 10), lw=1.2,
+                label=(f"cluster {cluster_of[labels[i]]}: " if labels[i] in cluster_of else "")
+                + f"{row['label']:03d} {row['name']}  (AUC {row['fsc_auc']:.3f})")
     ax.plot(freq, curves.mean(0), color="black", lw=2, label="mean")
     for level in (0.5, 0.143):
         ax.axhline(level, color="grey", ls=":", lw=0.8)
     auc = report["summary"]["fsc_auc"]
+    which = "" if len(labels) <= NAME_ALL_UP_TO else f"; named: the {HIGHLIGHT} best and {HIGHLIGHT} worst"
     ax.set(xlabel="spatial frequency (1/Å)", ylabel="Fourier shell correlation", ylim=(-0.1, 1.02),
            xlim=(0, freq[-1]), title=f"{title}  AUC {auc['mean']:.3f} ± {auc['std']:.3f} "
-                                     f"({report['n_structures']} structures)".strip())
-    ax.legend(loc="lower left")
+                                     f"({report['n_structures']} structures{which})".strip())
+    ax.title.set_fontsize(10)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
