@@ -74,10 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", type=Path, default=RESULTS, help="the test mixture's record (one folder a version)")
     p.add_argument("--new-version", action="store_true", help="freeze today's preset in a new version folder")
     args, rest = p.parse_known_args(argv)
+    if "--report-only" in rest:   # rewrite the latest version's tables; freeze nothing
+        versions = version_dirs(args.root)
+        if not versions:
+            raise SystemExit(f"test_mixture.py: nothing to report: {args.root} has no version yet")
+        return scaling.main(["--out", str(versions[-1]), "--report-only"])
     out = frozen_version(args.root, args.new_version)
     passthrough = rest[rest.index("--") + 1:] if "--" in rest else []
     own = rest[:rest.index("--")] if "--" in rest else rest
-    return scaling.main(["--out", str(out), "--workdir", str(scaling.REPO / "benchmarks" / "work" / f"{args.root.name}-{out.name}"),
+    work = scaling.REPO / "benchmarks" / "work" / f"{args.root.name}-{out.name}"
+    return scaling.main(["--out", str(out), "--workdir", str(work),
                          "--seed", str(TEST_SEED), "--sizes", "100", "200", *own,
                          "--", "--hold-out", str(DEV_SIZE), "--dev-seed", str(DEV_SEED), *passthrough])
 

@@ -26,3 +26,9 @@ def test_the_preset_is_frozen_once_and_a_changed_preset_stops_the_run(tmp_path, 
 def test_operational_settings_are_not_part_of_the_frozen_preset():
     train = test_mixture.preset_settings()["train"]
     assert "threads" not in train and "seed" not in train and train["encoder_split"] is True
+
+
+def test_report_only_freezes_nothing(tmp_path):
+    with pytest.raises(SystemExit, match="no version yet"):
+        test_mixture.main(["--root", str(tmp_path), "--report-only"])
+    assert not list(tmp_path.iterdir())
