@@ -125,3 +125,42 @@ def test_hover_reports_the_image_index(scatter, qtbot):
     qtbot.mouseMove(scatter, _qpoint(scatter, (1.01, 0.99)))
     qtbot.waitUntil(lambda: len(hovered) > 0, timeout=2000)
     assert hovered[-1] == 1
+
+
+def _in_view(scatter) -> float:
+    """The fraction of the points inside the view."""
+    xy, (x0, y0, w, h) = scatter.index.xy, scatter.view_rect
+    return float(((xy[:, 0] >= x0) & (xy[:, 0] <= x0 + w) & (xy[:, 1] >= y0) & (xy[:, 1] <= y0 + h)).mean())
+
+
+def test_an_update_keeps_every_point_in_view_unless_the_user_zoomed(scatter, qtbot):
+    """A UMAP update moved the clusters off the plot's edges until Reset view: an update now frames the
+    points again, except after the user's own pan or zoom, which it keeps."""
+    from qtpy.QtCore import QPointF
+    from qtpy.QtGui import QWheelEvent
+
+    scatter.set_data(np.array([[0, 0], [1, 1]], np.float32))
+    scatter.set_data(np.array([[5, -3], [20, 9]], np.float32), reset_view=None)   # an update: moved points
+    assert _in_view(scatter) == 1.0 and not scatter.user_moved_view
+
+    centre = QPointF(200, 150)
+    wheel = QWheelEvent(centre, scatter.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    scatter.wheelEvent(wheel)   # zoomed in by the user
+    zoomed = scatter.view_rect.copy()
+    assert scatter.user_moved_view and zoomed[2] < 15
+    scatter.set_data(np.array([[50, 50], [60, 70]], np.float32), reset_view=None)
+    np.testing.assert_array_equal(scatter.view_rect, zoomed)   # the user's view is kept
+    scatter.reset_view()
+    assert _in_view(scatter) == 1.0 and not scatter.user_moved_view
+
+    # a click's jitter in the pan tool is no pan
+    scatter.set_tool("pan")
+    qtbot.mousePress(scatter, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(scatter, QPoint(101, 100))
+    qtbot.mouseRelease(scatter, Qt.MouseButton.LeftButton, pos=QPoint(101, 100))
+    assert not scatter.user_moved_view
+    qtbot.mousePress(scatter, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(scatter, QPoint(160, 100))
+    qtbot.mouseRelease(scatter, Qt.MouseButton.LeftButton, pos=QPoint(160, 100))
+    assert scatter.user_moved_view

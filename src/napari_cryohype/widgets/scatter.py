@@ -53,7 +53,8 @@ class ScatterCanvas(QWidget):
     without drag near a point, in any tool), ``point_hovered(object)`` (index or None).
     Tools: ``pan`` (drag pans), ``lasso``, ``box``, ``click`` (click selects one point); the wheel zooms
     about the cursor and a right-button drag pans in every tool. :attr:`mode` ``replace``/``add``/
-    ``subtract`` says how a new pick combines with the current selection.
+    ``subtract`` says how a new pick combines with the current selection. :attr:`user_moved_view` is True
+    once the mouse has panned or zoomed since the view was last fitted to the points.
     """
 
     selection_changed = Signal(object)
@@ -74,6 +75,7 @@ class ScatterCanvas(QWidget):
         self.selection = np.empty(0, dtype=np.int64)
         self.focus: int | None = None
         self.view_rect = np.array([0.0, 0.0, 1.0, 1.0])   # x0, y0, width, height in data units
+        self.user_moved_view = False
         self._packed = np.zeros(0, np.uint32)
         self._draw_order = np.zeros(0, np.int64)          # painting order: a fixed shuffle
         self._draw_xy = np.zeros((0, 2), np.float32)
@@ -97,9 +99,10 @@ class ScatterCanvas(QWidget):
     def n_points(self) -> int:
         return len(self.index)
 
-    def set_data(self, xy: np.ndarray, colors: np.ndarray | None = None, *, reset_view: bool = True) -> None:
+    def set_data(self, xy: np.ndarray, colors: np.ndarray | None = None, *, reset_view: bool | None = True) -> None:
         """Show ``xy`` (N, 2) points with RGBA ``colors`` (N, 4) (floats in [0, 1] or uint8; default grey).
-        Keeps the selection if it still fits; ``reset_view`` fits the view to the points."""
+        Keeps the selection if it still fits. ``reset_view`` True fits the view to the points; None fits it
+        unless the user has panned or zoomed since the last fit (:attr:`user_moved_view`); False keeps it."""
         xy = np.ascontiguousarray(xy, dtype=np.float32)
         if xy.ndim != 2 or xy.shape[1] != 2:
             raise ValueError(f"scatter points must be (N, 2), got {xy.shape}")
@@ -110,7 +113,7 @@ class ScatterCanvas(QWidget):
             self.selection = np.empty(0, dtype=np.int64)
         if self.focus is not None and self.focus >= len(xy):
             self.focus = None
-        if reset_view:
+        if reset_view or (reset_view is None and not self.user_moved_view):
             self.reset_view(repaint=False)
         self.set_colors(np.tile(np.array([[0.3, 0.3, 0.3, 0.8]], np.float32), (len(xy), 1))
                         if colors is None else colors)
@@ -142,6 +145,7 @@ class ScatterCanvas(QWidget):
 
     def reset_view(self, *, repaint: bool = True) -> None:
         """Fit the view to the points with a 5 % margin."""
+        self.user_moved_view = False
         xy = self.index.xy
         if len(xy):
             lo = np.array([np.nanmin(xy[:, 0]), np.nanmin(xy[:, 1])], float)
@@ -261,6 +265,7 @@ class ScatterCanvas(QWidget):
         if self._pan_from is not None:
             delta = (pos - self._pan_from) / self.pixels_per_unit()
             self._pan_from = pos
+            self.user_moved_view = self.user_moved_view or self._dragged   # (not a click's jitter)
             self.pan_by(-delta[0], delta[1])
         elif self.tool == "lasso" and self._shape:
             if np.hypot(*(pos - self.to_canvas(self._shape[-1]))) >= _LASSO_STEP_PIXELS:
@@ -294,6 +299,7 @@ class ScatterCanvas(QWidget):
     def wheelEvent(self, event) -> None:
         steps = event.angleDelta().y() / 120
         pos = (event.position().x(), event.position().y())
+        self.user_moved_view = True
         self.zoom_by(0.85**steps, self.to_data(pos))
 
     def leaveEvent(self, event) -> None:
