@@ -15,15 +15,16 @@ tokens): PCA to at most 100 dimensions, a 2D UMAP of the PCA coordinates (seeded
 earlier analysis of the same images is the starting layout, so points stay in place after more training), and
 k-means of the directions of the PCA coordinates with k clusters: --k, else the number of structures in
 --labels, else k chosen from the data: k-means is fitted for k = 2 .. 20, then in 25% steps up to N/10 (at
-most 400), then every k between the best one's neighbours, on at most 4,000 images, and the k with the highest
-mean silhouette (cosine distance) is kept (k_choice.png shows the score against k).
+most 400), then every k between the best one's neighbours, on at most 3,000 images and on as many points of a
+cloud with the same spread and no clusters, and the k whose mean silhouette (cosine distance) stands highest
+above the cloud's is kept (k_choice.png shows the scores against k).
 
 Each analysis gets a folder of its own: RUN/analysis/ (RUN/analysis/epoch_NNN/ with --epoch) the first time,
 then RUN/analysis-2/, RUN/analysis-3/, ... (epoch_NNN-2/, ...): an earlier analysis is never overwritten. The
 napari Latent Explorer opens RUN/analysis/. The folder holds:
   latents.npy (N, d), loss.npy (N,) (each image's loss), pca.npy (N, <=100), umap.npy (N, 2), kmeans.npy (N,);
   pca.png and umap.png, coloured by cluster;
-  k_choice.csv and k_choice.png, the mean silhouette of every k tried (unless --k);
+  k_choice.csv and k_choice.png, the score of every k tried (unless --k);
   clusters/cluster_NNN.mrc, one map per cluster: the mean of the volumes of --per-cluster of its images, and
     for a hypernetwork run clusters/cluster_NNN_centre.mrc, the volume of the cluster's mean latent;
   index.md, what each file holds, how k was set and the size of every cluster.
