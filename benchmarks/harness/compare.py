@@ -179,7 +179,7 @@ class Bench:
                      "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"), "--preset", recipe.preset,
                      "--epochs", str(a.epochs * recipe.epochs_scale), "--conditioning", recipe.conditioning,
                      "--encoder", recipe.encoder, *recipe.options,
-                     "--seed", str(a.seed), "--device", a.device, "--threads", str(a.threads), *a.train_args]
+                     "--seed", str(a.train_seed), "--device", a.device, "--threads", str(a.threads), *a.train_args]
         if (run / "checkpoints" / "last.pt").is_file():   # interrupted earlier: continue from its checkpoint
             train_cmd, fresh = [*cryohype(), "train", str(run), "--resume", "--device", a.device,
                                 "--threads", str(a.threads)], None
@@ -231,10 +231,10 @@ class Bench:
         args = (data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", out)
         load = cryodrgn.latest_checkpoint(out) if method == "cryodrgn_vae" and out.is_dir() else None
         if load is not None:   # interrupted earlier: train_vae continues after its last epoch's checkpoint
-            cmd, fresh = cryodrgn.train_vae_command(*args, epochs=a.epochs, seed=a.seed, arch=arch, load=load), None
+            cmd, fresh = cryodrgn.train_vae_command(*args, epochs=a.epochs, seed=a.train_seed, arch=arch, load=load), None
         else:
             make = cryodrgn.train_vae_command if method == "cryodrgn_vae" else cryodrgn.train_dec_command
-            cmd, fresh = make(*args, epochs=a.epochs, seed=a.seed, arch=arch), out
+            cmd, fresh = make(*args, epochs=a.epochs, seed=a.train_seed, arch=arch), out
         train = self.step(d / "steps" / "train.json", f"{method}: train",
                           lambda: self.command(cmd, d / "logs" / "train.log", f"{method} train", fresh=fresh))
         if train_only:
@@ -380,6 +380,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-structure", type=int, default=20, help="images decoded and averaged per structure")
     p.add_argument("--device", default="cpu", help="cpu or cuda (ours; cryoDRGN uses CUDA when visible)")
     p.add_argument("--seed", type=int, default=0, help="seed of the selection, simulation and training")
+    p.add_argument("--train-seed", type=int, help="seed of the trainings alone (default --seed): the spread over "
+                   "training seeds on one mixture")
     p.add_argument("--hold-out", type=int, default=0, metavar="N",
                    help="draw the mixture from the models outside the development mixture of N (a test mixture)")
     p.add_argument("--dev-seed", type=int, default=0, help="seed of the development order --hold-out leaves out")
@@ -395,6 +397,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     bad = [m for m in [*args.methods, *args.umap_methods] if m not in ALL_METHODS]
     if bad:
         p.error(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(ALL_METHODS)}")
+    args.train_seed = args.seed if args.train_seed is None else args.train_seed
     return args
 
 

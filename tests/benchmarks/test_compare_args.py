@@ -19,3 +19,8 @@ def test_an_unknown_method_name_is_refused(capsys):
     with pytest.raises(SystemExit):
         compare.parse_args(["--out", "x", "--umap-methods", "hyper,cryodrgn"])
     assert "unknown method(s) cryodrgn" in capsys.readouterr().err
+
+
+def test_the_training_seed_follows_the_seed_unless_given():
+    assert compare.parse_args(["--out", "x", "--seed", "3"]).train_seed == 3
+    assert compare.parse_args(["--out", "x", "--seed", "3", "--train-seed", "5"]).train_seed == 5
