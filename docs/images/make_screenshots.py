@@ -2,9 +2,10 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/images/make_screenshots.py [--epochs 20]
 
-Uses the sample mixture (simulated into the user cache on first use), trains it with the Train widget's
-defaults (the ``many`` preset, 20 epochs), lets the Latent Explorer compute the UMAP, selects one cluster and
-decodes one image by clicking it. Writes PNGs next to this file.
+Opens the plugin's dock as ``napari -w napari-cryohype`` does (Train and Explore tabs), uses the sample
+mixture (simulated into the user cache on first use), trains it with the Train widget's defaults (the
+``many`` preset, 20 epochs), lets the Latent Explorer compute the UMAP, selects one cluster and decodes one
+image by clicking it. Writes PNGs next to this file.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def main() -> None:
     viewer = napari.Viewer(show=True, title="napari-cryohype")
     viewer.window._qt_window.resize(1580, 980)
     app = QApplication.instance()
-    _, train = viewer.window.add_plugin_dock_widget("napari-cryohype", "Train")
-    _, explorer = viewer.window.add_plugin_dock_widget("napari-cryohype", "Latent Explorer", tabify=False)
+    _, panel = viewer.window.add_plugin_dock_widget("napari-cryohype", "Train and Latent Explorer")
+    train, explorer = panel.train, panel.explorer
     explorer.follow_every.setValue(2)
 
     train.use_sample()
@@ -56,6 +57,9 @@ def main() -> None:
     train.start()
     wait(app, lambda: sum(e.kind == "epoch" for e in train.events) >= 2, 900, "two epochs")
     wait(app, lambda: len(train.events) and train.events[-1].global_step % 13 == 5, 300, "mid-epoch")
+    panel.tabs.setCurrentWidget(train)   # (the Explore tab came forward with the first points)
+    for _ in range(5):
+        app.processEvents()
     train.grab().save(str(HERE / "train-widget.png"))
     viewer.window._qt_window.grab().save(str(HERE / "training-window.png"))
     wait(app, lambda: train.worker is None, 1800, "training")
@@ -83,8 +87,7 @@ def main() -> None:
             layer.visible = False
     viewer.reset_view()
     camera(viewer).angles = (0, -30, 60)  # as the explorer sets it on its first volume
-    train_dock = viewer.window.dock_widgets["Train (napari-cryohype)"].parentWidget()
-    train_dock.hide()  # room for the explorer
+    panel.tabs.setCurrentWidget(explorer)
     for _ in range(20):
         app.processEvents()
     explorer.grab().save(str(HERE / "explorer-widget.png"))

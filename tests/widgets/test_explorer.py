@@ -179,3 +179,57 @@ def test_pose_angles_and_defocus_are_axes(explorer, tmp_path):
     np.testing.assert_array_equal(explorer.selection, np.flatnonzero(tilt <= 90))
     explorer.set_latents(z + 0.01, labels=labels)  # new latents of the same images: the chosen axes stay
     assert explorer.x_axis.currentText() == "pose tilt (°)"
+
+
+def test_training_shows_latents_at_the_first_epoch_then_every_few(explorer, tiny_run, wait_idle, monkeypatch):
+    """The live map's first points waited for epoch 2 (and behind UMAP's compile): the first epoch's
+    checkpoint, or one written within a long first epoch, now gives them; later ones every few epochs."""
+    refreshed = []
+    monkeypatch.setattr(explorer, "refresh_latents", lambda: refreshed.append(explorer._epochs_seen))
+    explorer.follow_every.setValue(3)
+    explorer.follow_training(tiny_run)
+    explorer.training_checkpoint()   # within the first epoch
+    assert refreshed == [0]
+    for epoch in range(1, 7):
+        explorer.training_epoch(epoch)
+    assert refreshed == [0, 3, 6]
+
+    refreshed.clear()
+    explorer.follow_training(tiny_run)   # a short first epoch: its end gives the first points
+    explorer.training_epoch(1)
+    assert refreshed == [1]
+
+
+def test_new_latents_are_drawn_while_a_umap_runs_and_the_next_umap_waits_for_it(explorer, wait_idle, monkeypatch):
+    """While the first UMAP of a session compiles (tens of seconds), each new latents' PCA is drawn; one
+    further UMAP follows, from the newest principal components, warm-started from the first; every update
+    keeps all points in view."""
+    import threading
+
+    from napari_cryohype.core import analysis
+
+    release, calls = threading.Event(), []
+
+    def slow_umap(x, init=None, seed=0):   # stands in for the compiling UMAP (run in this process)
+        calls.append((x.copy(), init))
+        release.wait(30)
+        return x[:, :2] * 10 + 100   # far from the PCA's place: the view must follow
+
+    monkeypatch.setattr(analysis, "umap_embedding", slow_umap)
+    explorer.auto_umap.setChecked(True)
+    z, _ = clustered_latents(100)
+    explorer.set_latents(z)
+    first_pcs = explorer.scatter.index.xy.copy()
+    for step in (1, 2):
+        explorer.set_latents(z * (1 + step))   # new latents arrive while the UMAP runs: drawn at once
+        assert explorer.x_axis.currentText() == "PC1"
+        assert not np.allclose(explorer.scatter.index.xy, first_pcs)
+    assert len(calls) == 1
+    release.set()
+    wait_idle(explorer)
+    assert len(calls) == 2 and calls[0][1] is None
+    np.testing.assert_allclose(calls[1][0], explorer.data.pcs)   # the newest principal components
+    np.testing.assert_allclose(calls[1][1], calls[0][0][:, :2] * 10 + 100)   # from the first's layout
+    assert explorer.x_axis.currentText() == "UMAP1"
+    xy, (x0, y0, w, h) = explorer.scatter.index.xy, explorer.scatter.view_rect
+    assert ((xy[:, 0] >= x0) & (xy[:, 0] <= x0 + w) & (xy[:, 1] >= y0) & (xy[:, 1] <= y0 + h)).all()

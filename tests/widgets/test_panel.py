@@ -1,4 +1,5 @@
-"""`napari -w napari-cryohype` opens Train and Latent Explorer (one dock), and the docks fit a 1080 px screen."""
+"""`napari -w napari-cryohype` opens Train and Latent Explorer (one dock, two tabs), and the docks fit napari's
+default window and a 1080 px screen."""
 
 import os
 import subprocess
@@ -43,9 +44,11 @@ def test_the_panel_trains_into_its_own_explorer_and_opens_runs_there(make_napari
     _, panel = viewer.window.add_plugin_dock_widget("napari-cryohype", "Train and Latent Explorer")
     panel.explorer.auto_umap.setChecked(False)
     assert panel.train._explorer() is panel.explorer
+    assert panel.tabs.currentWidget() is panel.train
     read_run_folder(str(tiny_run))
     wait_idle(panel.explorer)
     assert panel.explorer.scatter.n_points == 36
+    assert panel.tabs.currentWidget() is panel.explorer   # a run's first points bring the Explore tab forward
     assert list(viewer.window.dock_widgets) == ["Train and Latent Explorer (napari-cryohype)"]  # no second one
 
 
@@ -62,3 +65,23 @@ def test_the_docked_widgets_fit_a_1080_px_screen(make_napari_viewer, qtbot, widg
     assert window.height() == 1000   # (was forced to 1424 without the scroll areas)
     canvas = viewer.window._qt_viewer.canvas.native
     assert canvas.width() >= 1000 and canvas.height() >= 900
+
+
+def test_the_panel_fits_napari_s_default_window_without_scroll_bars(make_napari_viewer, qtbot):
+    """At napari's default 1089 x 630 the dock was 556 px wide (the canvas kept 236 px) and both widgets
+    scrolled. Now the dock is narrow, each tab fits its height, and the plot has most of the Explore tab."""
+    from qtpy.QtWidgets import QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    _, panel = viewer.window.add_plugin_dock_widget("napari-cryohype", "Train and Latent Explorer")
+    viewer.window._qt_window.resize(1089, 630)   # private: the QMainWindow, for its size
+    qtbot.wait(500)
+    canvas = viewer.window._qt_viewer.canvas.native
+    assert panel.width() <= 400 and canvas.width() >= 400, (panel.width(), canvas.width())
+    for tab in (panel.train, panel.explorer):
+        panel.tabs.setCurrentWidget(tab)
+        qtbot.wait(300)
+        area = tab.findChild(QScrollArea)
+        assert not area.verticalScrollBar().isVisible() and not area.horizontalScrollBar().isVisible(), tab
+    assert panel.explorer.scatter.height() >= 200
+    assert panel.train.loss_curve.height() >= 100

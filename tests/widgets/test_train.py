@@ -125,3 +125,30 @@ def test_a_progress_step_does_not_repaint_at_once(make_napari_viewer, qtbot):
     assert paints == []
     assert widget.progress.value() == 3 and widget.progress.maximum() == 20
     qtbot.waitUntil(lambda: bool(paints), timeout=2000)
+
+
+def test_a_long_first_epoch_writes_a_checkpoint_for_the_first_points(tiny_data, tmp_path):
+    """With epochs of thousands of steps the live map would wait an epoch for its first points: after
+    ``first_look_steps`` steps the job writes a checkpoint (the explorer's latents come from it) and says so;
+    not when the epoch ends there anyway (its own checkpoint follows)."""
+    import torch
+
+    from napari_cryohype.core.run import Run
+    from napari_cryohype.core.train import ProgressEvent, train_config
+    from napari_cryohype.widgets.train import FirstLook, _train
+
+    config = train_config(particles=str(tiny_data / "particles.mrcs"), poses=str(tiny_data / "poses.pkl"),
+                          epochs=1, batch_size=12, **TINY_MODEL)   # 3 steps an epoch
+    run = Run.create(tmp_path / "run", config)
+    seen = []
+    for item in _train(run, first_look_steps=2):
+        if isinstance(item, FirstLook):
+            seen.append("first look")
+            assert torch.load(run.checkpoint_path, weights_only=False)["global_step"] == 2
+        elif isinstance(item, ProgressEvent):
+            seen.append(item.kind)
+    assert seen == ["step", "step", "first look", "step", "epoch", "done"]
+
+    run = Run.create(tmp_path / "run3", config)
+    kinds = [type(item).__name__ for item in _train(run, first_look_steps=3)]
+    assert "FirstLook" not in kinds

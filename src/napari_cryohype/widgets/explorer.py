@@ -14,8 +14,9 @@ from __future__ import annotations
 import importlib
 
 import numpy as np
-from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox,
-                            QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget)
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout,
+                            QLabel, QPushButton, QSizePolicy, QSpinBox, QTabWidget, QWidget)
 
 from napari_cryohype.widgets import colors, helper_process, run_data
 from napari_cryohype.widgets.decoding import Decoder, warm_up_3d
@@ -39,7 +40,10 @@ class LatentExplorer(QWidget):
     Programmatic use: :meth:`set_latents` (a plain array), :meth:`load_run` (a run folder),
     :meth:`decode_index`, :meth:`decode_selection`, :meth:`select_range`, :meth:`load_indices`,
     ``save_*``; :attr:`data` holds what is shown; :attr:`busy` is True while a worker runs.
+    ``first_points`` is emitted when the first points of a run (opened, or being trained) are drawn.
     """
+
+    first_points = Signal()
 
     def __init__(self, napari_viewer):
         super().__init__()
@@ -47,9 +51,14 @@ class LatentExplorer(QWidget):
         self.run = None
         self.dataset = None
         self.data = LatentData()
-        self._umap_generation = 0
+        self._umap_generation = 0    # changes when the images shown, or their embedding, are replaced
+        self._umap_running = False   # a UMAP job runs (one at a time: they queue in one process)
+        self._umap_wanted = False    # newer principal components than the running UMAP's wait for one
         self._latents_generation = 0
+        self._latents_running = False
         self._epochs_seen = 0
+        self._live_refreshes = 0     # latents asked for since training started
+        self._new_run = False        # the next latents shown are a run's first
         self._build()
         # core.analysis imports scikit-learn (~3 s the first time) and the helper process takes a moment to
         # start: do both now, off the UI thread, rather than in the middle of a training run
@@ -63,19 +72,21 @@ class LatentExplorer(QWidget):
         self.status.setWordWrap(True)
         self.jobs = Jobs(self.status)
         self.scatter = ScatterCanvas(self)
-        self.scatter.setMinimumHeight(300)
+        self.scatter.setMinimumHeight(160)
         self.run_label = QLabel("No latents loaded: open a run folder, or train.")
         self.run_label.setWordWrap(True)
-        open_run = QPushButton("Open run folder…")
+        open_run = QPushButton("Open run…")
+        open_run.setToolTip("Open a CryoHype run folder")
         open_run.clicked.connect(self._choose_run)
 
-        self.x_axis, self.y_axis = QComboBox(), QComboBox()
-        self.color_by = QComboBox()
+        self.x_axis, self.y_axis = _narrow(QComboBox()), _narrow(QComboBox())
+        self.color_by = _narrow(QComboBox())
         self.k_spin = QSpinBox(minimum=2, maximum=500, value=8, prefix="k = ")
         self.umap_button = QPushButton("Compute UMAP")
         self.umap_button.clicked.connect(self.compute_umap)
-        self.auto_umap = QCheckBox("UMAP automatically", checked=True)
-        self.follow_every = QSpinBox(minimum=1, maximum=1000, value=2, prefix="every ", suffix=" epochs")
+        self.auto_umap = QCheckBox("automatically", checked=True)
+        self.auto_umap.setToolTip("UMAP whenever new latents come (the PCA is shown meanwhile)")
+        self.follow_every = QSpinBox(minimum=1, maximum=1000, value=2, suffix=" epochs")
         self.follow_every.setToolTip("While training runs, recompute latents and UMAP (warm-started) this often")
         for combo in (self.x_axis, self.y_axis):
             combo.currentIndexChanged.connect(self._redraw_points)
@@ -88,50 +99,75 @@ class LatentExplorer(QWidget):
             b = QPushButton(tool.capitalize(), checkable=True, checked=tool == "pan")
             b.setToolTip({"pan": "drag to pan, wheel to zoom", "lasso": "drag a free-hand loop",
                           "box": "drag a rectangle", "click": "click one point"}[tool])
+            b.setMinimumWidth(40)
             self.tool_group.addButton(b, i)
             tools.addWidget(b)
         self.tool_group.idClicked.connect(lambda i: self.scatter.set_tool(TOOLS[i]))
-        self.pick_mode = QComboBox()
+        self.pick_mode = _narrow(QComboBox())
         self.pick_mode.addItems(["replace", "add", "subtract"])
+        self.pick_mode.setToolTip("How a new pick combines with the selection")
         self.pick_mode.currentTextChanged.connect(lambda m: setattr(self.scatter, "mode", m))
         tools.addWidget(self.pick_mode)
 
-        sel_row = QHBoxLayout()
         self.count_label = QLabel("0 selected")
-        for text, slot in (("Invert", self.invert_selection), ("Clear", self.clear_selection),
-                           ("Load indices.pkl…", self._choose_indices), ("Reset view", self.scatter.reset_view)):
+        decode_sel = QPushButton("Decode selection")
+        decode_sel.setToolTip("One volume for the selected images (core.decode.decode_selection)")
+        decode_sel.clicked.connect(self.decode_selection)
+        reset_view = QPushButton("Reset view")
+        reset_view.setToolTip("Fit the plot to the points (done on each update unless you zoomed or panned)")
+        reset_view.clicked.connect(self.scatter.reset_view)
+        sel_row = QHBoxLayout()
+        sel_row.addWidget(self.count_label, 1)
+        sel_row.addWidget(decode_sel)
+        sel_row.addWidget(reset_view)
+
+        view_page = QWidget()
+        axes = QGridLayout(view_page)
+        axes.addWidget(QLabel("x"), 0, 0)
+        axes.addWidget(self.x_axis, 0, 1)
+        axes.addWidget(QLabel("y"), 0, 2)
+        axes.addWidget(self.y_axis, 0, 3)
+        axes.addWidget(QLabel("colour"), 1, 0)
+        axes.addWidget(self.color_by, 1, 1)
+        axes.addWidget(self.k_spin, 1, 2, 1, 2)
+        axes.addWidget(self.umap_button, 2, 0, 1, 2)
+        axes.addWidget(self.auto_umap, 2, 2, 1, 2)
+        axes.addWidget(QLabel("training: refresh every"), 3, 0, 1, 2)
+        axes.addWidget(self.follow_every, 3, 2, 1, 2)
+        axes.setColumnStretch(1, 1)
+        axes.setColumnStretch(3, 1)
+
+        select_page = QWidget()
+        select = QGridLayout(select_page)
+        for i, (text, slot) in enumerate((("Invert", self.invert_selection), ("Clear", self.clear_selection),
+                                          ("Load indices.pkl…", self._choose_indices))):
             b = QPushButton(text)
             b.clicked.connect(slot)
-            sel_row.addWidget(b)
-
-        range_row = QHBoxLayout()
-        self.range_covariate = QComboBox()
+            select.addWidget(b, 0, i, 1, 2 if i == 2 else 1)
+        self.range_covariate = _narrow(QComboBox())
         self.range_lo = QDoubleSpinBox(decimals=3, minimum=-1e12, maximum=1e12)
         self.range_hi = QDoubleSpinBox(decimals=3, minimum=-1e12, maximum=1e12)
         self.range_covariate.currentTextChanged.connect(self._range_defaults)
         range_button = QPushButton("Select range")
         range_button.clicked.connect(lambda: self.select_range(self.range_covariate.currentText(),
                                                                self.range_lo.value(), self.range_hi.value()))
-        self.range_covariate.setMinimumWidth(130)
-        for spin in (self.range_lo, self.range_hi):
-            spin.setMaximumWidth(120)
-        for w in (QLabel("range"), self.range_covariate, self.range_lo, QLabel("to"), self.range_hi, range_button):
-            range_row.addWidget(w)
+        select.addWidget(self.range_covariate, 1, 0, 1, 2)
+        select.addWidget(range_button, 1, 2, 1, 2)
+        select.addWidget(self.range_lo, 2, 0, 1, 2)
+        select.addWidget(QLabel("to"), 2, 2)
+        select.addWidget(self.range_hi, 2, 3)
 
-        decode_box = QGroupBox("Structure")
-        grid = QGridLayout(decode_box)
+        decode_page = QWidget()
+        grid = QGridLayout(decode_page)
         self.decode_on_click = QCheckBox("Decode on click", checked=True)
         self.layer_mode = QComboBox()
         self.layer_mode.addItems(["replace layers", "add layers"])
         self.rendering = QComboBox()
         self.rendering.addItems(list(RENDERINGS))
-        decode_sel = QPushButton("Decode selection")
-        decode_sel.setToolTip("One volume for the selected images (core.decode.decode_selection)")
-        decode_sel.clicked.connect(self.decode_selection)
         grid.addWidget(self.decode_on_click, 0, 0)
         grid.addWidget(self.layer_mode, 0, 1)
-        grid.addWidget(self.rendering, 0, 2)
-        grid.addWidget(decode_sel, 1, 0, 1, 3)
+        grid.addWidget(QLabel("rendering"), 1, 0)
+        grid.addWidget(self.rendering, 1, 1)
 
         self.placement = Placement(self.viewer, apix=lambda: self.run.apix,
                                    replace=lambda: self.layer_mode.currentText() == "replace layers",
@@ -144,34 +180,24 @@ class LatentExplorer(QWidget):
                                     n=lambda: self.n, arrays=self._arrays, star=lambda: run_data.source_star(self.run),
                                     dataset=lambda: self.dataset, say=self.status.setText)
 
-        axes = QGridLayout()
-        axes.addWidget(QLabel("x"), 0, 0)
-        axes.addWidget(self.x_axis, 0, 1)
-        axes.addWidget(QLabel("y"), 0, 2)
-        axes.addWidget(self.y_axis, 0, 3)
-        axes.addWidget(QLabel("colour"), 1, 0)
-        axes.addWidget(self.color_by, 1, 1, 1, 2)
-        axes.addWidget(self.k_spin, 1, 3)
-        axes.addWidget(self.umap_button, 2, 0, 1, 2)
-        axes.addWidget(self.auto_umap, 2, 2, 1, 2)
-        axes.addWidget(QLabel("refresh while training"), 3, 0, 1, 2)
-        axes.addWidget(self.follow_every, 3, 2, 1, 2)
+        #: the controls under the plot, one page each, so that the plot keeps most of a short dock's height
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        for page, title in ((view_page, "View"), (select_page, "Select"), (decode_page, "Decode"),
+                            (self.export_box, "Export")):
+            page.layout().setContentsMargins(4, 4, 4, 4)
+            self.pages.addTab(page, title)
+        self.pages.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
         layout = scrolling_layout(self)
         top = QHBoxLayout()
         top.addWidget(self.run_label, 1)
         top.addWidget(open_run)
         layout.addLayout(top)
-        layout.addLayout(axes)
         layout.addWidget(self.scatter, 1)
         layout.addLayout(tools)
-        row = QHBoxLayout()
-        row.addWidget(self.count_label)
-        row.addLayout(sel_row)
-        layout.addLayout(row)
-        layout.addLayout(range_row)
-        layout.addWidget(decode_box)
-        layout.addWidget(self.export_box)
+        layout.addLayout(sel_row)
+        layout.addWidget(self.pages)
         layout.addWidget(self.status)
 
         self.scatter.selection_changed.connect(self._selection_changed)
@@ -214,6 +240,8 @@ class LatentExplorer(QWidget):
     def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters) -> None:
         data = self.data
         same_images = data.n == len(latents)   # new latents of the same images (training went on): same axes
+        if not same_images or embedding is not None:
+            self._umap_generation += 1   # a UMAP still running is of other images, or superseded
         previous = data.embedding if data.embedding is not None and same_images else None
         data.latents = latents
         data.pcs = pcs if pcs.shape[1] > 1 else np.concatenate([pcs, np.zeros_like(pcs)], axis=1)
@@ -229,28 +257,44 @@ class LatentExplorer(QWidget):
         if covariates is not None:
             data.covariates = {k: np.asarray(v) for k, v in covariates.items()}
         self._update_controls(keep_axes=same_images)
-        self._redraw_points(reset_view=previous is None)
+        # the same images: keep the user's zoom, if any; else fit the view to the new points
+        self._redraw_points(reset_view=None if same_images else True)
+        if self._new_run:
+            self._new_run = False
+            self.first_points.emit()
         if refresh_umap:
             self.compute_umap(init=previous)
 
     def compute_umap(self, init: np.ndarray | None = None) -> None:
         """UMAP of the principal components (core.analysis.umap_embedding) in a worker; ``init`` (N, 2)
-        warm-starts it (the previous embedding while training)."""
+        warm-starts it (the previous embedding while training). While one runs, a new one waits for it
+        and starts from its result with the newest principal components: the first UMAP of a session
+        compiles for tens of seconds, and meanwhile the PCA of each new latents is drawn."""
         if self.n < 4:
             return
-        self._umap_generation += 1
+        if self._umap_running:
+            self._umap_wanted = True
+            return
+        self._umap_running, self._umap_wanted = True, False
         generation = self._umap_generation
         init = self.data.embedding if init is None and self.data.embedding is not None else init
 
+        def ended() -> None:
+            self._umap_running = False
+            if self._umap_wanted:
+                self.compute_umap()
+
         def done(embedding):
+            # of older latents of the same images, it is still their layout (and the next one's start)
             if generation == self._umap_generation and len(embedding) == self.n:
                 first = self.data.embedding is None
                 self.data.embedding = embedding
                 self._update_controls(keep_axes=not first)
-                self._redraw_points(reset_view=first)
+                self._redraw_points(reset_view=True if first else None)
+            ended()
 
         self.jobs.start(helper_process.call_analysis, "umap_embedding", self.data.pcs, init=init, on_done=done,
-                        what="UMAP (the first one compiles for ~40 s)")
+                        on_failed=ended, what="UMAP (the first one compiles for ~30 s; PCA meanwhile)")
 
     def _recluster(self) -> None:
         """k-means of the principal components (core.analysis.kmeans) in a worker, then recolour."""
@@ -273,6 +317,7 @@ class LatentExplorer(QWidget):
         self.run = Run.open(path)
         self.dataset = self.run.dataset()
         self.data.covariates = run_data.covariates(self.dataset)
+        self._new_run = True
 
     def load_run(self, path) -> None:
         """Open a run folder: its analysis/*.npy when present, else compute the latents in a worker.
@@ -300,25 +345,43 @@ class LatentExplorer(QWidget):
         """Recompute every image's latent from the run's last checkpoint (core.latents) in a worker."""
         if self.run is None:
             return
+        self._latents_running = True
 
         def shown(result):
+            self._latents_running = False
             z, losses = result
             self.set_latents(z, labels=self._labels(len(z)), covariates={**self.data.covariates, run_data.LOSS: losses})
 
-        self.jobs.start(helper_process.call_in_helper, "napari_cryohype.core.latents", "latents_and_losses",
-                        str(self.run.path), on_done=shown, what="Computing latents")
+        def failed() -> None:
+            self._latents_running = False
+
+        self.jobs.start(helper_process.call_in_helper, helper_process.LATENTS, "latents_and_losses",
+                        str(self.run.path), on_done=shown, on_failed=failed, what="Computing latents")
 
     def follow_training(self, run_path) -> None:
-        """Attach to a run being trained (the Train widget calls this); latents come at :meth:`training_epoch`."""
+        """Attach to a run being trained (the Train widget calls this); latents come at
+        :meth:`training_checkpoint` and :meth:`training_epoch`."""
         self._open(run_path)
-        self._epochs_seen = 0
+        self._epochs_seen = self._live_refreshes = 0
         self.run_label.setText(f"Training: {self.run.path}  ·  {len(self.dataset)} images")
 
+    def training_checkpoint(self) -> None:
+        """Called when training wrote a checkpoint before its first epoch ended (a long epoch): the live
+        map's first points, unless latents were already asked for."""
+        if not self._live_refreshes:
+            self._refresh_live()
+
     def training_epoch(self, epoch: int) -> None:
-        """Called after each finished epoch: refresh the latents every ``follow_every`` epochs (skipped
-        while the previous refresh is still running)."""
+        """Called after each finished epoch: the latents at the first (unless asked for already), then
+        every ``follow_every`` epochs."""
         self._epochs_seen += 1
-        if self._epochs_seen % self.follow_every.value() == 0 and not self.busy:
+        if not self._live_refreshes or self._epochs_seen % self.follow_every.value() == 0:
+            self._refresh_live()
+
+    def _refresh_live(self) -> None:
+        """Refresh the latents of the run being trained, unless the previous refresh still runs."""
+        if not self._latents_running:
+            self._live_refreshes += 1
             self.refresh_latents()
 
     def _labels(self, n: int) -> np.ndarray | None:
@@ -475,6 +538,13 @@ class LatentExplorer(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Load indices.pkl", filter="Pickle (*.pkl)")
         if path:
             self.jobs.guard("Loading indices", lambda: self.load_indices(path))
+
+
+def _narrow(combo: QComboBox) -> QComboBox:
+    """A combo box whose width follows the dock's, not its longest entry (covariate names are long)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(5)
+    return combo
 
 
 def _pca(latents: np.ndarray) -> np.ndarray:

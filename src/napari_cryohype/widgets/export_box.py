@@ -1,4 +1,4 @@
-"""The Latent Explorer's Export box: decoded volumes (.mrc), the selection as cryoDRGN indices.pkl (and its
+"""The Latent Explorer's Export page: decoded volumes (.mrc), the selection as cryoDRGN indices.pkl (and its
 inverse) or as a subset .star, latents and embedding (.npy). Each button asks where, then writes through
 :mod:`.export` (which asks before replacing a file)."""
 
@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from qtpy.QtWidgets import QFileDialog, QGridLayout, QGroupBox, QPushButton
+from qtpy.QtWidgets import QFileDialog, QGridLayout, QPushButton, QWidget
 
 from napari_cryohype.widgets import export
 from napari_cryohype.widgets.jobs import Jobs
 
 
-class ExportBox(QGroupBox):
+class ExportBox(QWidget):
     """Export buttons. ``volumes()``: name -> (volume, Å) of the decoded layers; ``selection()``: the selected
     image positions; ``n()``: the number of images; ``arrays()``: name -> array to save as .npy;
     ``star()``: the run's particle .star or None; ``dataset()``: the run's dataset or None; ``say(text)``: a
@@ -23,7 +23,7 @@ class ExportBox(QGroupBox):
     def __init__(self, jobs: Jobs, *, volumes: Callable[[], dict], selection: Callable[[], np.ndarray],
                  n: Callable[[], int], arrays: Callable[[], dict], star: Callable[[], Path | None],
                  dataset: Callable[[], object], say: Callable[[str], None]):
-        super().__init__("Export")
+        super().__init__()
         self.jobs = jobs
         self.volumes, self.selection, self.n, self.arrays, self.say = volumes, selection, n, arrays, say
         self.star, self.dataset = star, dataset

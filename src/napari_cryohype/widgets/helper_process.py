@@ -33,7 +33,8 @@ UMAP_CALLS = {(ANALYSIS, "umap_embedding"), (ANALYSIS, "compile_umap")}
 #: nice levels added to each helper process: UMAP's (its compile is tens of seconds of a core) yields to
 #: training and to the main helper's latents, so that the live map's first points do not wait for it
 NICE = {"main": BACKGROUND_NICE, "umap": BACKGROUND_NICE + 5}
-#: whether :func:`warm_up` also compiles UMAP (the test suite turns it off: it costs a core for tens of seconds)
+#: whether :func:`warm_up` also readies the heavy work: imports the latents' code (torch) in the main helper
+#: and compiles UMAP in its own (the test suite turns it off: tens of seconds of a core for each process)
 COMPILE_UMAP_AT_START = True
 
 
@@ -125,8 +126,8 @@ def warm_up() -> None:
     data load and the first epochs run, not when the first live UMAP is wanted)."""
     main = _get_helper(MAIN)
     main.call(ANALYSIS, None)
-    main.call(LATENTS, None)
     if COMPILE_UMAP_AT_START:
+        main.call(LATENTS, None)
         _get_helper(UMAP).call(ANALYSIS, "compile_umap")
 
 

@@ -14,7 +14,7 @@ class LossCurve(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(100)
         self.steps: list[tuple[int, float]] = []
         self.epochs: list[tuple[int, float]] = []
 

@@ -1,4 +1,5 @@
-"""Docked widgets that fit a laptop screen: their contents in a scroll area that fills them."""
+"""Docked widgets that fit a laptop screen: their contents in a scroll area that fills them, and a dock
+that asks for no more width than it needs, so that napari's canvas keeps the rest."""
 
 from __future__ import annotations
 
@@ -6,12 +7,22 @@ from qtpy.QtCore import QSize
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 
+#: the width (pixels) a dock asks for, unless its contents need more: napari's default window is 1089 px
+#: wide, and the canvas beside the dock shows the decoded volumes
+DOCK_WIDTH = 360
+
+
 class _ScrollArea(QScrollArea):
-    """A scroll area that asks for its contents' full size (Qt's caps its wish at 24 lines of text), so a
-    dock gets its natural height where there is room, and scrolls only where there is not."""
+    """A scroll area that asks for its contents' full height (Qt's caps its wish at 24 lines of text), so a
+    dock gets its natural height where there is room, and scrolls only where there is not; and for
+    :data:`DOCK_WIDTH`, or the contents' minimum width where that is more."""
 
     def sizeHint(self) -> QSize:
-        return self.widget().sizeHint() if self.widget() is not None else super().sizeHint()
+        content = self.widget()
+        if content is None:
+            return super().sizeHint()
+        hint = content.sizeHint()
+        return QSize(min(hint.width(), max(DOCK_WIDTH, content.minimumSizeHint().width())), hint.height())
 
 
 def scrolling_layout(widget: QWidget) -> QVBoxLayout:

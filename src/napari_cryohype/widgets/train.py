@@ -1,8 +1,8 @@
 """Train widget: pick particles, poses and CTF (or the sample mixture), an output folder and a few
 settings; start, stop (the step in progress is abandoned, the checkpoint kept) and resume. Training is
 :class:`napari_cryohype.core.train.Trainer` run in a napari generator worker, never on the UI thread;
-each yielded ProgressEvent moves the progress bar and the loss curve and, every few epochs, refreshes
-the Latent Explorer.
+each yielded ProgressEvent moves the progress bar and the loss curve and refreshes the Latent Explorer:
+at the first epoch's end (or after :data:`FIRST_LOOK_STEPS` steps of a longer one), then every few epochs.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                             QProgressBar, QPushButton, QSpinBox, QWidget)
 
+from napari_cryohype.widgets.collapsible import Collapsible
 from napari_cryohype.widgets.loss_plot import LossCurve
 from napari_cryohype.widgets.messages import failure_text
 from napari_cryohype.widgets.scrolling import scrolling_layout
@@ -44,19 +46,35 @@ def _warm_up() -> None:
     make_optimizer([torch.zeros(1, requires_grad=True)], 1e-3, 0.0, torch.device("cpu"))
 
 
-def _train(run):
+#: a first epoch longer than this many steps gets a checkpoint after them, for the live map's first points
+FIRST_LOOK_STEPS = 200
+
+
+class FirstLook:
+    """Yielded by :func:`_train` once it wrote a checkpoint in the middle of its first epoch."""
+
+
+def _train(run, first_look_steps: int = FIRST_LOOK_STEPS):
     """Build the Trainer (reads the data, may take seconds), hand it over so Stop can reach it, then yield
-    its progress events."""
+    its progress events; after ``first_look_steps`` steps, unless the epoch ends there, write a checkpoint
+    and yield :class:`FirstLook` (the explorer computes latents from the checkpoint)."""
     from napari_cryohype.core.train import Trainer
 
     trainer = Trainer(run)
     yield trainer
-    yield from trainer.run()
+    steps = 0
+    for ev in trainer.run():
+        yield ev
+        if ev.kind == "step":
+            steps += 1
+            if steps == first_look_steps and ev.step < ev.steps_per_epoch:
+                trainer.save_checkpoint()
+                yield FirstLook()
 
 
 def _train_job(run):
     """Worker generator: :func:`_train` on its own lower-priority thread, so the viewer stays fluid."""
-    yield from iterate_at_low_priority(_train, run)
+    yield from iterate_at_low_priority(_train, run, FIRST_LOOK_STEPS)
 
 
 class TrainWidget(QWidget):
@@ -64,8 +82,11 @@ class TrainWidget(QWidget):
 
     Programmatic use: fill :attr:`fields` / spin boxes, then :meth:`start` (``overrides`` adds any
     ``train_config`` setting), :meth:`stop`, :meth:`resume`; :attr:`events` lists the ProgressEvents
-    received; :attr:`worker` is the running worker or None.
+    received; :attr:`worker` is the running worker or None. ``running_changed(bool)`` is emitted when a run
+    starts or resumes (True) and when it has ended (False).
     """
+
+    running_changed = Signal(bool)
 
     def __init__(self, napari_viewer):
         super().__init__()
@@ -82,10 +103,16 @@ class TrainWidget(QWidget):
         from napari_cryohype.core.threads import auto_threads, usable_cores
 
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.fields: dict[str, QLineEdit] = {}
-        for key, label in (("particles", "Particles"), ("poses", "Poses"), ("ctf", "CTF (optional)"),
-                           ("datadir", "Data folder (optional)"), ("outdir", "Output folder")):
+        for key, label, hint in (("particles", "Particles", ".mrcs, .star, .cs or .txt"),
+                                 ("poses", "Poses", "poses.pkl, .star or .cs"),
+                                 ("ctf", "CTF", "optional: ctf.pkl, .star or .cs"),
+                                 ("datadir", "Data folder", "optional: where a .star/.cs/.txt finds its stacks"),
+                                 ("outdir", "Output folder", "the run folder")):
             line = QLineEdit()
+            line.setPlaceholderText(hint)
+            line.setMinimumWidth(60)
             browse = QPushButton("…")
             browse.setFixedWidth(28)
             browse.clicked.connect(lambda _=False, k=key: self._browse(k))
@@ -94,7 +121,6 @@ class TrainWidget(QWidget):
             row.addWidget(browse)
             form.addRow(label, row)
             self.fields[key] = line
-        self.fields["datadir"].setPlaceholderText("where a .star/.cs/.txt finds its stacks")
         sample = QPushButton("Use the sample mixture")
         sample.setToolTip("5 bundled structures, 200 images of 32 px (simulated on first use, then cached)")
         sample.clicked.connect(self.use_sample)
@@ -105,6 +131,12 @@ class TrainWidget(QWidget):
         self.preset.setCurrentText(DEFAULT)
         self.preset.setToolTip("\n".join(f"{name}: {about}" for name, about in ABOUT.items()))
         self.epochs = QSpinBox(minimum=1, maximum=10_000, value=20)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.preset, 1)
+        run_row.addWidget(QLabel("Epochs"))
+        run_row.addWidget(self.epochs)
+        form.addRow("Preset", run_row)
+
         self.batch_size = QSpinBox(minimum=1, maximum=4096, value=32)
         self.device = QComboBox()
         self.device.addItems(self._devices())
@@ -118,10 +150,21 @@ class TrainWidget(QWidget):
                                 "window and other programs; one thread per core slows down many times over "
                                 "when another program is busy")
         self.follow = QCheckBox("Show latents in the Latent Explorer while training", checked=True)
-        for label, w in (("Preset", self.preset), ("Epochs", self.epochs), ("Batch size", self.batch_size),
-                         ("Device", self.device), ("CPU threads", self.threads), ("Conditioning", self.conditioning)):
-            form.addRow(label, w)
-        form.addRow("", self.follow)
+        more_form = QFormLayout()
+        more_form.setContentsMargins(12, 0, 0, 0)
+        for label, w in (("Batch size", self.batch_size), ("Device", self.device), ("CPU threads", self.threads),
+                         ("Conditioning", self.conditioning)):
+            more_form.addRow(label, w)
+        more_form.addRow(self.follow)
+        more = QWidget()
+        more.setLayout(more_form)
+        self.more_settings = Collapsible("More settings", more, expanded=False)
+        form.addRow(self.more_settings)
+        setup = QWidget()
+        setup.setLayout(form)
+        form.setContentsMargins(0, 0, 0, 0)
+        #: the inputs and settings; folded when training starts, so the progress and the explorer get the room
+        self.setup = Collapsible("Run setup", setup)
 
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")
@@ -141,7 +184,7 @@ class TrainWidget(QWidget):
         self.loss_curve = LossCurve()
 
         layout = scrolling_layout(self)
-        layout.addLayout(form)
+        layout.addWidget(self.setup)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.info)
@@ -246,6 +289,7 @@ class TrainWidget(QWidget):
     def _launch(self, run) -> None:
         self.run, self.trainer, self.events = run, None, []
         self._set_running(True)
+        self.setup.set_expanded(False)   # the room goes to the progress, the loss and the explorer
         # not Qt's animated busy bar: under software OpenGL each of its frames redraws the whole window,
         # ~40% of a core taken from the data loading
         self._show_progress(0, 1, "loading data…")
@@ -275,6 +319,10 @@ class TrainWidget(QWidget):
     def _on_yield(self, item) -> None:
         from napari_cryohype.core.train import ProgressEvent
 
+        if isinstance(item, FirstLook):
+            if self.follow.isChecked():
+                self._explorer().training_checkpoint()
+            return
         if not isinstance(item, ProgressEvent):
             self.trainer = item
             return
@@ -309,6 +357,7 @@ class TrainWidget(QWidget):
         self.start_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
+        self.running_changed.emit(running)
 
     def _fail(self, what: str, err: Exception) -> None:
         """A bad file, setting or out-of-memory becomes a napari notification with the reason."""
