@@ -1,6 +1,9 @@
 """The README's main job, at a tiny size: every stage runs and the summary compares with the upper bound."""
 
 import json
+from pathlib import Path
+
+import numpy as np
 
 from napari_cryohype.cli import main
 from napari_cryohype.commands.demo import summary_lines
@@ -10,15 +13,25 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", str(out), "--images-per-structure", "12", "--box", "32", "--epochs", "1",
                  "--no-umap", "--threads", "1"]) == 0
-    summary = capsys.readouterr().out.split("== summary")[1].splitlines()
-    # the headline is the figure found without the labels; the label-chosen one comes after it
-    assert summary[1].startswith("CryoHype, without the labels: FSC-AUC") and "of the upper bound" in summary[1]
-    assert "Chamfer" in summary[1] and "IoU" in summary[1] and "k = 5" in summary[2]
-    assert summary[3].startswith("CryoHype, images chosen by their true labels")
+    printed = capsys.readouterr().out
+    summary = printed.split("== summary")[1].splitlines()
+    analysis = out / "run" / "analysis"
+    k = int(np.unique(np.load(analysis / "kmeans.npy")).size)
+    # analyze was told no label: k is the one chosen from the latents, and eval scores those clusters
+    assert "--labels" not in printed.split("== analyze")[1].splitlines()[0]
+    assert f"k = {k}, chosen from the data" in (analysis / "index.md").read_text()
+    # the headline is the figure found with no label at all, its k beside it; the label-told ones come after
+    assert summary[1].startswith("CryoHype, with no label at all: FSC-AUC") and "of the upper bound" in summary[1]
+    assert "Chamfer" in summary[1] and "IoU" in summary[1]
+    assert f"k = {k} clusters, chosen from the latents: {analysis / 'k_choice.png'}" in summary[2]
+    assert summary[3] == "Told by the labels:"
+    assert summary[4].startswith("  CryoHype, images chosen by their true labels")
+    assert summary[5].startswith("  k-means with the true number of structures, k = 5: adjusted Rand index")
+    assert printed.rstrip().splitlines()[-1].endswith(str(analysis / "index.md"))   # the folder the demo made
     ours = json.loads((out / "run" / "eval" / "metrics.json").read_text())
     upper = json.loads((out / "backproject" / "eval" / "metrics.json").read_text())
     assert ours["n_structures"] == upper["n_structures"] == 5
-    assert ours["unsupervised"]["k"] == 5 and sorted(ours["unsupervised"]["pairs"].values()) == [0, 1, 2, 3, 4]
+    assert ours["unsupervised"]["k"] == k and ours["unsupervised"]["clusters"] == str(analysis / "kmeans.npy")
     assert 0 < upper["summary"]["fsc_auc"]["mean"] <= 1
     assert json.loads((out / "data" / "simulation.json").read_text())["shift_std_px"] == 3.0  # realistic shifts
     config = json.loads((out / "run" / "config.json").read_text())
@@ -40,10 +53,12 @@ def test_summary_leads_with_the_figure_found_without_the_labels():
 
     ours = {"summary": summary(0.6), "unsupervised": {"summary": summary(0.3), "k": 3, "kmeans_ari": 0.4,
                                                       "missing": [2]}}
-    lines = summary_lines(ours, {"summary": summary(0.6)})
-    assert lines[0].startswith("CryoHype, without the labels: FSC-AUC 0.300") and "0.50 of the upper bound" in lines[0]
-    assert "adjusted Rand index 0.400" in lines[1] and "no cluster for 1 structure(s)" in lines[1]
-    assert "FSC-AUC 0.600" in lines[2] and "1.00 of the upper bound" in lines[2]
-    assert len(lines) == 4   # nothing above the bound: no note
-    above = summary_lines(ours, {"summary": summary(0.5)})
-    assert len(above) == 5 and "above 1.00" in above[4] and "solvent" in above[4]
+    lines = summary_lines(ours, {"summary": summary(0.6)}, Path("a"), (4, 0.5))
+    assert lines[0].startswith("CryoHype, with no label at all: FSC-AUC 0.300") and "0.50 of the upper bound" in lines[0]
+    assert "k = 3 clusters, chosen from the latents" in lines[1] and "adjusted Rand index 0.400" in lines[1]
+    assert "no cluster for 1 structure(s)" in lines[1]
+    assert lines[2] == "Told by the labels:" and "FSC-AUC 0.600" in lines[3] and "1.00 of the upper bound" in lines[3]
+    assert lines[4] == "  k-means with the true number of structures, k = 4: adjusted Rand index 0.500"
+    assert len(lines) == 6   # nothing above the bound: no note
+    above = summary_lines(ours, {"summary": summary(0.5)}, Path("a"), (4, 0.5))
+    assert len(above) == 7 and "above 1.00" in above[6] and "solvent" in above[6]

@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.threads import AUTO, threads_setting
 
@@ -14,10 +16,11 @@ DESCRIPTION = """\
 Run the main job end to end on the embedded default dataset:
   1. simulate a mixture of the atomic models shipped in the package (OUTDIR/data),
   2. train CryoHype on it (OUTDIR/run),
-  3. analyse the latents: PCA, UMAP, k-means (OUTDIR/run/analysis),
-  4. score decoded volumes against the true maps (OUTDIR/run/eval/metrics.json): first without the labels
-     (k-means clusters of the latents, each cluster's map paired with one structure), then with images
-     chosen by their true labels,
+  3. analyse the latents without the labels: PCA, UMAP, k-means with the number of clusters chosen from the
+     latents (OUTDIR/run/analysis; k_choice.png shows how),
+  4. score decoded volumes against the true maps (OUTDIR/run/eval/metrics.json): first those found with no
+     label at all (a map per k-means cluster, each paired with one structure to be scored), then those told
+     by the labels: images chosen by their true labels, and k-means with the true number of structures,
   5. backproject each structure's images with the true labels, the upper bound (OUTDIR/backproject),
 and print a summary. Open the result in napari with the Latent Explorer (File > Open > OUTDIR/run)."""
 
@@ -35,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "never centred)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     p.add_argument("--threads", type=threads_setting, default=AUTO, metavar="T",
-                   help="torch CPU threads of the training: auto (default: one core left free, at least 1), 0 "
+                   help="CPU threads of the training and the analysis: auto (default: one core left free, at least 1), 0 "
                         "(torch's default, one per core) or a number")
     p.add_argument("--no-umap", action="store_true", help="skip UMAP (it compiles for ~40 s on first use)")
     p.add_argument("--seed", type=int, default=0)
@@ -58,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.outdir
     if out.exists() and any(out.iterdir()) and not args.force:
         raise InputError("output folder is not empty (use --force to replace the demo in it)", out)
+    from napari_cryohype.core.analysis import load_labels
+    from napari_cryohype.core.analysis_outputs import new_analysis_dir
+
     data, run_dir, bp = out / "data", out / "run", out / "backproject"
     force = ["--force"] if args.force else []
     seconds = {
@@ -69,31 +75,47 @@ def run(args: argparse.Namespace) -> int:
             "train", str(run_dir), "--particles", str(data / "particles.mrcs"), "--poses", str(data / "poses.pkl"),
             "--ctf", str(data / "ctf.pkl"), "--epochs", str(args.epochs), "--seed", str(args.seed),
             "--threads", str(args.threads), *force]),
-        "analyze": _step("analyze", [
-            "analyze", str(run_dir), "--labels", str(data / "labels.npy"), "--seed", str(args.seed),
-            *(["--no-umap"] if args.no_umap else [])]),
-        "eval": _step("eval", [
-            "eval", str(run_dir), "--volumes", str(data / "volumes"), "--labels", str(data / "labels.npy"), *force]),
-        "backproject": _step("backproject (upper bound)", [
-            "backproject", str(bp), "--particles", str(data / "particles.mrcs"), "--poses", str(data / "poses.pkl"),
-            "--ctf", str(data / "ctf.pkl"), "--labels", str(data / "labels.npy"), *force]),
     }
+    analysis = new_analysis_dir(run_dir / "analysis")   # where analyze writes: a new folder of its own
+    seconds["analyze"] = _step("analyze (k chosen from the latents, no labels)", [
+        "analyze", str(run_dir), "--seed", str(args.seed), "--threads", str(args.threads),
+        *(["--no-umap"] if args.no_umap else [])])
+    k = int(np.unique(np.load(analysis / "kmeans.npy")).size)
+    seconds["eval"] = _step("eval", [
+        "eval", str(run_dir), "--volumes", str(data / "volumes"), "--labels", str(data / "labels.npy"),
+        "--k", str(k), *force])
+    seconds["backproject"] = _step("backproject (upper bound)", [
+        "backproject", str(bp), "--particles", str(data / "particles.mrcs"), "--poses", str(data / "poses.pkl"),
+        "--ctf", str(data / "ctf.pkl"), "--labels", str(data / "labels.npy"), *force])
     _step("eval upper bound", ["eval", str(bp), "--volumes", str(data / "volumes"),
                                "--method-volumes", str(bp / "backproject"), *force])
     ours = json.loads((run_dir / "eval" / "metrics.json").read_text())
     upper = json.loads((bp / "eval" / "metrics.json").read_text())
     print("\n== summary")
-    for line in summary_lines(ours, upper):
+    for line in summary_lines(ours, upper, analysis, true_k_ari(analysis, load_labels(data / "labels.npy"),
+                                                                 args.seed)):
         print(line)
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
-    print(f"explore it: napari -w napari-cryohype, then open {run_dir} in the Latent Explorer")
+    print(f"explore it: napari -w napari-cryohype, then open {run_dir} in the Latent Explorer; "
+          f"the analysis (plots, cluster maps, how k was chosen): {analysis / 'index.md'}")
     return 0
 
 
-def summary_lines(ours: dict, upper: dict) -> list[str]:
+def true_k_ari(analysis: Path, labels: np.ndarray, seed: int = 0) -> tuple[int, float]:
+    """(number of structures, adjusted Rand index of k-means with that k on ``analysis/pca.npy``): the
+    clustering the labels would have told, beside the one chosen without them."""
+    from napari_cryohype.core.analysis import adjusted_rand_index, kmeans
+
+    k = int(np.unique(labels).size)
+    return k, adjusted_rand_index(kmeans(np.load(analysis / "pca.npy"), k, seed=seed), labels)
+
+
+def summary_lines(ours: dict, upper: dict, analysis: Path, true_k: tuple[int, float]) -> list[str]:
     """The demo's summary from ``cryohype eval``'s reports of the run (``ours``) and of the labelled
-    backprojection (``upper``): the figure found without the labels first, each as FSC AUC (and its share
-    of the upper bound's), Chamfer distance (Å) and IoU."""
+    backprojection (``upper``): first the figure found with no label at all (k chosen from the latents, in
+    ``analysis``), then those told by the labels: images chosen by their labels, k-means with the true
+    number of structures (``true_k``: (k, its adjusted Rand index)) and the upper bound. Each map figure as
+    FSC AUC (and its share of the upper bound's), Chamfer distance (Å) and IoU."""
     bound = upper["summary"]["fsc_auc"]["mean"]
 
     def figures(summary: dict) -> str:
@@ -102,12 +124,16 @@ def summary_lines(ours: dict, upper: dict) -> list[str]:
                 f"Chamfer {chamfer['mean']:.2f} Å, IoU {iou['mean']:.3f}")
 
     u = ours["unsupervised"]
-    lines = [f"CryoHype, without the labels: {figures(u['summary'])}",
-             f"  (k-means with k = {u['k']} on the latents, adjusted Rand index {u['kmeans_ari']:.3f} against the "
-             f"true labels; each cluster's map paired with one structure"
-             + (f"; no cluster for {len(u['missing'])} structure(s)" if u["missing"] else "") + ")",
-             f"CryoHype, images chosen by their true labels: {figures(ours['summary'])}",
-             f"backprojection (true labels, upper bound): FSC-AUC {bound:.3f} ± "
+    lines = [f"CryoHype, with no label at all: {figures(u['summary'])}",
+             f"  (k = {u['k']} clusters, chosen from the latents: {analysis / 'k_choice.png'}; adjusted Rand index "
+             f"{u['kmeans_ari']:.3f} against the true labels; each cluster's map paired with one structure to be "
+             "scored" + (f"; no cluster for {len(u['missing'])} structure(s)" if u["missing"] else "")
+             + (f"; {len(u['unpaired_clusters'])} cluster(s) left unpaired" if u.get("unpaired_clusters") else "")
+             + ")",
+             "Told by the labels:",
+             f"  CryoHype, images chosen by their true labels: {figures(ours['summary'])}",
+             f"  k-means with the true number of structures, k = {true_k[0]}: adjusted Rand index {true_k[1]:.3f}",
+             f"  backprojection (true labels, upper bound): FSC-AUC {bound:.3f} ± "
              f"{upper['summary']['fsc_auc']['std']:.3f}, Chamfer {upper['summary']['chamfer_A']['mean']:.2f} Å, "
              f"IoU {upper['summary']['iou']['mean']:.3f}"]
     if max(u["summary"]["fsc_auc"]["mean"], ours["summary"]["fsc_auc"]["mean"]) > bound:
