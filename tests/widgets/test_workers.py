@@ -105,3 +105,18 @@ def test_jobs_do_not_queue_behind_as_many_busy_workers_as_cores(qtbot):
     finally:
         release.set()
     pool.waitForDone(5_000)
+
+
+@pytest.mark.gui
+def test_a_worker_that_ends_at_once_leaves_the_list_of_running_work(qtbot):
+    """The list of running work (what exit stops and the tests wait for) lost workers that finished before
+    their "finished" signal was connected: they stayed on it for good."""
+    from napari_cryohype.widgets import workers
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)   # hand the GIL over often, so that some workers end before start_worker returns
+    try:
+        started = [workers.start_worker(time.sleep, 0, on_error=lambda err: None) for _ in range(200)]
+    finally:
+        sys.setswitchinterval(interval)
+    qtbot.waitUntil(lambda: not any(w in workers._STARTED for w in started), timeout=20_000)

@@ -72,10 +72,12 @@ def start_worker(func: Callable, *args, on_done: Callable | None = None, on_yiel
     job = _generator_job if inspect.isgeneratorfunction(func) else _function_job
     connect = {"returned": on_done, "yielded": on_yield, "errored": on_error, "finished": on_finished}
     # passing "errored" here keeps create_worker from also re-raising the error on the UI thread
-    worker = create_worker(job, func, args, kwargs, _start_thread=True,
+    worker = create_worker(job, func, args, kwargs, _start_thread=False,
                            _connect={k: v for k, v in connect.items() if v is not None})
+    # registered before it starts: a worker that finishes at once is still taken off the list
     worker.finished.connect(lambda: _STARTED.pop(worker, None))
     _STARTED[worker] = on_exit or worker.quit
+    worker.start()
     return worker
 
 
