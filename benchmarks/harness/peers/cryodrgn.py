@@ -1,12 +1,15 @@
 """Running the real cryoDRGN (4.3.1, from ``benchmarks/work/cryodrgn-venv``) on a simulated mixture.
 
-``bash benchmarks/harness/peers/setup_cryodrgn.sh`` creates the virtual environment. Our particles have positive
+``bash benchmarks/harness/peers/setup_cryodrgn.sh`` creates the virtual environment. Elsewhere (the GPU machine,
+where cryoDRGN is installed from carried wheels: ``benchmarks/gpu_scaling.sh``) the environment variable
+``CRYODRGN`` names the ``cryodrgn`` command to run instead. Our particles have positive
 contrast, so every cryoDRGN command reads them with ``--uninvert-data``. Poses are fixed (known); the
 decoder works in cryoDRGN's default Fourier domain with its default Gaussian positional encoding.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 from dataclasses import dataclass
@@ -24,7 +27,12 @@ class CryoDRGNMissing(RuntimeError):
 
 
 def executable() -> Path:
-    """The ``cryodrgn`` command of the benchmark's virtual environment."""
+    """The ``cryodrgn`` command: ``$CRYODRGN`` when set, else the one of the benchmark's virtual environment."""
+    if os.environ.get("CRYODRGN"):
+        exe = Path(os.environ["CRYODRGN"])
+        if not exe.is_file():
+            raise CryoDRGNMissing(f"cryoDRGN not found at {exe} (the CRYODRGN environment variable)")
+        return exe
     exe = VENV / "bin" / "cryodrgn"
     if not exe.is_file():
         raise CryoDRGNMissing(f"cryoDRGN not found at {exe}; create it with `{SETUP}`")
