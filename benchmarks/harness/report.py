@@ -194,13 +194,15 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
 
 def cluster_scores(clusters: dict | None) -> dict:
     """Row entries of the latent clusters' maps paired with the structures (``compare.score_clusters``):
-    FSC_AUC mean and std, Chamfer, vIoU, and how many structures no cluster was paired with."""
+    FSC_AUC mean and std, Chamfer, vIoU, how many structures no cluster was paired with, and how many
+    structures were found (the cluster paired with each is closest to its true map; records before it: absent)."""
     if not clusters:
         return {}
     s = clusters["summary"]
     return {"clusters_fsc_auc_mean": s["fsc_auc"]["mean"], "clusters_fsc_auc_std": s["fsc_auc"]["std"],
             "clusters_chamfer_A_mean": s["chamfer_A"]["mean"], "clusters_viou_mean": s["iou"]["mean"],
-            "clusters_unpaired": len(clusters["missing"])}
+            "clusters_unpaired": len(clusters["missing"]),
+            **({"structures_found": clusters["structures_found"]} if "structures_found" in clusters else {})}
 
 
 def collect_steps(work: Path) -> dict:
