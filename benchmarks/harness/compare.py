@@ -293,7 +293,8 @@ class Bench:
             truth, apix = load_truth(mix["data"] / "volumes")
             metrics = score_clusters(load_volume_folder(volumes), truth, apix)
             write_json(d / "eval_clusters" / "metrics.json", metrics)
-            return {"pairs": metrics["pairs"], "summary": metrics["summary"], "missing": metrics["missing"]}
+            return {"pairs": metrics["pairs"], "summary": metrics["summary"], "missing": metrics["missing"],
+                    "structures_found": metrics["structures_found"]}
         return self.step(d / "steps" / "eval_clusters.json", f"{method}: score the latent clusters' maps", score)
 
     def score(self, mix: dict, method: str, volumes: Path) -> dict:
