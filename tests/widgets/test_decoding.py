@@ -94,11 +94,13 @@ def _overlap(a, b) -> bool:
 
 
 def test_the_3d_warm_up_finds_what_it_loads():
-    """The explorer's warm-up (run in a worker, errors ignored there) must still find napari's unit
-    registry and the modules of a first 3D layer; a napari upgrade that moves them shows up here."""
-    from napari_cryohype.widgets.decoding import warm_up_3d
+    """The explorer's warm-up (run in a worker, errors ignored there) must still find the modules of a first
+    3D layer, and napari's unit registry (read afterwards on the UI thread); a napari upgrade that moves them
+    shows up here."""
+    from napari_cryohype.widgets.decoding import load_units, warm_up_3d
 
     warm_up_3d()
+    load_units()
 
 
 def test_a_failed_decode_removes_its_empty_layer_and_says_why(explorer, wait_idle, tiny_run, monkeypatch):

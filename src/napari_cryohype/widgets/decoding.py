@@ -173,14 +173,21 @@ class Decoder:
 
 def warm_up_3d() -> None:
     """Worker job when the explorer opens: napari's first 3D image layer pays one-time costs on the UI
-    thread (pint's unit registry for the layer's scale, scipy.ndimage for its thumbnail, scipy.spatial for
-    the 3D camera, vispy's volume visual): about 0.5 s of a first click's wait, paid here instead."""
+    thread (pint for the layer's scale, scipy.ndimage for its thumbnail, scipy.spatial for the 3D camera,
+    vispy's volume visual): about 0.5 s of a first click's wait, paid here instead. The unit registry itself
+    is read by :func:`load_units` on the UI thread afterwards: read from two threads at once, a layer made
+    meanwhile found it half-read ("'pixel' is not defined in the unit registry")."""
+    import pint  # noqa: F401
     import scipy.ndimage  # noqa: F401
     import scipy.spatial.transform  # noqa: F401
     import vispy.visuals.volume  # noqa: F401
+
+
+def load_units(_=None) -> None:
+    """Read pint's unit registry (its definitions load on first use, 0.2 s); on the UI thread only."""
     from napari.utils._units import get_unit_registry
 
-    get_unit_registry().pixel  # the registry reads its definitions on first use
+    get_unit_registry().pixel
 
 
 def _preload(run) -> None:

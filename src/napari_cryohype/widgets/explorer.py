@@ -19,7 +19,7 @@ from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, 
                             QLabel, QPushButton, QSizePolicy, QSpinBox, QTabWidget, QWidget)
 
 from napari_cryohype.widgets import colors, helper_process, run_data
-from napari_cryohype.widgets.decoding import Decoder, warm_up_3d
+from napari_cryohype.widgets.decoding import Decoder, load_units, warm_up_3d
 from napari_cryohype.widgets.export_box import ExportBox
 from napari_cryohype.widgets.jobs import Jobs
 from napari_cryohype.widgets.latent_data import LatentData
@@ -64,7 +64,7 @@ class LatentExplorer(QWidget):
         # start: do both now, off the UI thread, rather than in the middle of a training run
         start_worker(importlib.import_module, "napari_cryohype.core.analysis", on_error=lambda err: None)
         start_worker(helper_process.warm_up, on_error=lambda err: None)
-        start_worker(warm_up_3d, on_error=lambda err: None)
+        start_worker(warm_up_3d, on_done=load_units, on_error=lambda err: None)
 
     # --- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
