@@ -95,3 +95,12 @@ def test_support_mask_covers_the_molecule_and_leaves_out_the_solvent(rng):
     assert metrics.fsc_auc(vol, noisy, mask) == pytest.approx(1.0, abs=1e-3)
     with pytest.raises(ValueError, match="no positive density"):
         metrics.support_mask(np.zeros((4, 4, 4)))
+
+
+@pytest.mark.parametrize("D", [16, 15])
+def test_the_fsc_auc_matrix_equals_each_pair_s_fsc_auc(D, rng):
+    """Every map against every reference at once (even and odd boxes: the Nyquist plane counts once)."""
+    maps = [rng.standard_normal((D, D, D)) for _ in range(3)]
+    refs = [maps[1] + 0.5 * rng.standard_normal((D, D, D)), rng.standard_normal((D, D, D))]
+    want = np.array([[metrics.fsc_auc(r, m) for r in refs] for m in maps])
+    assert metrics.fsc_auc_matrix(maps, refs) == pytest.approx(want, abs=1e-10)

@@ -110,7 +110,7 @@ def cluster_indices(clusters: np.ndarray, per_cluster: int, seed: int = 0) -> np
 def _auc_matrix(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap]) -> tuple[list[int], list[int], np.ndarray]:
     """(map keys, true labels, FSC_AUC of every map against every true map: (n_maps, n_structures))."""
     keys, labels = sorted(volumes), sorted(truth)
-    score = np.array([[metrics.fsc_auc(truth[t].volume, np.asarray(volumes[k])) for t in labels] for k in keys])
+    score = metrics.fsc_auc_matrix([volumes[k] for k in keys], [truth[t].volume for t in labels])
     return keys, labels, score
 
 

@@ -60,6 +60,38 @@ def fsc_auc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> flo
     return auc(freq, curve)
 
 
+def fsc_auc_matrix(maps: list[np.ndarray], references: list[np.ndarray]) -> np.ndarray:
+    """:func:`fsc_auc` of every map against every reference: (M, T), each volume transformed once.
+
+    Maps and references are (D, D, D) volumes on one grid. Each shell's cross terms are one matrix product
+    over the half-space of the real transform (a point off the kx = 0 and Nyquist planes stands for its
+    conjugate too, so it counts twice): the same numbers as M x T calls of :func:`fsc_auc`, in seconds
+    instead of minutes for hundreds of maps."""
+    vols = [np.asarray(v, dtype=np.float64) for v in (*maps, *references)]
+    D = vols[0].shape[0]
+    for v in vols:
+        _check_pair(vols[0], v)
+    k = np.fft.fftfreq(D) * D
+    kx = np.fft.rfftfreq(D) * D
+    z, y, x = np.meshgrid(k, k, kx, indexing="ij")
+    shell = np.rint(np.sqrt(x**2 + y**2 + z**2)).astype(np.int64).ravel()
+    weight = np.where((x == 0) | (2 * np.abs(x) == D), 1.0, 2.0).ravel()
+    n = D // 2 + 1
+    spectra = np.stack([np.fft.rfftn(v).ravel() for v in vols])            # (M + T, points)
+    a, b = spectra[:len(maps)], spectra[len(maps):]
+    cross, pa, pb = (np.zeros((len(maps), len(references), n)), np.zeros((len(maps), 1, n)),
+                     np.zeros((1, len(references), n)))
+    for s in range(n):
+        idx = np.flatnonzero(shell == s)
+        w = weight[idx]
+        cross[:, :, s] = ((a[:, idx] * w) @ b[:, idx].conj().T).real
+        pa[:, 0, s] = (np.abs(a[:, idx]) ** 2) @ w
+        pb[0, :, s] = (np.abs(b[:, idx]) ** 2) @ w
+    denom = np.sqrt(pa * pb)
+    curves = np.divide(cross, denom, out=np.zeros_like(cross), where=denom > 0)
+    return trapezoid(curves, np.arange(n) / D, axis=-1) / 0.5
+
+
 def auc(freq: np.ndarray, curve: np.ndarray) -> float:
     """Normalised area under an FSC curve sampled at ``freq`` (cycles/pixel, 0 .. 0.5)."""
     return float(trapezoid(curve, freq) / 0.5)
