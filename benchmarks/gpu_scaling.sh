@@ -27,8 +27,10 @@
 #     (train ~15, analyze and two decodes ~25, scores ~60); cryoDRGN ~165 s (starts ~50, train ~40,
 #     eval_vol of 2 x 30 maps ~20, scores ~60); five compare.py starts and reports ~25 s.
 #   The most uncertain number is cryoDRGN's speed (+-60 s); an overrun costs concat first.
-#   100 structures x 1,000 images (the paper's count) do not fit: the N x N pairing alone would be 10,000
-#   FSCs (~40 minutes on one core) per method, whatever the GPU. 1,000 images per structure fit only at 1
+#   100 structures x 1,000 images (the paper's count) do not fit: one epoch of 100,000 images is ~330 s of
+#   cryoDRGN alone, and each method's per-map scores are ~600 FSCs (~150 s). (The N x N pairing is one pass
+#   since metrics.fsc_auc_matrix: an estimated ~20 s at N=100, not the 10,000 single FSCs of before.)
+#   1,000 images per structure fit only at 1
 #   epoch, where our schedule's epoch of warm-up leaves no decay; 500 x 2 epochs are as many steps. The
 #   paper preset does not fit: its 5 warm-up epochs alone outlast the 2 epochs.
 #
