@@ -56,11 +56,14 @@ def is_image_stack(path: str | os.PathLike) -> bool:
     path = Path(path)
     if path.suffix.lower() == ".mrcs":
         return True
-    try:
-        with mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
-            return int(mrc.header.ispg) == 0 or int(mrc.header.nz) == 1
-    except (ValueError, OSError) as err:
-        raise InputError(f"not a readable MRC file ({err})", path) from None
+    from napari_cryohype.core.io.mrc_warnings import unusual_mrc_said_once
+
+    with unusual_mrc_said_once(path):  # mrcfile's complaints about the header, said once, as the CLI says them
+        try:
+            with mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
+                return int(mrc.header.ispg) == 0 or int(mrc.header.nz) == 1
+        except (ValueError, OSError) as err:
+            raise InputError(f"not a readable MRC file ({err})", path) from None
 
 
 def read_mrc(path: str | os.PathLike) -> list[tuple]:

@@ -95,3 +95,21 @@ def test_sample_data_is_simulated_once_and_cached(tmp_path, monkeypatch):
     stamp = (folder / "particles.mrcs").stat().st_mtime_ns
     _sample_data.sample_mixture()
     assert (folder / "particles.mrcs").stat().st_mtime_ns == stamp  # read from the cache
+
+
+def test_the_reader_says_an_unusual_header_once_as_the_command_line_does(tmp_path):
+    """A map without the 'MAP ' ID string: the reader's own header peek (stack or map?) goes through the
+    same catch as the core readers, so napari gets one plain warning naming the file, not mrcfile's two."""
+    import warnings
+
+    from napari_cryohype.core.io.mrc_warnings import UnusualMrcFile
+    from tests.core.test_io_mrc import without_map_id
+
+    path = tmp_path / "old.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.ones((4, 4, 4), np.float32))
+    without_map_id(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_mrc(path)
+    assert [w.category for w in caught] == [UnusualMrcFile] and str(path) in str(caught[0].message)
