@@ -63,16 +63,19 @@ def background_and_peak(volume: np.ndarray) -> tuple[float, float]:
     return float(low), float(peak)
 
 
+def _level(low: float, peak: float) -> float:
+    return low + ISO_FRACTION * (peak - low)
+
+
 def iso_threshold(volume: np.ndarray) -> float:
     """The iso-surface level: :data:`ISO_FRACTION` of the way from the map's background to its peak."""
-    low, peak = background_and_peak(volume)
-    return low + ISO_FRACTION * (peak - low)
+    return _level(*background_and_peak(volume))
 
 
 def contrast_limits(volume: np.ndarray, rendering: str) -> tuple[float, float]:
     """For ``iso``, from the background to twice the level's height above it; for the projections (mip,
     attenuated_mip), from halfway up to the level to the peak. An empty (constant) volume gets (v, v + 1)."""
     low, peak = background_and_peak(volume)
-    level = low + ISO_FRACTION * (peak - low)
+    level = _level(low, peak)
     lo, hi = (low, low + 2 * (level - low)) if rendering == "iso" else ((low + level) / 2, peak)
     return (lo, hi) if hi > lo else (low, low + 1.0)
