@@ -351,7 +351,8 @@ class Bench:
         runs["invocations"].append({"settings": runs["settings"], "machine": machine_info(REPO), "cryodrgn": peer,
                                     "started_utc": self.started,
                                     "total_wall_s": round(time.perf_counter() - t_start, 1)})
-        runs["machine"], runs["cryodrgn"] = runs["invocations"][-1]["machine"], runs["invocations"][-1]["cryodrgn"]
+        # a later invocation without the peer (one method per call, as gpu_scaling.sh runs them) keeps its version
+        runs["machine"], runs["cryodrgn"] = runs["invocations"][-1]["machine"], peer or runs.get("cryodrgn")
         runs["steps"] = {**runs.get("steps", {}), **report.collect_steps(self.work)}  # old ones kept
         write_json(runs_path, report.portable(runs, sys.executable))
         report.write_report(self.out, rows, runs)
