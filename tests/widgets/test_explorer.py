@@ -200,7 +200,8 @@ def test_training_shows_latents_at_the_first_epoch_then_every_few(explorer, tiny
     assert refreshed == [1]
 
 
-def test_new_latents_are_drawn_while_a_umap_runs_and_the_next_umap_waits_for_it(explorer, wait_idle, monkeypatch):
+def test_new_latents_are_drawn_while_a_umap_runs_and_the_next_umap_waits_for_it(explorer, wait_idle, monkeypatch,
+                                                                                qtbot):
     """While the first UMAP of a session compiles (tens of seconds), each new latents' PCA is drawn; one
     further UMAP follows, from the newest principal components, warm-started from the first; every update
     keeps all points in view."""
@@ -220,6 +221,7 @@ def test_new_latents_are_drawn_while_a_umap_runs_and_the_next_umap_waits_for_it(
     z, _ = clustered_latents(100)
     explorer.set_latents(z)
     first_pcs = explorer.scatter.index.xy.copy()
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=30_000)   # the first UMAP is running (its thread started)
     for step in (1, 2):
         explorer.set_latents(z * (1 + step))   # new latents arrive while the UMAP runs: drawn at once
         assert explorer.x_axis.currentText() == "PC1"
