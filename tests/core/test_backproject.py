@@ -141,7 +141,7 @@ def test_samples_on_the_nyquist_sphere_wrap_around():
         bp = Backprojector(4, interpolation=interpolation)
         bp._splat(torch.tensor([[[4.0 + 1e-6, 2.0, 2.0], [2.0, 2.0, 2.0]]]), torch.tensor([3.0, 5.0]),
                   torch.ones(2))
-        grid = bp._fold(bp.num)
+        grid = bp._fold(bp.num)[0]
         assert grid[2, 2, 0] == pytest.approx(3.0) and grid[2, 2, 2] == pytest.approx(5.0)
         assert grid.sum() == pytest.approx(8.0)
 
@@ -172,3 +172,20 @@ def test_cli_takes_the_ctf_values_a_star_lacks_as_train_does(tmp_path, rng, caps
                          for opt in a.option_strings} for cmd in ("train", "backproject")}
     assert ctf_options["train"] == ctf_options["backproject"] == {"--kv", "--cs", "-w", "--amp-contrast", "--ps",
                                                                    "--Apix"}
+
+
+def test_maps_of_several_classes_are_each_the_backprojection_of_their_own_images(rng):
+    """One Backprojector with ``n_maps`` gives, per map, exactly the map of a Backprojector fed that map's
+    images alone (offsets into the shared accumulator go to the right map)."""
+    D, n = 8, 12
+    images = rng.standard_normal((n, D, D)).astype(np.float32)
+    rots = np.stack([np.linalg.qr(rng.standard_normal((3, 3)))[0] for _ in range(n)]).astype(np.float32)
+    maps = np.arange(n) % 3
+    many = Backprojector(D, n_maps=3)
+    many.add(images, rots, maps=maps)
+    for m in range(3):
+        one = Backprojector(D)
+        one.add(images[maps == m], rots[maps == m])
+        np.testing.assert_allclose(many.volumes()[m], one.volume(), atol=1e-6)
+    with pytest.raises(ValueError, match="below 3"):
+        many.add(images[:2], rots[:2], maps=np.array([0, 3]))

@@ -28,62 +28,75 @@ _CORNERS = torch.tensor([[dx, dy, dz] for dz in (0, 1) for dy in (0, 1) for dx i
 
 
 class Backprojector:
-    """Accumulates images into a (D, D, D) Fourier grid; :meth:`volume` returns the map so far.
+    """Accumulates images into ``n_maps`` (D, D, D) Fourier grids; :meth:`volume` (:meth:`volumes`) returns the
+    map (maps) so far, :meth:`transforms` their centred Hartley transforms.
 
     ``interpolation`` is ``"trilinear"`` (each Fourier sample spread over 8 voxels) or ``"nearest"``.
     """
 
-    def __init__(self, D: int, *, interpolation: str = "trilinear", device: torch.device | str = "cpu"):
+    def __init__(self, D: int, *, interpolation: str = "trilinear", device: torch.device | str = "cpu",
+                 n_maps: int = 1):
         if interpolation not in ("trilinear", "nearest"):
             raise ValueError(f"interpolation must be 'trilinear' or 'nearest', got {interpolation!r}")
-        self.D, self.interpolation, self.device = D, interpolation, torch.device(device)
+        self.D, self.interpolation, self.device, self.n_maps = D, interpolation, torch.device(device), int(n_maps)
         self.coords = lattice.slice_coords(D, self.device)
         self.mask = lattice.circular_mask(D, ignore_dc=False, device=self.device)
         # accumulators with two extra planes per axis (grid positions D and D+1), folded in volume()
-        self.num = torch.zeros((D + 2) ** 3, dtype=torch.float64, device=self.device)
-        self.den = torch.zeros((D + 2) ** 3, dtype=torch.float64, device=self.device)
+        self.num = torch.zeros(self.n_maps * (D + 2) ** 3, dtype=torch.float64, device=self.device)
+        self.den = torch.zeros(self.n_maps * (D + 2) ** 3, dtype=torch.float64, device=self.device)
         self.count = 0
 
-    def add(self, images: np.ndarray | Tensor, rots: np.ndarray | Tensor, trans_px: np.ndarray | Tensor | None = None,
-            ctf: np.ndarray | Tensor | None = None) -> None:
-        """Add a batch: images (B, D, D), rots (B, 3, 3), trans_px (B, 2) pixels (x, y) or None, ctf (B, 9)
-        CTF table rows or None (no CTF)."""
+    def observe(self, images: np.ndarray | Tensor, trans_px: np.ndarray | Tensor | None = None,
+                ctf: np.ndarray | Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """The images' centred Hartley transforms, moved by ``trans_px`` (B, 2) pixels (x, y), and their CTF
+        (from ``ctf`` (B, 9) table rows; None without) at the disk's points ``coords[mask]``: (B, M) each."""
         D = self.D
-        img, rots = self._tensor(images), self._tensor(rots)
-        if img.ndim != 3 or img.shape[1:] != (D, D) or rots.shape != (img.shape[0], 3, 3):
-            raise ValueError(f"need images (B, {D}, {D}) and rots (B, 3, 3), got {tuple(img.shape)} "
-                             f"and {tuple(rots.shape)}")
+        img = self._tensor(images)
+        if img.ndim != 3 or img.shape[1:] != (D, D):
+            raise ValueError(f"need images (B, {D}, {D}), got {tuple(img.shape)}")
         ht = fourier.symmetrize_ht(fourier.ht2_center(img)).reshape(img.shape[0], -1)
         if trans_px is not None:
             ht = lattice.translate_ht(ht, self.coords[:, :2], self._tensor(trans_px))
-        coords = self.coords[self.mask]
-        ht = ht[:, self.mask]
-        if ctf is None:
-            num, den = ht, torch.ones_like(ht)
-        else:
-            c = ctf_from_table(self._tensor(ctf), coords[:, :2])
-            num, den = c * ht, c * c
-        self._splat(coords @ rots * D + D // 2, num, den)
-        self.count += img.shape[0]
+        c = None if ctf is None else ctf_from_table(self._tensor(ctf), self.coords[self.mask][:, :2])
+        return ht[:, self.mask], c
+
+    def add(self, images: np.ndarray | Tensor, rots: np.ndarray | Tensor, trans_px: np.ndarray | Tensor | None = None,
+            ctf: np.ndarray | Tensor | None = None, maps: np.ndarray | Tensor | None = None) -> None:
+        """Add a batch: images (B, D, D), rots (B, 3, 3), trans_px (B, 2) pixels (x, y) or None, ctf (B, 9)
+        CTF table rows or None (no CTF); ``maps`` (B,) the map each image goes to (all to map 0 when None)."""
+        D = self.D
+        rots = self._tensor(rots)
+        if rots.shape != (len(images), 3, 3):
+            raise ValueError(f"need images (B, {D}, {D}) and rots (B, 3, 3), got {tuple(np.shape(images))} "
+                             f"and {tuple(rots.shape)}")
+        ht, c = self.observe(images, trans_px, ctf)
+        num, den = (ht, torch.ones_like(ht)) if c is None else (c * ht, c * c)
+        which = None if maps is None else torch.as_tensor(np.asarray(maps), device=self.device).long()
+        if which is not None and (which.shape != (len(ht),) or int(which.min()) < 0 or int(which.max()) >= self.n_maps):
+            raise ValueError(f"maps must be (B,) indices below {self.n_maps}")
+        self._splat(self.coords[self.mask] @ rots * D + D // 2, num, den, which)
+        self.count += len(ht)
 
     def _tensor(self, x: np.ndarray | Tensor) -> Tensor:
         x = x if isinstance(x, Tensor) else torch.from_numpy(np.ascontiguousarray(x))
         return x.to(self.device, torch.float32)
 
-    def _splat(self, pos: Tensor, num: Tensor, den: Tensor) -> None:
-        """Add values at continuous grid positions pos (B, M, 3) (x, y, z voxels in [0, D])."""
+    def _splat(self, pos: Tensor, num: Tensor, den: Tensor, maps: Tensor | None = None) -> None:
+        """Add values at continuous grid positions pos (B, M, 3) (x, y, z voxels in [0, D]) of the maps
+        ``maps`` (B,) (map 0 when None)."""
         n = self.D + 2
+        offset = 0 if maps is None else (maps[:, None] * n**3).expand(pos.shape[:2]).reshape(-1)
         # rounding can put a point on the sphere's edge a hair outside [0, D]
         pos, num, den = pos.reshape(-1, 3).clamp(0, self.D), num.reshape(-1), den.reshape(-1)
         if self.interpolation == "nearest":
             base = torch.round(pos).long()
-            flat = (base[:, 2] * n + base[:, 1]) * n + base[:, 0]
+            flat = (base[:, 2] * n + base[:, 1]) * n + base[:, 0] + offset
             self.num.index_add_(0, flat, num.double())
             self.den.index_add_(0, flat, den.double())
             return
         floor = torch.floor(pos)
         base, frac = floor.long(), pos - floor
-        flat = (base[:, 2] * n + base[:, 1]) * n + base[:, 0]
+        flat = (base[:, 2] * n + base[:, 1]) * n + base[:, 0] + offset
         weights = torch.stack([1 - frac, frac])  # (2, P, 3): weight of the lower and upper neighbour per axis
         for dx, dy, dz in _CORNERS.tolist():
             w = weights[dx, :, 0] * weights[dy, :, 1] * weights[dz, :, 2]
@@ -92,18 +105,26 @@ class Backprojector:
             self.den.index_add_(0, corner, (den * w).double())
 
     def _fold(self, grid: Tensor) -> Tensor:
-        """(D+2)**3 accumulator -> (D, D, D): indices D and D+1 are frequencies -1/2 and -1/2 + 1/D again."""
+        """n_maps x (D+2)**3 accumulators -> (n_maps, D, D, D): indices D and D+1 are frequencies -1/2 and
+        -1/2 + 1/D again."""
         D = self.D
-        g = grid.reshape(D + 2, D + 2, D + 2).clone()
-        for axis in range(3):
+        g = grid.reshape(self.n_maps, D + 2, D + 2, D + 2).clone()
+        for axis in range(1, 4):
             g.narrow(axis, 0, 2).add_(g.narrow(axis, D, 2))
             g = g.narrow(axis, 0, D)
         return g
 
+    def transforms(self, reg: float = DEFAULT_REG) -> Tensor:
+        """The maps' centred Hartley transforms so far: (n_maps, D, D, D) float64, axes (z, y, x)."""
+        return self._fold(self.num) / (self._fold(self.den) + reg)
+
+    def volumes(self, reg: float = DEFAULT_REG) -> np.ndarray:
+        """The maps from the images added so far: (n_maps, D, D, D) float32, axes (z, y, x)."""
+        return fourier.ihtn_center(self.transforms(reg)).float().cpu().numpy()
+
     def volume(self, reg: float = DEFAULT_REG) -> np.ndarray:
-        """The map from the images added so far: (D, D, D) float32, axes (z, y, x)."""
-        ht = self._fold(self.num) / (self._fold(self.den) + reg)
-        return fourier.ihtn_center(ht).float().cpu().numpy()
+        """The (first) map from the images added so far: (D, D, D) float32, axes (z, y, x)."""
+        return self.volumes(reg)[0]
 
 
 def backproject(dataset, indices: np.ndarray | None = None, *, batch_size: int = 256, reg: float = DEFAULT_REG,

@@ -62,6 +62,15 @@ def sample_volume(vol: Tensor, freqs: Tensor) -> Tensor:
     return out[:, 0, 0, 0]
 
 
+def sample_volumes(vols: Tensor, freqs: Tensor) -> Tensor:
+    """Trilinearly sample several centred 3D transforms at the same frequencies: vols (K, D, D, D) axes (z, y, x),
+    DC at index D//2; freqs (P, 3) cycles/pixel (kx, ky, kz) -> (K, P). Points outside the grid give 0."""
+    size = vols.shape[-1]
+    grid = _grid(freqs, size, size - (size % 2))
+    return F.grid_sample(vols[None], grid[None, None, None], mode="bilinear", padding_mode="zeros",
+                         align_corners=True)[0, :, 0, 0]
+
+
 def phase_ramp(freqs2d: Tensor, trans_px: Tensor) -> Tensor:
     """Phase ``2 pi k.t`` of a shift: freqs2d (N, 2) cycles/pixel, trans_px (B, 2) pixels -> (B, N)."""
     return 2 * math.pi * (trans_px @ freqs2d.T)

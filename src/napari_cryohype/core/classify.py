@@ -1,0 +1,107 @@
+"""3D classification with the poses fixed, seeded by clusters: hard expectation–maximisation over the images.
+
+Each class's map is the Wiener-filtered backprojection of its images (:mod:`.backproject`). Each image then
+goes to the class whose central slice at the image's pose, times the image's CTF, is nearest to the image's
+transform within ``radius`` Fourier pixels, in least squares (white noise of the same level in every class):
+class ``k`` scores ``2 <y, c s_k> - |c s_k|^2``, with ``y`` the image's centred transform, ``c`` its CTF and
+``s_k`` the slice of map ``k``. Both steps are done in one pass over the images per iteration (each batch is
+scored against the maps of the previous iteration and added to the next ones), until no more than
+``tol`` of the images change class. A class that loses all its images stays empty.
+
+This is what a single image cannot learn alone and a map knows: at 100 structures, a trained encoder names an
+image's structure less often than the least-squares rule against the true maps does
+(``benchmarks/results/scaling-d32/oracle.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from napari_cryohype.core import lattice
+from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector
+
+#: Fourier radius of the comparison, as a fraction of Nyquist (D/2 pixels)
+DEFAULT_RADIUS = 0.5
+
+
+@dataclass
+class Classification:
+    """labels (N,): each image's class (the seeds' ids); changed: how many images changed class at each
+    iteration; scores (N,) float32: each image's score margin over its second-best class (higher: surer)."""
+    labels: np.ndarray
+    changed: list[int] = field(default_factory=list)
+    margin: np.ndarray | None = None
+
+
+class _Pass:
+    """One iteration's pass: scores batches against ``transforms`` (K, D, D, D) (None: keep the seeds) and
+    accumulates the next maps."""
+
+    def __init__(self, D: int, n_classes: int, transforms: Tensor | None, radius_px: float,
+                 device: torch.device):
+        self.bp = Backprojector(D, n_maps=n_classes, device=device)
+        disk = self.bp.coords[self.bp.mask]
+        self.keep = disk[:, :2].pow(2).sum(-1) * D * D <= radius_px**2 + 1e-6
+        self.coords = disk[self.keep]
+        self.transforms = transforms
+        if transforms is not None:
+            self.empty = transforms.flatten(1).abs().amax(1) == 0
+
+    def scores(self, images: np.ndarray, rots: Tensor, trans_px: np.ndarray | None, ctf: np.ndarray | None) -> Tensor:
+        """(B, K) least-squares scores (larger: nearer) of a batch against the maps; empty classes -inf."""
+        y, c = self.bp.observe(images, trans_px, ctf)
+        y = y[:, self.keep]
+        c = torch.ones_like(y) if c is None else c[:, self.keep]
+        K, B = len(self.transforms), len(y)
+        s = lattice.sample_volumes(self.transforms, (self.coords @ rots).reshape(-1, 3)).reshape(K, B, -1)
+        pred = s * c
+        out = 2 * torch.einsum("kbm,bm->bk", pred, y) - pred.pow(2).sum(-1).T
+        return out.masked_fill(self.empty, float("-inf"))
+
+
+def classify(dataset, seeds: np.ndarray, *, iterations: int = 10, radius: float = DEFAULT_RADIUS,
+             reg: float = DEFAULT_REG, tol: float = 0.001, batch_size: int = 256, device: torch.device | str = "cpu",
+             progress: Callable[[int, int, int], None] | None = None) -> Classification:
+    """Refine ``seeds`` (N,) int class ids, one per image of ``dataset`` (a
+    :class:`~napari_cryohype.core.io.dataset.ParticleDataset`, with its poses and CTF), by 3D classification
+    with the poses fixed; ``radius``: the compared frequencies, a fraction of Nyquist. ``progress(iteration,
+    images done, images)`` after each batch. Returns the refined classes (same ids) and their margins."""
+    seeds = np.asarray(seeds)
+    if seeds.shape != (len(dataset),):
+        raise ValueError(f"need one class per image ({len(dataset)}), got shape {seeds.shape}")
+    if not 0 < radius <= 1:
+        raise ValueError(f"radius must be a fraction of Nyquist in (0, 1], got {radius}")
+    ids, labels = np.unique(seeds, return_inverse=True)
+    if len(ids) < 2:
+        return Classification(seeds.copy())
+    D, n, device = dataset.D, len(dataset), torch.device(device)
+    radius_px = min(radius * D / 2, D / 2 - 1)   # the grid's last plane (+1/2) is not held: stay inside
+    transforms, result = None, Classification(ids[labels])
+    for it in range(iterations + 1):
+        step = _Pass(D, len(ids), transforms, radius_px, device)
+        new, margin = labels.copy(), np.zeros(n, np.float32)
+        for start in range(0, n, batch_size):
+            idx = np.arange(start, min(n, start + batch_size))
+            rots = torch.as_tensor(np.asarray(dataset.poses.rots[idx]), dtype=torch.float32, device=device)
+            trans = np.asarray(dataset.poses.trans[idx]) * D
+            ctf = dataset.ctf[idx] if dataset.has_ctf else None
+            images = dataset.particles[idx]
+            if transforms is not None:
+                top = step.scores(images, rots, trans, ctf).topk(2, dim=1)
+                new[idx] = top.indices[:, 0].cpu().numpy()
+                margin[idx] = (top.values[:, 0] - top.values[:, 1]).cpu().numpy()
+            step.bp.add(images, rots, trans, ctf, maps=new[idx])
+            if progress is not None:
+                progress(it, idx[-1] + 1, n)
+        if transforms is not None:
+            result.changed.append(int((new != labels).sum()))
+            labels, result.labels, result.margin = new, ids[new], margin
+            if result.changed[-1] <= tol * n:
+                break
+        transforms = step.bp.transforms(reg).float()
+    return result

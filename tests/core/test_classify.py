@@ -1,0 +1,55 @@
+"""3D classification with the poses fixed: seeded with labels half of which are wrong, it finds every image's
+structure on a simulated mixture (noise, CTF, shifts), as least squares against the classes' maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_cryohype.cli import main
+from napari_cryohype.core.analysis import adjusted_rand_index
+from napari_cryohype.core.classify import classify
+from napari_cryohype.core.io.dataset import ParticleDataset
+from napari_cryohype.core.simulate import bundled_structures
+
+STRUCTURES = ("1CLV", "2OOB", "2W9E")
+
+
+@pytest.fixture(scope="module")
+def mixture(tmp_path_factory):
+    """Three bundled structures, 80 noisy images each (SNR 0.1), 32 px at 6 Å, 2 px shifts, CTF:
+    (dataset, true labels)."""
+    out = tmp_path_factory.mktemp("classify") / "data"
+    files = [str(p) for p in bundled_structures() if p.name.split(".")[0] in STRUCTURES]
+    assert main(["simulate", str(out), "--structures", *files, "-M", "80", "-D", "32", "--apix", "6",
+                 "--snr", "0.1", "--shift-std", "2", "--seed", "0", "--threads", "1"]) == 0
+    data = ParticleDataset(out / "particles.mrcs", out / "poses.pkl", out / "ctf.pkl", invert_data=None)
+    return data, np.load(out / "labels.npy")
+
+
+def _half_wrong(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    seeds = labels.copy()
+    wrong = rng.random(len(labels)) < 0.5
+    seeds[wrong] = rng.integers(0, 3, wrong.sum())
+    return seeds + 10   # the classes keep the seeds' ids, whatever they are
+
+
+def test_seeded_half_wrong_it_finds_every_images_structure(mixture):
+    data, labels = mixture
+    seeds = _half_wrong(labels)
+    assert adjusted_rand_index(seeds, labels) < 0.3
+    out = classify(data, seeds, iterations=10)
+    assert set(np.unique(out.labels)) <= {10, 11, 12}
+    assert (out.labels - 10 == labels).mean() > 0.97
+    assert out.changed[0] > 0.2 * len(labels) and out.changed[-1] <= 0.001 * len(labels)
+    assert out.margin.shape == labels.shape and (out.margin >= 0).all()
+
+
+def test_one_class_or_wrong_length_seeds(mixture):
+    data, labels = mixture
+    assert (classify(data, np.full(len(labels), 4)).labels == 4).all()
+    with pytest.raises(ValueError, match="one class per image"):
+        classify(data, labels[:-1])
+    with pytest.raises(ValueError, match="radius"):
+        classify(data, labels, radius=1.5)
