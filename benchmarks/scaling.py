@@ -66,15 +66,17 @@ def _steps(row: dict, batch: int) -> int | None:
     return None if not row.get("epochs") else -(-row["n_images"] // batch) * row["epochs"]
 
 
-def _clusters_cell(row: dict, bound: float | None) -> str:
+def _clusters_cell(row: dict, bound: float | None, prefix: str = "clusters_") -> str:
     """The latent clusters' FSC_AUC (paired with the structures without the labels), its share of the bound and
-    the structures found, where the record has them."""
-    auc = row.get("clusters_fsc_auc_mean")
+    the structures found, where the record has them; ``prefix`` "classes_": the refined classes' (and ARI)."""
+    auc = row.get(f"{prefix}fsc_auc_mean")
     if auc is None:
         return "–"
-    found = row.get("structures_found")
+    found = row.get("structures_found" if prefix == "clusters_" else f"{prefix}structures_found")
+    ari = row.get(f"{prefix}ari")
     return (f"{auc:.3f}" + (f" ({auc / bound:.2f})" if bound else "")
-            + (f"; {found} of {row['size']} found" if found is not None else ""))
+            + (f"; {found} of {row['size']} found" if found is not None else "")
+            + (f"; ARI {ari:.3f}" if ari is not None else ""))
 
 
 def _masked_cell(row: dict, size_curve: dict) -> str:
@@ -156,14 +158,18 @@ def write_scaling_report(out: Path) -> None:
              "k-means (k = N) of the latents' directions, K images of each cluster decoded and averaged, the maps "
              "paired with the structures one to one (Hungarian, by FSC_AUC): the score without the labels; "
              "\"found\": the structures whose paired cluster map is nearer their true map than any other true map "
-             "(recorded since the test mixture); steps: "
+             "(recorded since the test mixture); \"3D classification\": the latent clusters refined by 3D "
+             "classification with the poses fixed (`core/classify.py`; each image to the class map nearest its "
+             "CTF-weighted slice, maps backprojected, to convergence), scored the same way (recorded since it "
+             "exists); steps: "
              "optimiser steps (batch 32 ours, 16 cryoDRGN); training loop: images x epochs / the loop's "
              "images/s, every leg of a resumed training included (process start and data loading not).\n",
              "![scaling](plots/scaling.png)\n",
              "| N | method | FSC_AUC mean ± std | of the bound | masked FSC_AUC (of the masked bound) | own − wrong "
-             "| latent clusters: FSC_AUC (of the bound); found "
+             "| latent clusters: FSC_AUC (of the bound); found | 3D classification of the clusters: FSC_AUC (of the "
+             "bound); found; ARI "
              "| Chamfer (Å) | vIoU | ARI (directions / plain) | steps | training loop (s) | images/s (loop) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size, v in c.items():
         for r in (r for r in rows if r["size"] == size and "fsc_auc_mean" in r):
             frac = v["of_bound"].get(r["method"])
@@ -171,7 +177,7 @@ def write_scaling_report(out: Path) -> None:
                 f"| {size} | {r['label']} | {r['fsc_auc_mean']:.3f} ± {r['fsc_auc_std']:.3f} | "
                 f"{report._fmt(frac, '.2f')} | {_masked_cell(r, v)} | "
                 f"{r['fsc_auc_mean'] - r['fsc_auc_wrong_map']:.3f} | "
-                f"{_clusters_cell(r, v['bound'])} | "
+                f"{_clusters_cell(r, v['bound'])} | {_clusters_cell(r, v['bound'], 'classes_')} | "
                 f"{r['chamfer_A_mean']:.2f} | {r['viou_mean']:.3f} | "
                 f"{report._fmt(r.get('ari'), '.3f')} / {report._fmt(r.get('ari_plain'), '.3f')} | "
                 f"{report._fmt(_steps(r, BATCH.get(r['method'], 32)), 'd')} | "

@@ -204,14 +204,36 @@ class Bench:
         clusters = d / "volumes_clusters"
         self.step(d / "steps" / "decode_clusters.json", f"{method}: decode {k} images per latent cluster",
                   lambda: self.decode_ours(run, self.cluster_groups(latents, mix), clusters, d, "cluster_indices"))
+        classes = self.refine(mix, d, latents)
+        class_volumes = d / "volumes_classes"
+        self.step(d / "steps" / "decode_classes.json", f"{method}: decode {k} images per refined class",
+                  lambda: self.decode_ours(run, self.class_groups(classes, mix), class_volumes, d, "class_indices"))
         return {"train": train, "latents": latents, "umap": latents_dir / "umap.npy" if want_umap else None,
-                "volumes": volumes, "cluster_volumes": clusters, "run_dir": run}
+                "volumes": volumes, "cluster_volumes": clusters, "classes": classes, "class_volumes": class_volumes,
+                "run_dir": run}
 
     def cluster_groups(self, latents: Path, mix: dict) -> np.ndarray:
         """(n, K) images to decode per latent cluster: k-means (k = n structures) on the PCA of the latents,
         as for the ARI, then K seeded members of each cluster. The labels are not used."""
         clusters, _ = report.latent_clusters(latents, mix["n"], self.args.seed)
         return cluster_indices(clusters, mix["eval_indices"].shape[1], seed=self.args.seed)
+
+    def refine(self, mix: dict, d: Path, latents: Path) -> Path:
+        """The latent clusters refined by 3D classification with the poses fixed (``refine_classes.py``):
+        ``d/classes_refined.npy``. The labels are not used."""
+        seeds, out = d / "cluster_seeds.npy", d / "classes_refined.npy"
+
+        def run() -> dict:
+            np.save(seeds, report.latent_clusters(latents, mix["n"], self.args.seed)[0])
+            cmd = [sys.executable, str(Path(__file__).with_name("refine_classes.py")), str(mix["data"]),
+                   str(seeds), str(out), "--threads", str(self.args.threads)]
+            return self.command(cmd, d / "logs" / "refine_classes.log", "refine classes")
+        self.step(d / "steps" / "refine_classes.json", "refine the latent clusters by 3D classification", run)
+        return out
+
+    def class_groups(self, classes: Path, mix: dict) -> np.ndarray:
+        """(n classes, K) images to decode per refined class: K seeded members of each."""
+        return cluster_indices(np.load(classes), mix["eval_indices"].shape[1], seed=self.args.seed)
 
     def decode_ours(self, run: Path, groups: np.ndarray, volumes: Path, d: Path, name: str) -> dict:
         """One averaged volume per group of images, ``volumes/NNN.mrc`` (``groups`` (n, K), saved as
@@ -249,8 +271,12 @@ class Bench:
         self.step(d / "steps" / "decode_clusters.json", f"{method}: eval_vol per latent cluster",
                   lambda: self.decode_cryodrgn(weights, config, np.load(latents), self.cluster_groups(latents, mix),
                                                clusters, d, "clusters"))
+        classes, class_volumes = self.refine(mix, d, latents), d / "volumes_classes"
+        self.step(d / "steps" / "decode_classes.json", f"{method}: eval_vol per refined class",
+                  lambda: self.decode_cryodrgn(weights, config, np.load(latents), self.class_groups(classes, mix),
+                                               class_volumes, d, "classes"))
         return {"train": train, "latents": latents, "umap": None, "volumes": volumes, "cluster_volumes": clusters,
-                "run_dir": out}
+                "classes": classes, "class_volumes": class_volumes, "run_dir": out}
 
     def decode_cryodrgn(self, weights: Path, config: Path, z: np.ndarray, idx: np.ndarray, volumes: Path,
                         d: Path, name: str = "eval") -> dict:
@@ -284,18 +310,20 @@ class Bench:
                                              fresh=volumes.parent))
         return {"train": rec, "latents": None, "umap": None, "volumes": volumes}
 
-    def score_clusters(self, mix: dict, method: str, volumes: Path) -> dict:
-        """The maps of the latent clusters paired with the true structures (Hungarian, by FSC_AUC) and scored
-        like the label-chosen ones: what the method reconstructs without being told which image is which."""
+    def score_clusters(self, mix: dict, method: str, volumes: Path, name: str = "clusters") -> dict:
+        """The maps of the latent clusters (``name`` "clusters") or of the refined classes ("classes") paired with
+        the true structures (Hungarian, by FSC_AUC) and scored like the label-chosen ones: what the method
+        reconstructs without being told which image is which."""
         d = mix["dir"] / method
 
         def score() -> dict:
             truth, apix = load_truth(mix["data"] / "volumes")
             metrics = score_clusters(load_volume_folder(volumes), truth, apix)
-            write_json(d / "eval_clusters" / "metrics.json", metrics)
+            write_json(d / f"eval_{name}" / "metrics.json", metrics)
             return {"pairs": metrics["pairs"], "summary": metrics["summary"], "missing": metrics["missing"],
                     "structures_found": metrics["structures_found"]}
-        return self.step(d / "steps" / "eval_clusters.json", f"{method}: score the latent clusters' maps", score)
+        what = "latent clusters'" if name == "clusters" else "refined classes'"
+        return self.step(d / "steps" / f"eval_{name}.json", f"{method}: score the {what} maps", score)
 
     def score(self, mix: dict, method: str, volumes: Path) -> dict:
         """``cryohype eval`` of a method's per-structure volumes against the true maps."""
@@ -343,6 +371,8 @@ class Bench:
                 metrics = None if a.cost_only else self.score(mix, method, res["volumes"])
                 if metrics is not None and res.get("cluster_volumes"):
                     res["clusters"] = self.score_clusters(mix, method, res["cluster_volumes"])
+                if metrics is not None and res.get("class_volumes"):
+                    res["refined"] = self.score_clusters(mix, method, res["class_volumes"], "classes")
                 rows = self.save_row(report.method_row(n, method, res, metrics, mix, a))
         runs_path = self.out / "runs.json"
         runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {"invocations": []}

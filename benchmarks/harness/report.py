@@ -184,6 +184,8 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
         "fsc_auc_wrong_map": wrong_map_auc(res["volumes"], mix["data"] / "volumes", seed=args.seed),
         "fsc_auc_masked": masked_auc(res["volumes"], mix["data"] / "volumes"),
         **cluster_scores(res.get("clusters")),
+        **cluster_scores(res.get("refined"), "classes_"),
+        **({"classes_ari": adjusted_rand_index(np.load(res["classes"]), labels)} if res.get("classes") else {}),
         "missing_structures": metrics["missing"],
         "fsc_freq_per_px": metrics["fsc"]["freq_per_px"],
         "fsc_curves": list(metrics["fsc"]["curves"].values()),
@@ -192,17 +194,21 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
     }
 
 
-def cluster_scores(clusters: dict | None) -> dict:
+def cluster_scores(clusters: dict | None, prefix: str = "") -> dict:
     """Row entries of the latent clusters' maps paired with the structures (``compare.score_clusters``):
     FSC_AUC mean and std, Chamfer, vIoU, how many structures no cluster was paired with, and how many
-    structures were found (the cluster paired with each is closest to its true map; records before it: absent)."""
+    structures were found (the cluster paired with each is closest to its true map; records before it: absent).
+    ``prefix`` "classes_": the same of the refined classes' maps, each key prefixed."""
     if not clusters:
         return {}
     s = clusters["summary"]
-    return {"clusters_fsc_auc_mean": s["fsc_auc"]["mean"], "clusters_fsc_auc_std": s["fsc_auc"]["std"],
-            "clusters_chamfer_A_mean": s["chamfer_A"]["mean"], "clusters_viou_mean": s["iou"]["mean"],
-            "clusters_unpaired": len(clusters["missing"]),
-            **({"structures_found": clusters["structures_found"]} if "structures_found" in clusters else {})}
+    out = {"clusters_fsc_auc_mean": s["fsc_auc"]["mean"], "clusters_fsc_auc_std": s["fsc_auc"]["std"],
+           "clusters_chamfer_A_mean": s["chamfer_A"]["mean"], "clusters_viou_mean": s["iou"]["mean"],
+           "clusters_unpaired": len(clusters["missing"]),
+           **({"structures_found": clusters["structures_found"]} if "structures_found" in clusters else {})}
+    if not prefix:
+        return out
+    return {(k.replace("clusters_", prefix, 1) if k.startswith("clusters_") else prefix + k): v for k, v in out.items()}
 
 
 def collect_steps(work: Path) -> dict:

@@ -52,6 +52,9 @@ def test_cluster_scores_row_entries():
     assert row == {"clusters_fsc_auc_mean": 0.6, "clusters_fsc_auc_std": 0.1, "clusters_chamfer_A_mean": 1.5,
                    "clusters_viou_mean": 0.7, "clusters_unpaired": 1}
     assert report.cluster_scores(None) == {}
+    refined = report.cluster_scores({"summary": summary, "missing": [], "structures_found": 7}, "classes_")
+    assert refined == {"classes_fsc_auc_mean": 0.6, "classes_fsc_auc_std": 0.1, "classes_chamfer_A_mean": 1.5,
+                       "classes_viou_mean": 0.7, "classes_unpaired": 0, "classes_structures_found": 7}
 
 
 def test_latent_clusters_are_computed_once_and_shared(tmp_path, monkeypatch):
