@@ -79,6 +79,11 @@ def _clusters_cell(row: dict, bound: float | None, prefix: str = "clusters_") ->
             + (f"; ARI {ari:.3f}" if ari is not None else ""))
 
 
+def _millions(count: int | None) -> str:
+    """A parameter count in millions (– where the record has none)."""
+    return "–" if count is None else f"{count / 1e6:.2f} M"
+
+
 def _masked_cell(row: dict, size_curve: dict) -> str:
     """The FSC_AUC under the true maps' support masks and its share of the masked bound."""
     auc = row.get("fsc_auc_masked")
@@ -168,8 +173,9 @@ def write_scaling_report(out: Path) -> None:
              "| N | method | FSC_AUC mean ± std | of the bound | masked FSC_AUC (of the masked bound) | own − wrong "
              "| latent clusters: FSC_AUC (of the bound); found | 3D classification of the clusters: FSC_AUC (of the "
              "bound); found; ARI "
-             "| Chamfer (Å) | vIoU | ARI (directions / plain) | steps | training loop (s) | images/s (loop) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| Chamfer (Å) | vIoU | ARI (directions / plain) | steps | training loop (s) | images/s (loop) "
+             "| parameters |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size, v in c.items():
         for r in (r for r in rows if r["size"] == size and "fsc_auc_mean" in r):
             frac = v["of_bound"].get(r["method"])
@@ -181,7 +187,8 @@ def write_scaling_report(out: Path) -> None:
                 f"{r['chamfer_A_mean']:.2f} | {r['viou_mean']:.3f} | "
                 f"{report._fmt(r.get('ari'), '.3f')} / {report._fmt(r.get('ari_plain'), '.3f')} | "
                 f"{report._fmt(_steps(r, BATCH.get(r['method'], 32)), 'd')} | "
-                f"{report.loop_seconds(r):.0f} | {report._fmt(r.get('loop_images_per_s'), '.0f')} |")
+                f"{report.loop_seconds(r):.0f} | {report._fmt(r.get('loop_images_per_s'), '.0f')} | "
+                f"{_millions(r.get('parameters'))} |")
     lines += ["\n## Paired per structure (mean ± standard error of the FSC_AUC difference)\n",
               "| N | difference | mean ± s.e. | ahead |", "|---|---|---|---|"]
     for size, v in c.items():

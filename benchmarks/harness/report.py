@@ -147,6 +147,24 @@ def trained_epochs(run_dir: Path | None) -> int | None:
     return json.loads(config.read_text()).get("train", {}).get("epochs")
 
 
+def parameter_count(method: str, run_dir: Path | None) -> int | None:
+    """Trainable parameters of a trained method: our run's model (built from its config.json), cryoDRGN's
+    ``weights.pkl`` (every tensor of its model state is a weight or a bias); None for backprojection or a run
+    that is not there."""
+    if run_dir is None or method == "backproject" or not Path(run_dir).is_dir():
+        return None
+    if method.startswith("cryodrgn"):
+        weights = Path(run_dir) / "weights.pkl"
+        if not weights.is_file():
+            return None
+        import torch
+        state = torch.load(weights, map_location="cpu", weights_only=False)["model_state_dict"]
+        return int(sum(v.numel() for v in state.values() if v.is_floating_point()))
+    from napari_cryohype.core.run import Run
+    model = Run.open(run_dir).build_model()
+    return int(sum(p.numel() for p in model.parameters()))
+
+
 def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, args) -> dict:
     """One table row: scores, latent-space ARI, training cost; writes cryoDRGN's UMAP next to its latents.
     ``metrics`` None (a cost-only run): the cost alone."""
@@ -162,6 +180,7 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
         "wall_s": train["wall_s"], "peak_rss_mb": train["peak_rss_mb"],
         "images_per_s": n_images * epochs / train["wall_s"] if trained else n_images / train["wall_s"],
         "loop_images_per_s": loop_images_per_s(method, res.get("run_dir"), n_images),
+        "parameters": parameter_count(method, res.get("run_dir")),
     }
     if metrics is None:
         return row

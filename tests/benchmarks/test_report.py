@@ -95,3 +95,12 @@ def test_the_table_counts_every_leg_of_a_resumed_training():
     cells = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in lines[2:]}
     column = lines[0].split(" | ").index("training loop (s)")
     assert cells["resumed"][column] == "600" and cells["bound"][column] == "7"
+
+
+def test_parameter_counts_of_cryodrgn_weights_and_none_for_backprojection(tmp_path):
+    import torch
+    torch.save({"epoch": 3, "model_state_dict": {"a.weight": torch.zeros(4, 3), "a.bias": torch.zeros(4),
+                                                 "steps": torch.zeros((), dtype=torch.long)}}, tmp_path / "weights.pkl")
+    assert report.parameter_count("cryodrgn_vae", tmp_path) == 16
+    assert report.parameter_count("backproject", tmp_path) is None
+    assert report.parameter_count("cryodrgn_vae", tmp_path / "missing") is None
