@@ -175,6 +175,38 @@ def test_events_and_log(tmp_path, data):
     assert [e["kind"] for e in logged].count("epoch") == 2 and logged[-1]["kind"] == "done"
 
 
+@pytest.mark.parametrize("preset", ["small", "many"])
+def test_kept_batch_latents_are_the_steps_own_and_change_nothing(tmp_path, data, preset):
+    """The live map's latents come from the encoder pass the loss makes: each step hands out its batch's
+    indices and latents (all images once per epoch), and the weights end bit for bit as without them."""
+    plain = Trainer(make_run(tmp_path / "plain", data, epochs=2, preset=preset))
+    list(plain.run())
+    assert plain.batch_latents is None
+    kept = Trainer(make_run(tmp_path / "kept", data, epochs=2, preset=preset))
+    fresh = Trainer(make_run(tmp_path / "fresh", data, epochs=2, preset=preset))   # the initial weights
+    kept.keep_latents = True
+    batches = []
+    for ev in kept.run():
+        if ev.kind == "step" and ev.epoch == 1:
+            batches.append(kept.batch_latents)
+        elif ev.kind == "epoch":
+            kept.keep_latents = False
+        else:
+            assert ev.kind != "step" or kept.batch_latents is None
+    assert_same(params(plain.model), params(kept.model), exact=True)
+    indices = np.concatenate([i for i, _ in batches])
+    assert sorted(indices.tolist()) == list(range(24)) and indices.dtype == np.int64
+    dim = batches[0][1].shape[1]
+    assert all(z.shape == (len(i), dim) and z.dtype == np.float32 and np.isfinite(z).all() for i, z in batches)
+    if preset == "small":   # the encoder reads the whole image: the first batch's latents, recomputed
+        first, z = batches[0]
+        items = [fresh.dataset[int(i)] for i in first]
+        images, trans, rots, ctf = (torch.stack([it[k] for it in items]) for k in ("image", "trans", "rot", "ctf"))
+        with torch.no_grad():
+            x = fresh.model.encoder_input(images, trans, ctf)[0]
+            np.testing.assert_allclose(z, fresh.model.latents(fresh.model.encode(x, rots)).numpy(), atol=1e-5)
+
+
 def test_two_structure_mixture_loss_drops(tmp_path, data):
     run = make_run(tmp_path / "run", data, epochs=8, lr=3e-3)
     epochs = [e.loss for e in Trainer(run).run() if e.kind == "epoch"]

@@ -214,6 +214,12 @@ class Trainer:
         self.n_points = None if frac >= 1 else max(1, round(frac * n_half))
         self.rotate_encoder = bool(t.get("encoder_rotation", False))
         self.split = bool(t.get("encoder_split", False))
+        #: set True (from any thread) to have each step keep its batch's latents in :attr:`batch_latents`,
+        #: from the encoder pass the loss makes anyway (the Train widget's live map); off, a step pays nothing
+        self.keep_latents = False
+        #: after a step with :attr:`keep_latents`: (dataset indices (B,) int64, latents (B, d) float32), the
+        #: latents of the weights before the step; else None
+        self.batch_latents: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- state ----------------------------------------------------------------------------------------
     @staticmethod
@@ -309,6 +315,7 @@ class Trainer:
         trans = batch["trans"].to(dev, non_blocking=True)
         ctf = batch["ctf"].to(dev, non_blocking=True) if self.dataset.has_ctf else None
         net = self.ddp or self.model
+        keep = self.model.keep_latents = self.keep_latents
         self.opt.zero_grad(set_to_none=True)
         abortable = self.world == 1
         with torch.autograd.graph.saved_tensors_hooks(self._check_stop, self._check_stop) if abortable \
@@ -330,6 +337,11 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.opt.step()
         self.sched.step()
+        self.batch_latents = None
+        if keep:
+            self.batch_latents = (batch["index"].numpy().astype(np.int64),
+                                  self.model.last_latents.float().cpu().numpy())
+            self.model.last_latents = None
         return float(loss.detach())
 
     def _loader(self, epoch: int) -> DataLoader:

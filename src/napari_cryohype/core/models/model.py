@@ -45,7 +45,13 @@ class CryoHypeModel(nn.Module):
 
     ``encode(x)`` encoder images (B, D, D) -> :class:`Condition`; ``latents(cond)`` -> (B, d);
     ``render(cond, coords)`` Hartley values at any frequencies; ``forward`` = the training loss.
+    With :attr:`keep_latents` set, ``forward`` also keeps its batch's latents in :attr:`last_latents`.
     """
+
+    #: when True, :meth:`forward` keeps its batch's latents (B, d), detached, in :attr:`last_latents`:
+    #: the encoder pass the loss needs anyway gives them (the Train widget's live map)
+    keep_latents: bool = False
+    last_latents: Tensor | None = None
 
     def __init__(self, cfg: dict, D: int):
         super().__init__()
@@ -152,4 +158,8 @@ class CryoHypeModel(nn.Module):
             x = self.geometry.hide_points(x, points)
         if rotate_encoder:
             x = rotate_in_plane(x, random_angles(len(x), x.device))
-        return self.image_losses(self.encode(x, rots), rots, target, ctf_half, points).mean()
+        cond = self.encode(x, rots)
+        if self.keep_latents:
+            with torch.no_grad():   # no graph, no saved tensors: the loss and its gradients are unchanged
+                self.last_latents = self.latents(cond).detach()
+        return self.image_losses(cond, rots, target, ctf_half, points).mean()
