@@ -40,7 +40,8 @@ METHODS = ("many_lift_split", "many_concat", "many", "mlp", "hyper", "concat", "
 #: the method drawn in bold: the ``many`` preset as it is now
 HEADLINE = "many_lift_split"
 #: paired differences reported per size: (A, B) for A - B
-PAIRS = (("many_lift_split", "cryodrgn_vae"), ("many_lift_split", "many_concat"), ("many_concat", "cryodrgn_vae"),
+PAIRS = (("many_lift_split", "cryodrgn_vae"), ("many_lift_split", "cryodrgn_dec"), ("many_shrunk", "cryodrgn_vae"),
+         ("many_lift_split", "many_shrunk"), ("many_lift_split", "many_concat"), ("many_concat", "cryodrgn_vae"),
          ("many_lift_split", "many"), ("many_lift_split", "many_lift"),
          ("many_lift_split", "many_split"), ("many_split", "many"),
          ("many_lift", "cryodrgn_vae"), ("many_lift", "many"), ("many_rot", "cryodrgn_vae"), ("many_rot", "many"),

@@ -25,6 +25,9 @@ from napari_cryohype.core.analysis import adjusted_rand_index, kmeans, pca, umap
 from napari_cryohype.core.evaluate import load_truth, load_volume_folder  # noqa: E402
 from napari_cryohype.core.metrics import fsc_auc, support_mask  # noqa: E402
 
+#: methods whose network size the benchmark sets (``--cryodrgn-dim``, ``--zdim``): their labels name it
+PEERS_ARCH = ("cryodrgn_vae", "cryodrgn_dec")
+
 LABELS = {
     "hyper": "CryoHype (hyper, ViT)",
     "concat": "concat baseline (ViT)",
@@ -37,6 +40,7 @@ LABELS = {
     "many_lift_split": "CryoHype, many-structure preset: lift encoder reading only the points the loss does not use",
     "many_split": "ablation: the many-structure preset with the MLP encoder (the split without the lift)",
     "many_concat": "ablation: the many-structure preset with concat conditioning (z joins the INR input)",
+    "many_shrunk": "the many-structure preset shrunk to cryoDRGN 3x256's parameter count (encoder hidden width 64)",
     "cryodrgn_vae": "cryoDRGN 4.3.1 train_vae",
     "cryodrgn_dec": "cryoDRGN 4.3.1 train_dec (autodecoder)",
     "backproject": "backprojection, true labels (upper bound)",
@@ -174,7 +178,8 @@ def method_row(n: int, method: str, res: dict, metrics: dict | None, mix: dict, 
     n_images = int(labels.size)
     epochs = trained_epochs(res.get("run_dir")) or args.epochs
     row = {
-        "size": n, "n_structures": int(np.unique(labels).size), "method": method, "label": LABELS[method],
+        "size": n, "n_structures": int(np.unique(labels).size), "method": method,
+        "label": LABELS[method] + (f" ({3}x{args.cryodrgn_dim}, zdim {args.zdim})" if method in PEERS_ARCH else ""),
         "box": args.box, "device": args.device, "n_images": n_images,
         "epochs": epochs if trained else None,
         "wall_s": train["wall_s"], "peak_rss_mb": train["peak_rss_mb"],
