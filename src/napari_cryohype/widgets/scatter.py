@@ -77,6 +77,7 @@ class ScatterCanvas(QWidget):
         self.view_rect = np.array([0.0, 0.0, 1.0, 1.0])   # x0, y0, width, height in data units
         self.user_moved_view = False
         self._packed = np.zeros(0, np.uint32)
+        self._drawn: np.ndarray | None = None            # (N,) bool: the rows with coordinates; None: all
         self._draw_order = np.zeros(0, np.int64)          # painting order: a fixed shuffle
         self._draw_xy = np.zeros((0, 2), np.float32)
         self._draw_packed = np.zeros(0, np.uint32)
@@ -102,12 +103,16 @@ class ScatterCanvas(QWidget):
     def set_data(self, xy: np.ndarray, colors: np.ndarray | None = None, *, reset_view: bool | None = True) -> None:
         """Show ``xy`` (N, 2) points with RGBA ``colors`` (N, 4) (floats in [0, 1] or uint8; default grey).
         Keeps the selection if it still fits. ``reset_view`` True fits the view to the points; None fits it
-        unless the user has panned or zoomed since the last fit (:attr:`user_moved_view`); False keeps it."""
+        unless the user has panned or zoomed since the last fit (:attr:`user_moved_view`); False keeps it.
+        A row with a NaN is a point not drawn and never picked (an image with no latent yet)."""
         xy = np.ascontiguousarray(xy, dtype=np.float32)
         if xy.ndim != 2 or xy.shape[1] != 2:
             raise ValueError(f"scatter points must be (N, 2), got {xy.shape}")
         self.index = PointIndex(xy)
-        self._draw_order = np.random.default_rng(0).permutation(len(xy))
+        drawn = np.isfinite(xy).all(axis=1)
+        self._drawn = None if drawn.all() else drawn
+        order = np.random.default_rng(0).permutation(len(xy))
+        self._draw_order = order if self._drawn is None else order[drawn[order]]
         self._draw_xy = np.stack([xy[:, 0][self._draw_order], xy[:, 1][self._draw_order]], axis=1)
         if len(self.selection) and self.selection[-1] >= len(xy):
             self.selection = np.empty(0, dtype=np.int64)
@@ -146,7 +151,7 @@ class ScatterCanvas(QWidget):
     def reset_view(self, *, repaint: bool = True) -> None:
         """Fit the view to the points with a 5 % margin."""
         self.user_moved_view = False
-        xy = self.index.xy
+        xy = self.index.xy if self._drawn is None else self.index.xy[self._drawn]
         if len(xy):
             lo = np.array([np.nanmin(xy[:, 0]), np.nanmin(xy[:, 1])], float)
             hi = np.array([np.nanmax(xy[:, 0]), np.nanmax(xy[:, 1])], float)
@@ -178,7 +183,7 @@ class ScatterCanvas(QWidget):
         self._paint_timer.stop()
         area = self.plot_rect()
         w, h = int(area.width()), int(area.height())
-        sel = self.selection
+        sel = self.selection if self._drawn is None else self.selection[self._drawn[self.selection]]
         image = rasterize(self._draw_xy, self._draw_packed, self.view_rect, (h, w), point_radius(self.n_points),
                           selected_xy=self.index.xy[sel], selected_packed=self._packed[sel])
         self._image_buffer = np.ascontiguousarray(image[::-1])  # row 0 at the top for Qt
@@ -331,7 +336,7 @@ class ScatterCanvas(QWidget):
             x0, y0, w, h = self._image_rect
             a, b = self.to_canvas((x0, y0 + h)), self.to_canvas((x0 + w, y0))
             p.drawImage(QRectF(a[0], a[1], b[0] - a[0], b[1] - a[1]), self._image)
-        if self.focus is not None:
+        if self.focus is not None and np.isfinite(self.index.xy[self.focus]).all():
             c = self.to_canvas(self.index.xy[self.focus])
             p.setPen(QPen(QColor(230, 25, 25), 2))
             p.setBrush(Qt.BrushStyle.NoBrush)
