@@ -181,23 +181,16 @@ def test_pose_angles_and_defocus_are_axes(explorer, tmp_path):
     assert explorer.x_axis.currentText() == "pose tilt (°)"
 
 
-def test_training_shows_latents_at_the_first_epoch_then_every_few(explorer, tiny_run, wait_idle, monkeypatch):
-    """The live map's first points waited for epoch 2 (and behind UMAP's compile): the first epoch's
-    checkpoint, or one written within a long first epoch, now gives them; later ones every few epochs."""
+def test_training_shows_every_images_latents_at_the_first_epoch_then_every_few(explorer, tiny_run, monkeypatch):
+    """Every image's latents (from the checkpoint) come at the first epoch's end, then every few epochs (the
+    points within the first epoch: test_explorer_live.py)."""
     refreshed = []
     monkeypatch.setattr(explorer, "refresh_latents", lambda: refreshed.append(explorer._epochs_seen))
     explorer.follow_every.setValue(3)
     explorer.follow_training(tiny_run)
-    explorer.training_checkpoint()   # within the first epoch
-    assert refreshed == [0]
-    for epoch in range(1, 7):
+    for epoch in range(1, 8):
         explorer.training_epoch(epoch)
-    assert refreshed == [0, 3, 6]
-
-    refreshed.clear()
-    explorer.follow_training(tiny_run)   # a short first epoch: its end gives the first points
-    explorer.training_epoch(1)
-    assert refreshed == [1]
+    assert refreshed == [1, 3, 6]
 
 
 def test_new_latents_are_drawn_while_a_umap_runs_and_the_next_umap_waits_for_it(explorer, wait_idle, monkeypatch,

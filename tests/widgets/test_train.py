@@ -127,28 +127,58 @@ def test_a_progress_step_does_not_repaint_at_once(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: bool(paints), timeout=2000)
 
 
-def test_a_long_first_epoch_writes_a_checkpoint_for_the_first_points(tiny_data, tmp_path):
-    """With epochs of thousands of steps the live map would wait an epoch for its first points: after
-    ``first_look_steps`` steps the job writes a checkpoint (the explorer's latents come from it) and says so;
-    not when the epoch ends there anyway (its own checkpoint follows)."""
-    import torch
+def test_the_first_epoch_hands_out_each_steps_batch_latents(tiny_data, tmp_path):
+    """With ``live``, each step of the first epoch is followed by its batch's indices and latents (every
+    image once in the epoch); later epochs, and a job without ``live``, hand out none."""
+    import numpy as np
 
     from napari_cryohype.core.run import Run
     from napari_cryohype.core.train import ProgressEvent, train_config
-    from napari_cryohype.widgets.train import FirstLook, _train
+    from napari_cryohype.widgets.train import BatchLatents, _train
 
     config = train_config(particles=str(tiny_data / "particles.mrcs"), poses=str(tiny_data / "poses.pkl"),
-                          epochs=1, batch_size=12, **TINY_MODEL)   # 3 steps an epoch
-    run = Run.create(tmp_path / "run", config)
-    seen = []
-    for item in _train(run, first_look_steps=2):
-        if isinstance(item, FirstLook):
-            seen.append("first look")
-            assert torch.load(run.checkpoint_path, weights_only=False)["global_step"] == 2
-        elif isinstance(item, ProgressEvent):
-            seen.append(item.kind)
-    assert seen == ["step", "step", "first look", "step", "epoch", "done"]
+                          epochs=2, batch_size=12, **TINY_MODEL)   # 3 steps an epoch
+    items = list(_train(Run.create(tmp_path / "live", config), live=True))[1:]
+    kinds = ["latents" if isinstance(it, BatchLatents) else it.kind for it in items]
+    assert kinds == ["step", "latents"] * 3 + ["epoch"] + ["step"] * 3 + ["epoch", "done"]
+    batches = [it for it in items if isinstance(it, BatchLatents)]
+    assert sorted(np.concatenate([b.indices for b in batches]).tolist()) == list(range(36))
+    assert all(b.latents.shape[0] == 12 and np.isfinite(b.latents).all() for b in batches)
 
-    run = Run.create(tmp_path / "run3", config)
-    kinds = [type(item).__name__ for item in _train(run, first_look_steps=3)]
-    assert "FirstLook" not in kinds
+    items = list(_train(Run.create(tmp_path / "plain", config)))[1:]
+    assert all(isinstance(it, ProgressEvent) for it in items)
+
+
+def test_the_first_points_come_within_the_first_epoch(train_widget, qtbot, monkeypatch):
+    """The live map's first points came at the first epoch's end at best (then seconds later): they now come
+    from the first steps' own latents, before the epoch ends, the images trained on so far coloured by their
+    true label; every image's latents are asked for at the epoch's end."""
+    import time
+
+    import numpy as np
+
+    from napari_cryohype.core.train import Trainer
+
+    step = Trainer._step
+
+    def slow_step(self, batch):   # an epoch of many steps that take a while, as on real data
+        time.sleep(0.2)
+        return step(self, batch)
+
+    monkeypatch.setattr(Trainer, "_step", slow_step)
+    explorer = train_widget._explorer()
+    refreshed = []   # every image's latents are asked for at the epoch's end (computed in a helper: not here)
+    monkeypatch.setattr(explorer, "refresh_latents", lambda: refreshed.append([e.kind for e in train_widget.events]))
+    first = []
+    explorer.first_points.connect(lambda: first.append(
+        ([e.kind for e in train_widget.events], int(np.isfinite(explorer.scatter.index.xy).all(1).sum()),
+         explorer.color_by.currentText())))
+    train_widget.follow.setChecked(True)
+    train_widget.batch_size.setValue(3)   # 12 steps an epoch
+    train_widget.epochs.setValue(1)
+    train_widget.start(overrides=TINY_MODEL)
+    qtbot.waitUntil(lambda: train_widget.worker is None, timeout=120_000)
+    assert len(first) == 1
+    kinds, drawn, colour = first[0]
+    assert "epoch" not in kinds and 0 < drawn < 36 and colour == "true label" and explorer.previewing
+    assert refreshed[0][-1] == "epoch"

@@ -1,8 +1,10 @@
 """Latent Explorer: every image's latent as a point (PCA at once, UMAP from a worker), coloured by cluster,
 true label or a per-image covariate; pick by lasso, box, click, range or indices.pkl; click a point to
 decode that image's structure into a 3D layer beside its particle image and rendered projection; decode
-a selection; export. All computation is :mod:`napari_cryohype.core`, run in napari workers; PCA of large
-arrays, UMAP and k-means in a helper process (:mod:`.helper_process`), where they cannot hold the GIL.
+a selection; export. While a run's first epoch trains, the points of the images trained on so far come
+from the training steps' own latents (:mod:`.live_points`). All computation is :mod:`napari_cryohype.core`,
+run in napari workers; PCA of large arrays, UMAP and k-means in a helper process (:mod:`.helper_process`),
+where they cannot hold the GIL.
 
 The widget holds the controls and the data (:class:`~.latent_data.LatentData`); each job has its module:
 background work :mod:`.jobs`, the run folder's arrays and covariates :mod:`.run_data`, point colours
@@ -12,9 +14,10 @@ background work :mod:`.jobs`, the run folder's arrays and covariates :mod:`.run_
 from __future__ import annotations
 
 import importlib
+import time
 
 import numpy as np
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout,
                             QLabel, QPushButton, QSizePolicy, QSpinBox, QTabWidget, QWidget)
 
@@ -24,6 +27,7 @@ from napari_cryohype.widgets.export_box import ExportBox
 from napari_cryohype.widgets.jobs import Jobs
 from napari_cryohype.widgets.latent_data import LatentData
 from napari_cryohype.widgets.layers import Placement
+from napari_cryohype.widgets.live_points import LivePoints
 from napari_cryohype.widgets.scatter import TOOLS, ScatterCanvas
 from napari_cryohype.widgets.scrolling import scrolling_layout
 from napari_cryohype.widgets.selection import invert
@@ -32,6 +36,8 @@ from napari_cryohype.widgets.workers import start_worker
 
 _SYNC_PCA_ENTRIES = 200_000   # larger latent arrays (N x d) get their PCA in the helper process
 _N_PCS = 10                  # principal components computed; UMAP and k-means run on them
+LIVE_INTERVAL_S = 1.0        # the first epoch's points are redrawn at most this often...
+LIVE_COST_FACTOR = 10.0      # ...and at most once per this many times the last redraw's duration
 
 
 class LatentExplorer(QWidget):
@@ -59,6 +65,12 @@ class LatentExplorer(QWidget):
         self._epochs_seen = 0
         self._live_refreshes = 0     # latents asked for since training started
         self._new_run = False        # the next latents shown are a run's first
+        self._live: LivePoints | None = None   # the training steps' latents, until every image's come
+        self._live_labels: np.ndarray | None = None
+        self._live_due = 0.0         # time.monotonic() before which the live points are not redrawn
+        self._live_timer = QTimer(self, singleShot=True)
+        self._live_timer.timeout.connect(self._draw_live)
+        self.previewing = False      # the points shown are the first epoch's (some images have none yet)
         self._build()
         # core.analysis imports scikit-learn (~3 s the first time) and the helper process takes a moment to
         # start: do both now, off the UI thread, rather than in the middle of a training run
@@ -222,8 +234,10 @@ class LatentExplorer(QWidget):
         """Explore ``latents`` (N, d): PCA (core.analysis.pca unless ``pcs`` given) at once — in the helper
         process (:mod:`.helper_process`) when the array is large — then UMAP there (unless ``embedding``
         given or automatic UMAP is off). A previous embedding of the same N warm-starts the new UMAP.
-        ``labels`` (N,) int and ``covariates`` name -> (N,) values colour the points."""
+        ``labels`` (N,) int and ``covariates`` name -> (N,) values colour the points. They replace the
+        points of a first epoch in training (:meth:`training_latents`)."""
         latents = np.asarray(latents, dtype=np.float32)
+        self._end_live()
         self._latents_generation += 1
         generation = self._latents_generation
 
@@ -237,15 +251,18 @@ class LatentExplorer(QWidget):
             self.jobs.start(helper_process.call_analysis, "pca", latents, n_components=_N_PCS, on_done=show,
                             what=f"PCA of {latents.shape} latents")
 
-    def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters) -> None:
+    def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters, preview: bool = False) -> None:
+        """Draw ``latents`` (N, d) by their ``pcs`` (N, k); with ``preview``, those of a first epoch in
+        training (NaN rows: images not trained on yet), drawn without UMAP or k-means."""
         data = self.data
         same_images = data.n == len(latents)   # new latents of the same images (training went on): same axes
         if not same_images or embedding is not None:
             self._umap_generation += 1   # a UMAP still running is of other images, or superseded
         previous = data.embedding if data.embedding is not None and same_images else None
+        self.previewing = preview
         data.latents = latents
         data.pcs = pcs if pcs.shape[1] > 1 else np.concatenate([pcs, np.zeros_like(pcs)], axis=1)
-        refresh_umap = embedding is None and self.auto_umap.isChecked() and len(latents) >= 4
+        refresh_umap = not preview and embedding is None and self.auto_umap.isChecked() and len(latents) >= 4
         # while a warm-started UMAP of new latents computes, the previous layout stays on screen
         data.embedding = (np.asarray(embedding, np.float32) if embedding is not None
                           else previous if refresh_umap else None)
@@ -257,8 +274,8 @@ class LatentExplorer(QWidget):
         if covariates is not None:
             data.covariates = {k: np.asarray(v) for k, v in covariates.items()}
         self._update_controls(keep_axes=same_images)
-        # the same images: keep the user's zoom, if any; else fit the view to the new points
-        self._redraw_points(reset_view=None if same_images else True)
+        # the same images: keep the user's zoom, if any; else (or a new run's) fit the view to the new points
+        self._redraw_points(reset_view=None if same_images and not self._new_run else True)
         if self._new_run:
             self._new_run = False
             self.first_points.emit()
@@ -270,6 +287,9 @@ class LatentExplorer(QWidget):
         warm-starts it (the previous embedding while training). While one runs, a new one waits for it
         and starts from its result with the newest principal components: the first UMAP of a session
         compiles for tens of seconds, and meanwhile the PCA of each new latents is drawn."""
+        if self.previewing:
+            self.status.setText("UMAP comes with the latents of every image, at the first epoch's end.")
+            return
         if self.n < 4:
             return
         if self._umap_running:
@@ -297,8 +317,9 @@ class LatentExplorer(QWidget):
                         on_failed=ended, what="UMAP (the first one compiles for ~30 s; PCA meanwhile)")
 
     def _recluster(self) -> None:
-        """k-means of the principal components (core.analysis.kmeans) in a worker, then recolour."""
-        if self.n < 2:
+        """k-means of the principal components (core.analysis.kmeans) in a worker, then recolour (not of a
+        first epoch's points: k-means comes with every image's latents)."""
+        if self.n < 2 or self.previewing:
             return
         k = min(self.k_spin.value(), self.n)
 
@@ -314,6 +335,7 @@ class LatentExplorer(QWidget):
         """Make the run at ``path`` the explorer's: its dataset and covariates."""
         from napari_cryohype.core.run import Run
 
+        self._end_live()
         self.run = Run.open(path)
         self.dataset = self.run.dataset()
         self.data.covariates = run_data.covariates(self.dataset)
@@ -359,17 +381,41 @@ class LatentExplorer(QWidget):
                         str(self.run.path), on_done=shown, on_failed=failed, what="Computing latents")
 
     def follow_training(self, run_path) -> None:
-        """Attach to a run being trained (the Train widget calls this); latents come at
-        :meth:`training_checkpoint` and :meth:`training_epoch`."""
+        """Attach to a run being trained (the Train widget calls this): the first epoch's points come from
+        :meth:`training_latents`, then every image's at :meth:`training_epoch`."""
         self._open(run_path)
+        self._umap_generation += 1   # a UMAP still running is of another run's latents
+        self.data.embedding, self.data.clusters = None, None
         self._epochs_seen = self._live_refreshes = 0
+        self._live = LivePoints(len(self.dataset))
+        self._live_labels = self._labels(len(self.dataset))
         self.run_label.setText(f"Training: {self.run.path}  ·  {len(self.dataset)} images")
 
-    def training_checkpoint(self) -> None:
-        """Called when training wrote a checkpoint before its first epoch ended (a long epoch): the live
-        map's first points, unless latents were already asked for."""
-        if not self._live_refreshes:
-            self._refresh_live()
+    def training_latents(self, indices: np.ndarray, latents: np.ndarray) -> None:
+        """A training step's batch: dataset ``indices`` (B,) and the latents (B, d) the step computed
+        (the Train widget calls this during the first epoch). The images trained on so far are drawn by
+        principal axes fitted on them, at most every :data:`LIVE_INTERVAL_S` (or :data:`LIVE_COST_FACTOR`
+        times what the last drawing took), until every image's latents come at the first epoch's end."""
+        if self._live is None:
+            return
+        self._live.add(indices, latents)
+        if not self._live_timer.isActive():
+            self._live_timer.start(max(0, round(1000 * (self._live_due - time.monotonic()))))
+
+    def _draw_live(self) -> None:
+        live = self._live
+        if live is None or live.count < 2:
+            return
+        start = time.perf_counter()
+        self._show_latents(live.latents, live.principal_components(_N_PCS), self._live_labels, None, None, None,
+                           preview=True)
+        took = time.perf_counter() - start
+        self._live_due = time.monotonic() + max(LIVE_INTERVAL_S, LIVE_COST_FACTOR * took)
+
+    def _end_live(self) -> None:
+        """No more training-step latents: every image's latents replace them (or another run is shown)."""
+        self._live, self._live_labels = None, None
+        self._live_timer.stop()
 
     def training_epoch(self, epoch: int) -> None:
         """Called after each finished epoch: the latents at the first (unless asked for already), then
@@ -502,6 +548,9 @@ class LatentExplorer(QWidget):
 
     def decode_index(self, index: int) -> None:
         """Decode image ``index`` into a 3D layer beside its particle image and projection."""
+        if self.run is not None and not self.run.has_checkpoint:
+            self.status.setText("Decoding needs the run's first checkpoint: it is written at the first epoch's end.")
+            return
         self.decoder.decode_index(index)
 
     def decode_selection(self) -> None:

@@ -1,15 +1,18 @@
 """Train widget: pick particles, poses and CTF (or the sample mixture), an output folder and a few
 settings; start, stop (the step in progress is abandoned, the checkpoint kept) and resume. Training is
 :class:`napari_cryohype.core.train.Trainer` run in a napari generator worker, never on the UI thread;
-each yielded ProgressEvent moves the progress bar and the loss curve and refreshes the Latent Explorer:
-at the first epoch's end (or after :data:`FIRST_LOOK_STEPS` steps of a longer one), then every few epochs.
+each yielded ProgressEvent moves the progress bar and the loss curve and feeds the Latent Explorer: during
+the first epoch, the latents each step computed for its batch (:class:`BatchLatents`), then every image's
+latents at the first epoch's end and every few epochs.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                             QProgressBar, QPushButton, QSpinBox, QWidget)
@@ -46,35 +49,33 @@ def _warm_up() -> None:
     make_optimizer([torch.zeros(1, requires_grad=True)], 1e-3, 0.0, torch.device("cpu"))
 
 
-#: a first epoch longer than this many steps gets a checkpoint after them, for the live map's first points
-FIRST_LOOK_STEPS = 200
+class BatchLatents(NamedTuple):
+    """Yielded by :func:`_train` after a step of the first epoch: the batch's dataset indices (B,) int64 and
+    the latents (B, d) float32 the step's encoder pass gave them."""
+    indices: np.ndarray
+    latents: np.ndarray
 
 
-class FirstLook:
-    """Yielded by :func:`_train` once it wrote a checkpoint in the middle of its first epoch."""
-
-
-def _train(run, first_look_steps: int = FIRST_LOOK_STEPS):
+def _train(run, live: bool = False):
     """Build the Trainer (reads the data, may take seconds), hand it over so Stop can reach it, then yield
-    its progress events; after ``first_look_steps`` steps, unless the epoch ends there, write a checkpoint
-    and yield :class:`FirstLook` (the explorer computes latents from the checkpoint)."""
+    its progress events; with ``live``, each step of the first epoch is followed by its
+    :class:`BatchLatents` (``Trainer.keep_latents``: the training numerics are the same)."""
     from napari_cryohype.core.train import Trainer
 
     trainer = Trainer(run)
+    trainer.keep_latents = live
     yield trainer
-    steps = 0
     for ev in trainer.run():
         yield ev
-        if ev.kind == "step":
-            steps += 1
-            if steps == first_look_steps and ev.step < ev.steps_per_epoch:
-                trainer.save_checkpoint()
-                yield FirstLook()
+        if ev.kind == "step" and trainer.batch_latents is not None:
+            yield BatchLatents(*trainer.batch_latents)
+        elif ev.kind == "epoch":
+            trainer.keep_latents = False   # the explorer now has every image's latents from the checkpoint
 
 
-def _train_job(run):
+def _train_job(run, live: bool):
     """Worker generator: :func:`_train` on its own lower-priority thread, so the viewer stays fluid."""
-    yield from iterate_at_low_priority(_train, run, FIRST_LOOK_STEPS)
+    yield from iterate_at_low_priority(_train, run, live)
 
 
 class TrainWidget(QWidget):
@@ -294,9 +295,10 @@ class TrainWidget(QWidget):
         # ~40% of a core taken from the data loading
         self._show_progress(0, 1, "loading data…")
         self.info.setText(f"Run folder: {run.path}")
-        if self.follow.isChecked():
+        live = self.follow.isChecked()
+        if live:
             self._explorer().follow_training(run.path)
-        self.worker = start_worker(_train_job, run, on_yield=self._on_yield, on_exit=self.stop,
+        self.worker = start_worker(_train_job, run, live, on_yield=self._on_yield, on_exit=self.stop,
                                    on_error=lambda err: self._fail("Training", err), on_finished=self._on_finished)
 
     def _show_progress(self, value: int, maximum: int, text: str) -> None:
@@ -319,9 +321,9 @@ class TrainWidget(QWidget):
     def _on_yield(self, item) -> None:
         from napari_cryohype.core.train import ProgressEvent
 
-        if isinstance(item, FirstLook):
+        if isinstance(item, BatchLatents):
             if self.follow.isChecked():
-                self._explorer().training_checkpoint()
+                self._explorer().training_latents(item.indices, item.latents)
             return
         if not isinstance(item, ProgressEvent):
             self.trainer = item
