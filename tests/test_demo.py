@@ -31,7 +31,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     ours = json.loads((out / "run" / "eval" / "metrics.json").read_text())
     upper = json.loads((out / "backproject" / "eval" / "metrics.json").read_text())
     assert ours["n_structures"] == upper["n_structures"] == 5
-    assert ours["unsupervised"]["k"] == k and ours["unsupervised"]["clusters"] == str(analysis / "kmeans.npy")
+    assert ours["unsupervised"]["k"] == k and ours["unsupervised"]["clusters"] == str(analysis / "classes.npy")
     assert 0 < upper["summary"]["fsc_auc"]["mean"] <= 1
     assert json.loads((out / "data" / "simulation.json").read_text())["shift_std_px"] == 3.0  # realistic shifts
     config = json.loads((out / "run" / "config.json").read_text())

@@ -128,7 +128,7 @@ def test_analyze_run_writes_every_file_and_keeps_the_layout(rng, tmp_path, monke
     monkeypatch.setattr(latents_module, "compute_latents", stand_in)
     run = SimpleNamespace(analysis_dir=tmp_path / "analysis", dataset=lambda: x)
     stages = []
-    paths = analysis.analyze_run(run, progress=lambda s, f: stages.append((s, f)))
+    paths = analysis.analyze_run(run, classes=False, progress=lambda s, f: stages.append((s, f)))
     assert set(paths) == {"latents", "loss", "pca", "umap", "k_choice", "kmeans"}
     np.testing.assert_array_equal(np.load(paths["loss"]), np.arange(len(x)))
     assert all(p.parent == run.analysis_dir for p in paths.values())
@@ -140,7 +140,8 @@ def test_analyze_run_writes_every_file_and_keeps_the_layout(rng, tmp_path, monke
                                                                    "loss.npy", "pca.npy", "umap.npy"]  # no temporaries
     first = np.load(paths["umap"])
     again_dir = tmp_path / "analysis-2"
-    again_paths = analysis.analyze_run(run, out_dir=again_dir, k=5, seed=3, umap_start=first)  # from that layout
+    again_paths = analysis.analyze_run(run, out_dir=again_dir, k=5, seed=3, umap_start=first,  # from that layout
+                                       classes=False)
     assert set(again_paths) == {"latents", "loss", "pca", "umap", "kmeans"}   # k given: none chosen
     again = np.load(again_dir / "umap.npy")
     spread = np.linalg.norm(first - first.mean(0), axis=1).mean()
@@ -149,7 +150,7 @@ def test_analyze_run_writes_every_file_and_keeps_the_layout(rng, tmp_path, monke
     np.testing.assert_array_equal(np.load(paths["umap"]), first)   # the first analysis is untouched
     # labels tell k (here 4 of them over the 3 clusters) and give each k tried its ARI
     four = np.arange(len(x)) % 4
-    told = analysis.analyze_run(run, out_dir=tmp_path / "told", labels=four, umap=False)
+    told = analysis.analyze_run(run, out_dir=tmp_path / "told", labels=four, umap=False, classes=False)
     assert np.unique(np.load(told["kmeans"])).size == 4
     assert "ari" in k_choice.read_table(told["k_choice"])
     with pytest.raises(ValueError, match="one label per image"):

@@ -17,14 +17,15 @@ def run(tmp_path_factory):
 def test_analyze_writes_plots_cluster_maps_and_an_index(run, capsys):
     assert main(["analyze", str(run.path), "--no-umap", "--k", "3", "--per-cluster", "2", "--threads", "1"]) == 0
     out = run.analysis_dir
-    clusters = np.load(out / "kmeans.npy")
+    seeds, clusters = np.load(out / "kmeans.npy"), np.load(out / "classes.npy")   # the classes keep the seeds' ids
+    assert np.unique(seeds).size == 3 and set(np.unique(clusters)) <= set(range(3))
     maps = sorted(p.name for p in (out / "clusters").iterdir())
-    assert maps == [f"cluster_{c:03d}{end}.mrc" for c in range(3) for end in ("", "_centre")]
-    volume, apix = read_volume(out / "clusters" / "cluster_001.mrc")
+    assert maps == [f"cluster_{c:03d}{end}.mrc" for c in np.unique(clusters) for end in ("", "_centre")]
+    volume, apix = read_volume(out / "clusters" / maps[0])
     assert volume.shape == (run.D,) * 3 and apix == pytest.approx(run.apix) and volume.std() > 0
     assert (out / "pca.png").read_bytes()[:4] == b"\x89PNG" and not (out / "umap.png").exists()
     index = (out / "index.md").read_text()
-    for name in ("latents.npy", "pca.npy", "kmeans.npy", "pca.png", "clusters/cluster_NNN.mrc",
+    for name in ("latents.npy", "pca.npy", "kmeans.npy", "classes.npy", "pca.png", "clusters/cluster_NNN.mrc",
                  "clusters/cluster_NNN_centre.mrc", "checkpoints/last.pt"):
         assert f"`{name}`" in index
     for c, n in zip(*np.unique(clusters, return_counts=True)):

@@ -190,17 +190,18 @@ def test_trained_run_is_analysed_and_decoded_from_the_command_line(tmp_path, cap
     assert all(-1 <= r["fsc_auc"] <= 1 and r["chamfer_A"] >= 0 for r in report["structures"])
     # the figure without the labels: analyze's 2 clusters, each map paired with one structure, scored
     unsupervised = report["unsupervised"]
-    assert unsupervised["k"] == 2 and unsupervised["clusters"].endswith("kmeans.npy")
+    assert unsupervised["k"] == 2 and unsupervised["clusters"].endswith("classes.npy")
     assert sorted(unsupervised["pairs"]) == ["0", "1"] and sorted(unsupervised["pairs"].values()) == [0, 1]
     assert unsupervised["n_structures"] == 2 and set(unsupervised["summary"]) == set(evaluate.METRICS)
     assert (run.path / "eval" / "fsc_clusters.png").is_file()
     out = capsys.readouterr().out.split("2 structures (CryoHype run")[1].splitlines()
-    assert out[1].startswith("  without the labels (2 latent clusters") and "k-means ARI" in out[1]
+    assert out[1].startswith("  without the labels (2 classes") and ", ARI " in out[1]
     assert out[2].startswith("  images chosen by their true labels")
-    # another k: the clusters are computed (analyze's have 2), 3 maps for 2 structures: one map unpaired
+    # another k: the clusters are computed (analyze's have 2) and refined; a class the refinement leaves with
+    # images gets a map, and with more maps than structures the extra ones stay unpaired
     assert main(["eval", str(run.path), "--volumes", str(sim / "volumes"), "--labels", labels,
                  "--per-structure", "2", "--k", "3", "--force"]) == 0
     unsupervised = json.loads((run.path / "eval" / "metrics.json").read_text())["unsupervised"]
-    assert unsupervised["k"] == 3 and len(unsupervised["unpaired_clusters"]) == 1
-    assert not unsupervised["clusters"].endswith("kmeans.npy")
+    assert unsupervised["k"] == 3 and unsupervised["clusters"].endswith("refined by 3D classification")
+    assert 2 <= len(unsupervised["pairs"]) + len(unsupervised["unpaired_clusters"]) <= 3
     assert main(["eval", str(run.path), "--volumes", str(sim / "volumes"), "--labels", str(sim / "poses.pkl")]) == 2

@@ -17,16 +17,20 @@ k-means of the directions of the PCA coordinates with k clusters: --k, else the 
 --labels, else k chosen from the data: k-means is fitted for k = 2 .. 20, then in 25% steps up to N/10 (at
 most 400), then every k between the best one's neighbours, on at most 3,000 images and on as many points of a
 cloud with the same spread and no clusters, and the k whose mean silhouette (cosine distance) stands highest
-above the cloud's is kept (k_choice.png shows the scores against k).
+above the cloud's is kept (k_choice.png shows the scores against k). The k-means clusters then seed a 3D
+classification with the poses fixed: each class's map is the backprojection of its images, each image goes to
+the class whose map, sliced at the image's pose and multiplied by its CTF, is nearest the image, and both
+steps repeat until the classes settle (at most 10 times; --no-classes skips it).
 
 Each analysis gets a folder of its own: RUN/analysis/ (RUN/analysis/epoch_NNN/ with --epoch) the first time,
 then RUN/analysis-2/, RUN/analysis-3/, ... (epoch_NNN-2/, ...): an earlier analysis is never overwritten. The
 napari Latent Explorer opens RUN/analysis/. The folder holds:
-  latents.npy (N, d), loss.npy (N,) (each image's loss), pca.npy (N, <=100), umap.npy (N, 2), kmeans.npy (N,);
-  pca.png and umap.png, coloured by cluster;
+  latents.npy (N, d), loss.npy (N,) (each image's loss), pca.npy (N, <=100), umap.npy (N, 2), kmeans.npy (N,),
+  classes.npy (N,) (the refined classes, the k-means clusters' ids);
+  pca.png and umap.png, coloured by class;
   k_choice.csv and k_choice.png, the score of every k tried (unless --k);
-  clusters/cluster_NNN.mrc, one map per cluster: the mean of the volumes of --per-cluster of its images, and
-    for a hypernetwork run clusters/cluster_NNN_centre.mrc, the volume of the cluster's mean latent;
+  clusters/cluster_NNN.mrc, one map per class: the mean of the volumes of --per-cluster of its images, and
+    for a hypernetwork run clusters/cluster_NNN_centre.mrc, the volume of the class's mean latent;
   index.md, what each file holds, how k was set and the size of every cluster.
 UMAP's first use in a process compiles for tens of seconds; --no-umap skips it. Above 100,000 images UMAP is
 fitted on 100,000 of them (a seeded subsample) and places the others with its transform."""
@@ -53,6 +57,8 @@ def add_parser(subparsers) -> None:
                    help="images decoded and averaged for each cluster's map (default 16)")
     p.add_argument("--no-volumes", dest="volumes", action="store_false", help="skip the cluster maps")
     p.add_argument("--no-umap", dest="umap", action="store_false", help="skip the UMAP embedding")
+    p.add_argument("--no-classes", dest="classes", action="store_false",
+                   help="keep the k-means clusters: skip the 3D classification that refines them")
     p.add_argument("--seed", type=int, default=0, help="seed of PCA, UMAP, k-means and the decoded images (default 0)")
     p.add_argument("--device", default="cpu", help="torch device for encoding and decoding (default cpu)")
     p.add_argument("--threads", type=threads_setting, default=AUTO, metavar="T",
@@ -91,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if threads is not None:
         torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):   # k-means and BLAS: one thread per core fights other processes
-        analyze_run(trained, out_dir=out, k=args.k, labels=labels, umap=args.umap, seed=args.seed,
+        analyze_run(trained, out_dir=out, k=args.k, labels=labels, umap=args.umap, classes=args.classes,
+                    seed=args.seed,
                     device=args.device, progress=progress,
                     umap_start=analysis_outputs.latest_umap(trained.analysis_dir, n) if args.umap else None)
         progress("plots", 0.0)

@@ -17,9 +17,9 @@ Run the main job end to end on the embedded default dataset:
   1. simulate a mixture of the atomic models shipped in the package (OUTDIR/data),
   2. train CryoHype on it (OUTDIR/run),
   3. analyse the latents without the labels: PCA, UMAP, k-means with the number of clusters chosen from the
-     latents (OUTDIR/run/analysis; k_choice.png shows how),
+     latents (OUTDIR/run/analysis; k_choice.png shows how), refined into classes by 3D classification,
   4. score decoded volumes against the true maps (OUTDIR/run/eval/metrics.json): first those found with no
-     label at all (a map per k-means cluster, each paired with one structure to be scored), then those told
+     label at all (a map per class, each paired with one structure to be scored), then those told
      by the labels: images chosen by their true labels, and k-means with the true number of structures,
   5. backproject each structure's images with the true labels, the upper bound (OUTDIR/backproject),
 and print a summary. Open the result in napari with the Latent Explorer (File > Open > OUTDIR/run)."""
@@ -125,9 +125,9 @@ def summary_lines(ours: dict, upper: dict, analysis: Path, true_k: tuple[int, fl
 
     u = ours["unsupervised"]
     lines = [f"CryoHype, with no label at all: {figures(u['summary'])}",
-             f"  (k = {u['k']} clusters, chosen from the latents: {analysis / 'k_choice.png'}; adjusted Rand index "
-             f"{u['kmeans_ari']:.3f} against the true labels; each cluster's map paired with one structure to be "
-             "scored" + (f"; no cluster for {len(u['missing'])} structure(s)" if u["missing"] else "")
+             f"  (k = {u['k']} clusters, chosen from the latents: {analysis / 'k_choice.png'}, refined by 3D "
+             f"classification; adjusted Rand index {u['kmeans_ari']:.3f} against the true labels; each class's map "
+             "paired with one structure to be scored" + (f"; no cluster for {len(u['missing'])} structure(s)" if u["missing"] else "")
              + (f"; {len(u['unpaired_clusters'])} cluster(s) left unpaired" if u.get("unpaired_clusters") else "")
              + ")",
              "Told by the labels:",

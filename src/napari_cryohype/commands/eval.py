@@ -23,9 +23,10 @@ distance (Å) and IoU of the molecules at --threshold. Definitions: docs/metrics
 Two sources of maps:
   OUTDIR is a trained CryoHype run folder. Two figures, the first one leading:
     without the labels: the latents are clustered (k-means, --k clusters, default the number of true
-      structures; RUN/analysis/kmeans.npy when it has that many), --per-structure images of each cluster
-      are decoded and their volumes averaged, and each cluster's map is paired with one true structure
-      (Hungarian, by FSC AUC): did the model separate the structures by itself? The clusters' adjusted
+      structures) and the clusters refined by 3D classification, as `cryohype analyze` does (its
+      RUN/analysis/classes.npy when its k-means has that many clusters), --per-structure images of each
+      class are decoded and their volumes averaged, and each class's map is paired with one true structure
+      (Hungarian, by FSC AUC): did the model separate the structures by itself? The classes' adjusted
       Rand index against --labels is added.
     images chosen by their true labels: --per-structure images of each structure decoded and averaged
       (what the model can give once the structures are told apart). Needs --labels.
@@ -114,8 +115,8 @@ def _print_summary(report: dict) -> None:
     print(f"{report['n_structures']} structures ({report['source']}):")
     u = report.get("unsupervised")
     if u is not None:
-        print(f"  without the labels ({u['k']} latent clusters, {u['per_cluster']} images of each decoded, each "
-              f"map paired with one structure): {_figures(u['summary'])}, k-means ARI {u['kmeans_ari']:.3f}")
+        print(f"  without the labels ({u['k']} classes, {u['per_cluster']} images of each decoded, each "
+              f"map paired with one structure): {_figures(u['summary'])}, ARI {u['kmeans_ari']:.3f}")
         if u["missing"]:
             print(f"  (no cluster map for labels {u['missing']}: fewer clusters than structures)")
         print(f"  images chosen by their true labels: {_figures(report['summary'])}")

@@ -1,10 +1,11 @@
-"""Latent-space analysis of a trained run: PCA, UMAP and k-means, written to ``RUN/analysis/``.
+"""Latent-space analysis of a trained run: PCA, UMAP, k-means and classes, written to ``RUN/analysis/``.
 
 ``analyze_run`` computes the per-image latents (:meth:`CryoHypeModel.latents`), reduces them
 with PCA to at most 100 dimensions (as the paper does before UMAP), embeds the PCA coordinates in 2D
 with UMAP, and clusters the directions of the PCA coordinates with k-means (:func:`kmeans`), with the
-number of clusters chosen from the data unless it is given (:mod:`napari_cryohype.core.k_choice`). Every
-step is seeded.
+number of clusters chosen from the data unless it is given (:mod:`napari_cryohype.core.k_choice`). The
+clusters then seed a 3D classification with the poses fixed (:mod:`napari_cryohype.core.classify`): each
+image goes to the class whose map its image fits best. Every step is seeded.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from napari_cryohype.core import k_choice
 from napari_cryohype.core.errors import InputError
 from napari_cryohype.core.io.atomic import atomic_path
 
-#: progress(stage, fraction): stage is "latents", "pca", "umap", "choose k" or "kmeans"; fraction in [0, 1].
+#: progress(stage, fraction): stage is "latents", "pca", "umap", "choose k", "kmeans" or "classes"; fraction in
+#: [0, 1].
 Progress = Callable[[str, float], None]
 
 #: UMAP settings of a warm start (UMAP's defaults: 200-500 epochs, learning rate 1). On well-separated
@@ -176,7 +178,8 @@ def save_array(path: Path, array: np.ndarray) -> Path:
 
 def analyze_run(run, *, out_dir: str | os.PathLike | None = None, k: int | None = None,
                 labels: np.ndarray | None = None, umap: bool = True, umap_start: np.ndarray | None = None,
-                seed: int = 0, device: str = "cpu", progress: Progress | None = None) -> dict[str, Path]:
+                classes: bool = True, seed: int = 0, device: str = "cpu",
+                progress: Progress | None = None) -> dict[str, Path]:
     """Latents, PCA, UMAP and k-means (of directions, :func:`kmeans`) of every image of a
     :class:`~napari_cryohype.core.run.Run`, written into ``out_dir`` (default ``run.analysis_dir``).
 
@@ -187,7 +190,9 @@ def analyze_run(run, *, out_dir: str | os.PathLike | None = None, k: int | None 
     its shape differs). k-means has ``k`` clusters when given, else as many as ``labels`` (N,) hold
     structures, else the k chosen from the data (:func:`napari_cryohype.core.k_choice.choose_k`); unless
     ``k`` is given, the score of every k tried is written to k_choice.csv (with each k's adjusted Rand
-    index against ``labels`` when given). Returns {name: path}.
+    index against ``labels`` when given). With ``classes``, the k-means clusters seed a 3D classification
+    with the poses fixed (:func:`napari_cryohype.core.classify.classify`): classes.npy (N,), the same ids.
+    Returns {name: path}.
     """
     from napari_cryohype.core.latents import latents_and_losses
 
@@ -222,6 +227,15 @@ def analyze_run(run, *, out_dir: str | os.PathLike | None = None, k: int | None 
         paths["k_choice"] = k_choice.write_table(choice, out_dir / "k_choice.csv")
         k = choice.k if labels is None else int(np.unique(labels).size)
     report("kmeans", 0.0)
-    paths["kmeans"] = save_array(out_dir / "kmeans.npy", kmeans(pcs, min(k or 1, len(pcs)), seed=seed))
+    clusters = kmeans(pcs, min(k or 1, len(pcs)), seed=seed)
+    paths["kmeans"] = save_array(out_dir / "kmeans.npy", clusters)
     report("kmeans", 1.0)
+    if classes:
+        from napari_cryohype.core.classify import DEFAULT_ITERATIONS, classify
+
+        report("classes", 0.0)
+        refined = classify(run.dataset(), clusters, device=device, progress=lambda it, done, total: report(
+            "classes", min(1.0, (it + done / total) / (DEFAULT_ITERATIONS + 1))))
+        paths["classes"] = save_array(out_dir / "classes.npy", refined.labels)
+        report("classes", 1.0)
     return paths

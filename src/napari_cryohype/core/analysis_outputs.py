@@ -26,7 +26,10 @@ ARRAYS = {"latents": "every image's latent (N, d): what sets its weight tokens (
           "loss": "every image's loss under the model (N,)",
           "pca": "principal components of the latents (N, <=100), by decreasing variance",
           "umap": "2D UMAP embedding of the principal components (N, 2)",
-          "kmeans": "k-means cluster of every image (N,), on the principal components"}
+          "kmeans": "k-means cluster of every image (N,), on the principal components",
+          "classes": "class of every image (N,): the k-means clusters refined by 3D classification with the poses "
+                     "fixed (each image to the class whose map its image fits best; the same ids); the plots and "
+                     "cluster maps are of these"}
 
 #: a folder holding one of these holds an analysis
 _MARKS = ("index.md", "latents.npy")
@@ -180,10 +183,18 @@ def plot_k_choice(table: dict[str, np.ndarray], path: Path, title: str) -> Path:
     return path
 
 
+def final_clusters(out_dir: Path) -> np.ndarray:
+    """Each image's cluster (N,) in an analysis folder: its classes.npy (the refined classes) when there, else
+    its kmeans.npy."""
+    refined = Path(out_dir) / "classes.npy"
+    return np.load(refined if refined.is_file() else Path(out_dir) / "kmeans.npy")
+
+
 def write_plots(out_dir: Path, title: str) -> dict[str, Path]:
     """``pca.png`` (PC1 against PC2) and ``umap.png`` (when umap.npy is there) of the arrays in ``out_dir``,
-    coloured by k-means cluster, and ``k_choice.png`` when k_choice.csv is there. Returns {name: path}."""
-    clusters = np.load(out_dir / "kmeans.npy")
+    coloured by cluster (:func:`final_clusters`), and ``k_choice.png`` when k_choice.csv is there. Returns
+    {name: path}."""
+    clusters = final_clusters(out_dir)
     paths = {}
     pcs = np.load(out_dir / "pca.npy")
     if pcs.shape[1] >= 2:
@@ -206,13 +217,13 @@ def write_plots(out_dir: Path, title: str) -> dict[str, Path]:
 
 def write_cluster_maps(run, out_dir: Path, per_cluster: int = 16, *, seed: int = 0, device: str = "cpu",
                        progress: Callable[[int, int], None] | None = None) -> dict[str, Path]:
-    """``out_dir/clusters/cluster_NNN.mrc`` for every k-means cluster of ``out_dir/kmeans.npy`` (and
+    """``out_dir/clusters/cluster_NNN.mrc`` for every cluster of :func:`final_clusters` (and
     ``cluster_NNN_centre.mrc`` for a hypernetwork run, from ``out_dir/latents.npy``), at the run's voxel size.
     ``progress(done, total)`` counts clusters. Returns {file name: path}."""
     from napari_cryohype.core.decode import decode_latents
     from napari_cryohype.core.evaluate import decode_clusters
 
-    clusters = np.load(out_dir / "kmeans.npy")
+    clusters = final_clusters(out_dir)
     folder = out_dir / "clusters"
     folder.mkdir(exist_ok=True)
     paths = {}
@@ -252,10 +263,12 @@ def write_index(run, out_dir: Path, per_cluster: int | None, k_how: str = "") ->
     """``out_dir/index.md``: every file of the analysis with what it holds, the checkpoint analysed, how k was
     set (``k_how``, :func:`k_sentence`), and the size of every cluster. ``per_cluster``: images averaged per
     cluster map (None: no maps written)."""
-    clusters = np.load(out_dir / "kmeans.npy")
+    clusters = final_clusters(out_dir)
     ids, sizes = np.unique(clusters, return_counts=True)
     rows = [(f"{name}.npy", what) for name, what in ARRAYS.items() if (out_dir / f"{name}.npy").is_file()]
-    rows += [(name, f"{label} coloured by k-means cluster (each cluster's number at its median, or beside it "
+    refined = (out_dir / "classes.npy").is_file()
+    kind = "class" if refined else "k-means cluster"
+    rows += [(name, f"{label} coloured by {kind} (each {kind.split()[-1]}'s number at its median, or beside it "
                     "with a line to it)")
              for name, label in (("pca.png", "PC1 against PC2"), ("umap.png", "the UMAP embedding"))
              if (out_dir / name).is_file()]
@@ -265,16 +278,17 @@ def write_index(run, out_dir: Path, per_cluster: int | None, k_how: str = "") ->
                          "index against --labels)"),
         ("k_choice.png", "the score against k, the chosen k marked")) if (out_dir / name).is_file()]
     if per_cluster is not None:
-        rows.append(("clusters/cluster_NNN.mrc", f"one map per cluster: the mean of the volumes of {per_cluster} "
+        rows.append(("clusters/cluster_NNN.mrc", f"one map per {kind}: the mean of the volumes of {per_cluster} "
                                                  "of its images (seeded; all of them when fewer)"))
         if (out_dir / "clusters" / f"cluster_{ids[0]:03d}_centre.mrc").is_file():
-            rows.append(("clusters/cluster_NNN_centre.mrc", "one map per cluster: the volume of its mean latent "
+            rows.append(("clusters/cluster_NNN_centre.mrc", f"one map per {kind}: the volume of its mean latent "
                                                             "(the mean weight tokens)"))
     lines = [f"# Analysis of {run.path}", "",
              f"Checkpoint: `{run.checkpoint_path.relative_to(run.path)}`; {len(clusters)} images, "
-             f"{len(ids)} k-means clusters; voxel size {run.apix:g} Å.", "", *([k_how, ""] if k_how else []),
+             f"{len(ids)} {'classes (k-means clusters refined by 3D classification)' if refined else 'k-means clusters'}"
+             f"; voxel size {run.apix:g} Å.", "", *([k_how, ""] if k_how else []),
              "| file | what it holds |", "|---|---|", *(f"| `{name}` | {what} |" for name, what in rows), "",
-             "| cluster | images |", "|---|---|", *(f"| {c} | {n} |" for c, n in zip(ids, sizes)), ""]
+             f"| {kind} | images |", "|---|---|", *(f"| {c} | {n} |" for c, n in zip(ids, sizes)), ""]
     path = out_dir / "index.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))

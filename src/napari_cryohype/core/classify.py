@@ -27,6 +27,8 @@ from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector
 
 #: Fourier radius of the comparison, as a fraction of Nyquist (D/2 pixels)
 DEFAULT_RADIUS = 0.5
+#: most iterations after the seeds' maps
+DEFAULT_ITERATIONS = 10
 
 
 @dataclass
@@ -64,7 +66,7 @@ class _Pass:
         return out.masked_fill(self.empty, float("-inf"))
 
 
-def classify(dataset, seeds: np.ndarray, *, iterations: int = 10, radius: float = DEFAULT_RADIUS,
+def classify(dataset, seeds: np.ndarray, *, iterations: int = DEFAULT_ITERATIONS, radius: float = DEFAULT_RADIUS,
              reg: float = DEFAULT_REG, tol: float = 0.001, batch_size: int = 256, device: torch.device | str = "cpu",
              progress: Callable[[int, int, int], None] | None = None) -> Classification:
     """Refine ``seeds`` (N,) int class ids, one per image of ``dataset`` (a

@@ -162,19 +162,25 @@ def decode_clusters(run, clusters: np.ndarray, per_cluster: int = 16, *, seed: i
 
 
 def run_clusters(run, k: int, *, seed: int = 0, device: str = "cpu") -> tuple[np.ndarray, str]:
-    """k-means clusters (N,) of a run's latents and where they came from: ``RUN/analysis/kmeans.npy`` when it
-    has ``k`` clusters and one per image (what ``cryohype analyze`` wrote), else k-means (k, seeded) on the
-    PCA of latents computed now, as :func:`~napari_cryohype.core.analysis.analyze_run` does."""
+    """The classes (N,) of a run's images found without the labels, and where they came from: what
+    ``cryohype analyze`` wrote in ``RUN/analysis/`` when its k-means has ``k`` clusters and one per image (its
+    classes.npy, else its kmeans.npy), else k-means (k, seeded) on the PCA of the latents computed now, refined
+    by 3D classification (:func:`~napari_cryohype.core.classify.classify`), as
+    :func:`~napari_cryohype.core.analysis.analyze_run` does."""
     from napari_cryohype.core.analysis import kmeans, pca
+    from napari_cryohype.core.classify import classify
     from napari_cryohype.core.latents import compute_latents
 
-    saved = Path(run.analysis_dir) / "kmeans.npy"
+    analysis = Path(run.analysis_dir)
+    saved, refined = analysis / "kmeans.npy", analysis / "classes.npy"
+    dataset = run.dataset()
     if saved.is_file():
         clusters = np.load(saved)
-        if clusters.shape == (len(run.dataset()),) and np.unique(clusters).size == k:
-            return clusters, str(saved)
-    latents = compute_latents(run, device=device)
-    return kmeans(pca(latents, seed=seed), k, seed=seed), "k-means on the PCA of the latents"
+        if clusters.shape == (len(dataset),) and np.unique(clusters).size == k:
+            return (np.load(refined), str(refined)) if refined.is_file() else (clusters, str(saved))
+    seeds = kmeans(pca(compute_latents(run, device=device), seed=seed), k, seed=seed)
+    return (classify(dataset, seeds, device=device).labels,
+            "k-means on the PCA of the latents, refined by 3D classification")
 
 
 def score_clusters(volumes: dict[int, np.ndarray], truth: dict[int, TrueMap], apix: float, *,
