@@ -37,7 +37,7 @@ from napari_cryohype.widgets.workers import start_worker
 _SYNC_PCA_ENTRIES = 200_000   # larger latent arrays (N x d) get their PCA in the helper process
 _N_PCS = 10                  # principal components computed; UMAP and k-means run on them
 LIVE_INTERVAL_S = 1.0        # the first epoch's points are redrawn at most this often...
-LIVE_COST_FACTOR = 10.0      # ...and at most once per this many times the last redraw's duration
+LIVE_COST_FACTOR = 10.0      # ...and at most once per this many times the last redraw's CPU time
 
 
 class LatentExplorer(QWidget):
@@ -395,7 +395,8 @@ class LatentExplorer(QWidget):
         """A training step's batch: dataset ``indices`` (B,) and the latents (B, d) the step computed
         (the Train widget calls this during the first epoch). The images trained on so far are drawn by
         principal axes fitted on them, at most every :data:`LIVE_INTERVAL_S` (or :data:`LIVE_COST_FACTOR`
-        times what the last drawing took), until every image's latents come at the first epoch's end."""
+        times the CPU time the last drawing took: not its wall time, which a busy machine stretches), until
+        every image's latents come at the first epoch's end."""
         if self._live is None:
             return
         self._live.add(indices, latents)
@@ -406,10 +407,10 @@ class LatentExplorer(QWidget):
         live = self._live
         if live is None or live.count < 2:
             return
-        start = time.perf_counter()
+        start = time.thread_time()
         self._show_latents(live.latents, live.principal_components(_N_PCS), self._live_labels, None, None, None,
                            preview=True)
-        took = time.perf_counter() - start
+        took = time.thread_time() - start
         self._live_due = time.monotonic() + max(LIVE_INTERVAL_S, LIVE_COST_FACTOR * took)
 
     def _end_live(self) -> None:
