@@ -228,3 +228,25 @@ def test_new_latents_are_drawn_while_a_umap_runs_and_the_next_umap_waits_for_it(
     assert explorer.x_axis.currentText() == "UMAP1"
     xy, (x0, y0, w, h) = explorer.scatter.index.xy, explorer.scatter.view_rect
     assert ((xy[:, 0] >= x0) & (xy[:, 0] <= x0 + w) & (xy[:, 1] >= y0) & (xy[:, 1] <= y0 + h)).all()
+
+
+def test_one_click_then_whole_class_selects_the_clicked_images_class(explorer):
+    """An analysis's classes colour the points by default (no labels) and name their legend; "Whole class"
+    grows a selection to the class most of it belongs to, or to a true label when coloured by labels."""
+    z, labels = clustered_latents(300)
+    classes = (labels + 1) % 3 + 10     # other ids than the labels
+    classes[:5] = 12                   # and not the same grouping
+    explorer.set_latents(z, classes=classes)
+    assert explorer.color_by.currentText() == "classes"
+    assert [text for text, _ in explorer.scatter.legend] == ["class 10", "class 11", "class 12"]
+    explorer.scatter.set_selection(np.array([7]))
+    np.testing.assert_array_equal(explorer.select_group(), np.flatnonzero(classes == classes[7]))
+    explorer.scatter.set_selection(np.array([0, 1, 250]))
+    np.testing.assert_array_equal(explorer.select_group(), np.flatnonzero(classes == 12))
+    explorer.set_latents(z, labels=labels, classes=classes)
+    explorer.color_by.setCurrentText("true label")
+    explorer.scatter.set_selection(np.array([0]))
+    np.testing.assert_array_equal(explorer.select_group(), np.flatnonzero(labels == labels[0]))
+    explorer.color_by.setCurrentText("none")
+    explorer.scatter.set_selection(np.array([3]))
+    np.testing.assert_array_equal(explorer.select_group(), [3])   # no categories: unchanged

@@ -28,15 +28,17 @@ def value_colors(values: np.ndarray) -> np.ndarray:
     return colormaps["viridis"](np.nan_to_num(t)).astype(np.float32)
 
 
-def _categories(data: LatentData, by: str) -> np.ndarray | None:
-    return data.labels if by == "true label" else data.clusters if by == "k-means" else None
+def categories(data: LatentData, by: str) -> np.ndarray | None:
+    """The (N,) integer categories of a colouring ``by`` "true label", "classes" or "k-means"; None for any
+    other colouring."""
+    return {"true label": data.labels, "classes": data.classes, "k-means": data.clusters}.get(by)
 
 
 def point_colors(data: LatentData, by: str) -> np.ndarray:
-    """RGBA (N, 4) of the points coloured ``by`` "true label", "k-means", a covariate, or else grey."""
-    categories = _categories(data, by)
-    if categories is not None:
-        return category_colors(categories)
+    """RGBA (N, 4) of the points coloured ``by`` "true label", "classes", "k-means", a covariate, or else grey."""
+    cats = categories(data, by)
+    if cats is not None:
+        return category_colors(cats)
     if by in data.covariates:
         return value_colors(data.covariates[by])
     return np.tile(_GREY, (data.n, 1))
@@ -44,10 +46,10 @@ def point_colors(data: LatentData, by: str) -> np.ndarray:
 
 def legend(data: LatentData, by: str) -> list[tuple[str, tuple]]:
     """Legend of a colouring: one entry per category (at most 12, then a count), or a covariate's range."""
-    values = _categories(data, by)
+    values = categories(data, by)
     if values is not None:
         cats = np.unique(values)
-        name = "label" if by == "true label" else "cluster"
+        name = {"true label": "label", "classes": "class"}.get(by, "cluster")
         entries = [(f"{name} {c}", tuple(category_colors(np.array([c]))[0])) for c in cats[:_LEGEND_ENTRIES]]
         more = len(cats) - _LEGEND_ENTRIES
         return entries + ([(f"… {more} more", (0.5, 0.5, 0.5, 1))] if more > 0 else [])

@@ -156,6 +156,12 @@ class LatentExplorer(QWidget):
             b = QPushButton(text)
             b.clicked.connect(slot)
             select.addWidget(b, 0, i, 1, 2 if i == 2 else 1)
+        whole = QPushButton("Whole class")
+        whole.setToolTip("Select every image of the class (or cluster, or label: as the points are coloured) "
+                         "that most of the selected images belong to: click a point, then this, then Decode "
+                         "selection")
+        whole.clicked.connect(self.select_group)
+        select.addWidget(whole, 3, 0, 1, 2)
         self.range_covariate = _narrow(QComboBox())
         self.range_lo = QDoubleSpinBox(decimals=3, minimum=-1e12, maximum=1e12)
         self.range_hi = QDoubleSpinBox(decimals=3, minimum=-1e12, maximum=1e12)
@@ -230,11 +236,13 @@ class LatentExplorer(QWidget):
 
     def set_latents(self, latents: np.ndarray, *, labels: np.ndarray | None = None,
                     covariates: dict[str, np.ndarray] | None = None, pcs: np.ndarray | None = None,
-                    embedding: np.ndarray | None = None, clusters: np.ndarray | None = None) -> None:
+                    embedding: np.ndarray | None = None, clusters: np.ndarray | None = None,
+                    classes: np.ndarray | None = None) -> None:
         """Explore ``latents`` (N, d): PCA (core.analysis.pca unless ``pcs`` given) at once — in the helper
         process (:mod:`.helper_process`) when the array is large — then UMAP there (unless ``embedding``
         given or automatic UMAP is off). A previous embedding of the same N warm-starts the new UMAP.
-        ``labels`` (N,) int and ``covariates`` name -> (N,) values colour the points. They replace the
+        ``labels`` (N,) int, ``classes`` (N,) int (an analysis's refined classes) and ``covariates`` name -> (N,)
+        values colour the points. They replace the
         points of a first epoch in training (:meth:`training_latents`)."""
         latents = np.asarray(latents, dtype=np.float32)
         self._end_live()
@@ -243,7 +251,8 @@ class LatentExplorer(QWidget):
 
         def show(pcs_: np.ndarray) -> None:
             if generation == self._latents_generation:
-                self._show_latents(latents, np.asarray(pcs_, np.float32), labels, covariates, embedding, clusters)
+                self._show_latents(latents, np.asarray(pcs_, np.float32), labels, covariates, embedding, clusters,
+                                   classes=classes)
 
         if pcs is not None or latents.size <= _SYNC_PCA_ENTRIES:
             show(pcs if pcs is not None else _pca(latents))
@@ -251,7 +260,8 @@ class LatentExplorer(QWidget):
             self.jobs.start(helper_process.call_analysis, "pca", latents, n_components=_N_PCS, on_done=show,
                             what=f"PCA of {latents.shape} latents")
 
-    def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters, preview: bool = False) -> None:
+    def _show_latents(self, latents, pcs, labels, covariates, embedding, clusters, preview: bool = False,
+                      classes: np.ndarray | None = None) -> None:
         """Draw ``latents`` (N, d) by their ``pcs`` (N, k); with ``preview``, those of a first epoch in
         training (NaN rows: images not trained on yet), drawn without UMAP or k-means."""
         data = self.data
@@ -267,6 +277,7 @@ class LatentExplorer(QWidget):
         data.embedding = (np.asarray(embedding, np.float32) if embedding is not None
                           else previous if refresh_umap else None)
         data.clusters = None if clusters is None else np.asarray(clusters)
+        data.classes = None if classes is None else np.asarray(classes)
         if labels is not None:
             data.labels = np.asarray(labels)
         elif data.labels is not None and len(data.labels) != len(latents):
@@ -356,7 +367,7 @@ class LatentExplorer(QWidget):
         if arrays["loss"] is not None:
             self.data.covariates[run_data.LOSS] = arrays["loss"]
         self.set_latents(arrays["latents"], labels=self._labels(len(arrays["latents"])), pcs=arrays["pca"],
-                         embedding=arrays["umap"], clusters=arrays["kmeans"])
+                         embedding=arrays["umap"], clusters=arrays["kmeans"], classes=arrays["classes"])
 
     def preload_model(self) -> None:
         """Load the run's model for decoding in a worker now; the layer the first click fills is made once
@@ -456,11 +467,13 @@ class LatentExplorer(QWidget):
             combo.setCurrentText(prev if keep_axes and prev in names else dflt)
             combo.blockSignals(False)
         old_color = self.color_by.currentText()
-        options = ["none", "k-means"] + (["true label"] if data.labels is not None else []) + list(data.covariates)
+        options = (["none"] + (["classes"] if data.classes is not None else []) + ["k-means"]
+                   + (["true label"] if data.labels is not None else []) + list(data.covariates))
         self.color_by.blockSignals(True)
         self.color_by.clear()
         self.color_by.addItems(options)
-        default_color = "true label" if data.labels is not None else "k-means" if data.clusters is not None else "none"
+        default_color = ("true label" if data.labels is not None else "classes" if data.classes is not None
+                         else "k-means" if data.clusters is not None else "none")
         self.color_by.setCurrentText(old_color if old_color in options and old_color != "none" else default_color)
         self.color_by.blockSignals(False)
         self.range_covariate.blockSignals(True)
@@ -509,6 +522,17 @@ class LatentExplorer(QWidget):
 
     def clear_selection(self) -> None:
         self.scatter.set_selection(np.empty(0, np.int64))
+
+    def select_group(self) -> np.ndarray:
+        """Select every image of the category (class, k-means cluster or true label, as the points are
+        coloured) that most of the selected images belong to; nothing changes without a selection or a
+        categorical colouring. Returns the new selection."""
+        cats = colors.categories(self.data, self.color_by.currentText())
+        if cats is None or len(self.selection) == 0:
+            return self.selection
+        values, counts = np.unique(cats[self.selection], return_counts=True)
+        self.scatter.set_selection(np.flatnonzero(cats == values[np.argmax(counts)]))
+        return self.selection
 
     def select_range(self, name: str, lo: float, hi: float) -> np.ndarray:
         """Pick the images whose covariate (or axis) ``name`` lies in [lo, hi]; combined per the pick mode."""
@@ -564,6 +588,8 @@ class LatentExplorer(QWidget):
             arrays["umap"] = self.data.embedding
         if self.data.clusters is not None:
             arrays["kmeans"] = self.data.clusters
+        if self.data.classes is not None:
+            arrays["classes"] = self.data.classes
         return arrays
 
     def save_volumes(self, folder) -> list:

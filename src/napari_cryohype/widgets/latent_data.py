@@ -13,12 +13,14 @@ N_PC_AXES = 6   # PC1..PC6 offered as axes
 @dataclass
 class LatentData:
     """Per-image arrays of N images: latents (N, d), pcs (N, >=2), embedding (N, 2) or None (UMAP),
-    clusters (N,) or None (k-means), labels (N,) or None, covariates name -> (N,)."""
+    clusters (N,) or None (k-means), classes (N,) or None (``cryohype analyze``'s classes: its k-means refined
+    by 3D classification), labels (N,) or None, covariates name -> (N,)."""
 
     latents: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.float32))
     pcs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
     embedding: np.ndarray | None = None
     clusters: np.ndarray | None = None
+    classes: np.ndarray | None = None
     labels: np.ndarray | None = None
     covariates: dict[str, np.ndarray] = field(default_factory=dict)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 LOSS = "loss (per image)"      # the covariate name of each image's loss under the model
-_ARRAYS = ("latents", "pca", "umap", "kmeans", "loss")
+_ARRAYS = ("latents", "pca", "umap", "kmeans", "classes", "loss")
 
 
 def data_folder(run) -> Path | None:
@@ -50,7 +50,7 @@ def covariates(dataset) -> dict[str, np.ndarray]:
 
 
 def analysis_arrays(run) -> dict[str, np.ndarray | None] | None:
-    """The run's ``analysis/*.npy`` (latents, pca, umap, kmeans, loss): None without latents.npy; an array
+    """The run's ``analysis/*.npy`` (latents, pca, umap, kmeans, classes, loss): None without latents.npy; an array
     that is missing or of another length than the latents is None."""
     folder = Path(run.analysis_dir)
     if not (folder / "latents.npy").is_file():
