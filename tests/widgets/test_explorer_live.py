@@ -57,9 +57,11 @@ def test_first_epoch_points_are_drawn_at_most_once_a_second_in_view_then_replace
     # the images without a latent yet are neither drawn nor picked
     explorer.scatter.box((-1e9, -1e9), (1e9, 1e9))
     assert np.array_equal(explorer.selection, np.arange(12))
-    # no UMAP or k-means of a part of the images
+    # no UMAP or k-means of a part of the images, and no export of arrays with empty rows
     explorer.compute_umap()
     assert not explorer.busy and "first epoch" in explorer.status.text()
+    assert explorer.save_arrays(tiny_run / "exported") == [] and not (tiny_run / "exported").exists()
+    assert "no latent yet" in explorer.status.text()
 
     # more batches right away: drawn together, once, no sooner than LIVE_INTERVAL_S after the last drawing
     for start in (12, 18):

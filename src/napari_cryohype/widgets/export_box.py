@@ -54,7 +54,13 @@ class ExportBox(QWidget):
         return self._report(export.export_dataset_star(self.selection(), dataset, path, self))
 
     def save_arrays(self, folder) -> list[Path]:
-        return self._report(export.export_arrays(self.arrays(), folder, self))
+        """The arrays of the points shown; none while some images have no latent yet (the first epoch's
+        preview), rather than files with empty rows."""
+        arrays = self.arrays()
+        if np.isnan(arrays["latents"]).any():
+            self.say("Some images have no latent yet (the first epoch's preview): export after the first epoch.")
+            return []
+        return self._report(export.export_arrays(arrays, folder, self))
 
     def _report(self, paths: list[Path]) -> list[Path]:
         self.say(f"Wrote {len(paths)} file(s): " + ", ".join(p.name for p in paths) if paths else "Nothing written.")
