@@ -65,7 +65,7 @@ OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vi
         "many_lift_split": Recipe("hyper", "lift", "many"),
         "many_split": Recipe("hyper", "mlp", "many"),
         "many_concat": Recipe("concat", "lift", "many"),
-        # the preset's architecture with cryoDRGN 3x256's parameter count at D=32 (0.61 M against 0.63 M): the
+        # the preset's architecture with cryoDRGN 3x256's parameter count at D=32 (0.62 M against 0.63 M): the
         # lift encoder's hidden width, which holds 98% of the preset's 9.4 M parameters, cut from 1024 to 64
         "many_shrunk": Recipe("hyper", "lift", "many", options=("--set", "encoder_hidden=64"))}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
