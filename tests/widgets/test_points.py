@@ -41,3 +41,21 @@ def test_a_simulated_run_gives_covariates_labels_and_true_maps(tiny_run, tiny_da
     assert set(cov) == {"defocus (Å)", "pose rot (°)", "pose tilt (°)", "pose psi (°)"}
     assert all(v.shape == (36,) for v in cov.values()) and cov["defocus (Å)"].min() > 0
     assert run_data.analysis_arrays(run) is None and run_data.source_star(run) is None
+
+
+def test_the_explorer_reads_the_latest_analysis(tmp_path):
+    """`cryohype analyze` puts each new analysis in a folder of its own: the arrays come from the last one
+    with latents (analysis-3 here; analysis-4 holds only an index, an analysis still being written)."""
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(analysis_dir=tmp_path / "analysis")
+    assert run_data.analysis_arrays(run) is None
+    for i, name in enumerate(("analysis", "analysis-2", "analysis-3")):
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / "latents.npy", np.full((4, 2), float(i), np.float32))
+    np.save(tmp_path / "analysis-3" / "classes.npy", np.arange(4))
+    (tmp_path / "analysis-4").mkdir()
+    (tmp_path / "analysis-4" / "index.md").write_text("# being written")
+    assert run_data.latest_analysis(run) == tmp_path / "analysis-3"
+    arrays = run_data.analysis_arrays(run)
+    assert (arrays["latents"] == 2).all() and (arrays["classes"] == np.arange(4)).all() and arrays["umap"] is None

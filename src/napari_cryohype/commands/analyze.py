@@ -24,7 +24,7 @@ steps repeat until the classes settle (at most 10 times; --no-classes skips it).
 
 Each analysis gets a folder of its own: RUN/analysis/ (RUN/analysis/epoch_NNN/ with --epoch) the first time,
 then RUN/analysis-2/, RUN/analysis-3/, ... (epoch_NNN-2/, ...): an earlier analysis is never overwritten. The
-napari Latent Explorer opens RUN/analysis/. The folder holds:
+napari Latent Explorer opens the latest. The folder holds:
   latents.npy (N, d), loss.npy (N,) (each image's loss), pca.npy (N, <=100), umap.npy (N, 2), kmeans.npy (N,),
   classes.npy (N,) (the refined classes, the k-means clusters' ids);
   pca.png and umap.png, coloured by class;

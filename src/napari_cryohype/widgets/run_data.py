@@ -49,11 +49,20 @@ def covariates(dataset) -> dict[str, np.ndarray]:
     return cov
 
 
+def latest_analysis(run) -> Path | None:
+    """The run's latest analysis with latents: ``analysis/`` or the last of ``analysis-2/``, ``analysis-3/``, ...
+    (``cryohype analyze`` never overwrites one), or None."""
+    from napari_cryohype.core.analysis_outputs import analysis_folders
+
+    with_latents = [f for f in analysis_folders(Path(run.analysis_dir)) if (f / "latents.npy").is_file()]
+    return with_latents[-1] if with_latents else None
+
+
 def analysis_arrays(run) -> dict[str, np.ndarray | None] | None:
-    """The run's ``analysis/*.npy`` (latents, pca, umap, kmeans, classes, loss): None without latents.npy; an array
-    that is missing or of another length than the latents is None."""
-    folder = Path(run.analysis_dir)
-    if not (folder / "latents.npy").is_file():
+    """The ``*.npy`` of the run's latest analysis (:func:`latest_analysis`: latents, pca, umap, kmeans, classes,
+    loss): None without one; an array that is missing or of another length than the latents is None."""
+    folder = latest_analysis(run)
+    if folder is None:
         return None
     loaded = {name: np.load(folder / f"{name}.npy") if (folder / f"{name}.npy").is_file() else None
               for name in _ARRAYS}
