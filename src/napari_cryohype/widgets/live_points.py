@@ -1,6 +1,6 @@
 """The live map's points during a run's first epoch: the latents each training step computed for its batch
 (``Trainer.keep_latents``), gathered per image, and principal components fitted on the images seen so far.
-Pure numpy, no Qt (the Latent Explorer draws them)."""
+No Qt: the Latent Explorer draws them."""
 
 from __future__ import annotations
 
@@ -36,21 +36,23 @@ class LivePoints:
         return int(np.count_nonzero(self.seen))
 
     def principal_components(self, n_components: int, seed: int = 0) -> np.ndarray:
-        """(n, k) float32, k = min(n_components, d, seen): the seen images' latents projected on the principal
-        axes of those seen so far (fitted on at most :data:`PCA_MAX_FIT` of them), by decreasing variance;
-        each axis's sign puts its largest loading positive (as scikit-learn's PCA), so an axis keeps its
-        direction from one update to the next. NaN rows for the images not seen yet."""
+        """(n, k) float32, k = min(n_components, d, seen - 1, at least 1): the seen images' latents projected on
+        the principal axes of those seen so far (scikit-learn's PCA, fitted on at most :data:`PCA_MAX_FIT` of
+        them, :func:`~napari_cryohype.core.analysis.fit_subset`), by decreasing variance; PCA's sign rule puts
+        each axis's largest loading positive, so an axis keeps its direction from one update to the next. NaN
+        rows for the images not seen yet."""
+        from sklearn.decomposition import PCA
+
+        from napari_cryohype.core.analysis import fit_subset
+
         rows = np.flatnonzero(self.seen)
         if self.latents is None or len(rows) == 0:
             return np.full((self.n, 1), np.nan, dtype=np.float32)
-        fit = rows if len(rows) <= PCA_MAX_FIT else np.sort(
-            np.random.default_rng(seed).choice(rows, size=PCA_MAX_FIT, replace=False))
-        x = self.latents[fit].astype(np.float64)
-        mean = x.mean(axis=0)
-        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-        k = min(n_components, len(vt), max(1, len(fit) - 1))
-        axes = vt[:k]
-        axes *= np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])[:, None]
+        seen = self.latents[rows]
+        subset = fit_subset(len(rows), PCA_MAX_FIT, seed)
+        fit = seen if subset is None else seen[subset]
+        k = min(n_components, seen.shape[1], max(1, len(fit) - 1))
         pcs = np.full((self.n, k), np.nan, dtype=np.float32)
-        pcs[rows] = (self.latents[rows] - mean.astype(np.float32)) @ axes.T.astype(np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):   # one image seen: no variance to divide by
+            pcs[rows] = PCA(n_components=k, svd_solver="full").fit(fit.astype(np.float64)).transform(seen)
         return pcs
