@@ -11,7 +11,7 @@ Images are positive-contrast (``image = CTF * projection``); the dataset inverts
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -127,6 +127,16 @@ class Backprojector:
         return self.volumes(reg)[0]
 
 
+def dataset_batches(dataset, indices: np.ndarray, batch_size: int
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """A :class:`~napari_cryohype.core.io.dataset.ParticleDataset`'s images ``indices`` in batches: (indices
+    (B,), images (B, D, D), rots (B, 3, 3), shifts (B, 2) in pixels, CTF table rows (B, 9) or None)."""
+    for start in range(0, len(indices), batch_size):
+        idx = indices[start:start + batch_size]
+        yield (idx, dataset.particles[idx], dataset.poses.rots[idx], dataset.poses.trans[idx] * dataset.D,
+               dataset.ctf[idx] if dataset.has_ctf else None)
+
+
 def backproject(dataset, indices: np.ndarray | None = None, *, batch_size: int = 256, reg: float = DEFAULT_REG,
                 interpolation: str = "trilinear", device: torch.device | str = "cpu",
                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -136,10 +146,8 @@ def backproject(dataset, indices: np.ndarray | None = None, *, batch_size: int =
     if indices.size == 0:
         raise ValueError("no images to backproject")
     bp = Backprojector(dataset.D, interpolation=interpolation, device=device)
-    for start in range(0, indices.size, batch_size):
-        idx = indices[start:start + batch_size]
-        ctf = dataset.ctf[idx] if dataset.has_ctf else None
-        bp.add(dataset.particles[idx], dataset.poses.rots[idx], dataset.poses.trans[idx] * dataset.D, ctf)
+    for _, images, rots, trans_px, ctf in dataset_batches(dataset, indices, batch_size):
+        bp.add(images, rots, trans_px, ctf)
         if progress is not None:
             progress(bp.count, indices.size)
     return bp.volume(reg)

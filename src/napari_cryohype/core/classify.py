@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from napari_cryohype.core import lattice
-from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector
+from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector, dataset_batches
 
 #: Fourier radius of the comparison, as a fraction of Nyquist (D/2 pixels)
 DEFAULT_RADIUS = 0.5
@@ -87,12 +87,8 @@ def classify(dataset, seeds: np.ndarray, *, iterations: int = DEFAULT_ITERATIONS
     for it in range(iterations + 1):
         step = _Pass(D, len(ids), transforms, radius_px, device)
         new, margin = labels.copy(), np.zeros(n, np.float32)
-        for start in range(0, n, batch_size):
-            idx = np.arange(start, min(n, start + batch_size))
-            rots = torch.as_tensor(np.asarray(dataset.poses.rots[idx]), dtype=torch.float32, device=device)
-            trans = np.asarray(dataset.poses.trans[idx]) * D
-            ctf = dataset.ctf[idx] if dataset.has_ctf else None
-            images = dataset.particles[idx]
+        for idx, images, rots, trans, ctf in dataset_batches(dataset, np.arange(n), batch_size):
+            rots = torch.as_tensor(np.asarray(rots), dtype=torch.float32, device=device)
             if transforms is not None:
                 top = step.scores(images, rots, trans, ctf).topk(2, dim=1)
                 new[idx] = top.indices[:, 0].cpu().numpy()
