@@ -28,27 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 import report  # noqa: E402
 from compare import latents_path, write_json  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
-from napari_cryohype.core.backproject import Backprojector  # noqa: E402
+from napari_cryohype.core.backproject import backproject_labels  # noqa: E402
 from napari_cryohype.core.classify import classify  # noqa: E402
 from napari_cryohype.core.evaluate import load_truth, score_clusters  # noqa: E402
 from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
 
 
-def class_maps(dataset: ParticleDataset, labels: np.ndarray, batch: int = 512) -> dict[int, np.ndarray]:
-    """{class: its images' backprojection (D, D, D)}."""
-    ids, which = np.unique(labels, return_inverse=True)
-    bp = Backprojector(dataset.D, n_maps=len(ids))
-    for start in range(0, len(dataset), batch):
-        idx = np.arange(start, min(len(dataset), start + batch))
-        bp.add(dataset.particles[idx], dataset.poses.rots[idx], dataset.poses.trans[idx] * dataset.D,
-               dataset.ctf[idx] if dataset.has_ctf else None, maps=which[idx])
-    return {int(i): v for i, v in zip(ids, bp.volumes())}
-
-
 def scores(dataset: ParticleDataset, clusters: np.ndarray, labels: np.ndarray, truth_dir: Path) -> dict:
     """ARI against the labels, and the label-free score of the classes' backprojections."""
     truth, apix = load_truth(truth_dir)
-    s = score_clusters(class_maps(dataset, clusters), truth, apix)
+    s = score_clusters(backproject_labels(dataset, clusters), truth, apix)
     return {"ari": adjusted_rand_index(clusters, labels), "fsc_auc": s["summary"]["fsc_auc"]["mean"],
             "structures_found": s["structures_found"], "classes": int(np.unique(clusters).size)}
 
@@ -74,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "images": len(dataset), "runs": {}}
     if "seeds" not in record:
         record["seeds"] = scores(dataset, seeds, labels, data / "volumes")
-        write_json(args.out, record)
+        write_json(args.out, report.portable(record, sys.executable))
     print(f"seeds (latent k-means): {record['seeds']}", flush=True)
     for radius in args.radius:
         key = f"radius {radius:g}"
@@ -86,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         record["runs"][key] = {**scores(dataset, out.labels, labels, data / "volumes"), "seconds": round(seconds, 1),
                                "iterations": len(out.changed), "changed": out.changed}
-        write_json(args.out, record)
+        write_json(args.out, report.portable(record, sys.executable))
         print(f"{key}: {record['runs'][key]}", flush=True)
     return 0
 

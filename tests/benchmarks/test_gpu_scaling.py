@@ -12,7 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "gpu_scaling.sh"
-#: the small models shipped in the package (with the index.csv a corpus needs): a user's clone has no ../shared
+#: the small models shipped in the package (with the index.csv a corpus needs): a user's clone has no shared
+#: data folder beside it
 SHIPPED_MODELS = REPO / "src" / "napari_cryohype" / "data" / "structures"
 sys.path.insert(0, str(REPO / "benchmarks" / "harness"))
 from peers import cryodrgn  # noqa: E402
