@@ -25,7 +25,9 @@ def test_analyze_writes_plots_cluster_maps_and_an_index(run, capsys):
     assert volume.shape == (run.D,) * 3 and apix == pytest.approx(run.apix) and volume.std() > 0
     assert (out / "pca.png").read_bytes()[:4] == b"\x89PNG" and not (out / "umap.png").exists()
     index = (out / "index.md").read_text()
-    for name in ("latents.npy", "pca.npy", "kmeans.npy", "classes.npy", "pca.png", "clusters/cluster_NNN.mrc",
+    margin = np.load(out / "class_margin.npy")
+    assert margin.shape == clusters.shape and margin.dtype == np.float32 and (margin >= 0).all() and margin.max() > 0
+    for name in ("latents.npy", "pca.npy", "kmeans.npy", "classes.npy", "class_margin.npy", "pca.png", "clusters/cluster_NNN.mrc",
                  "clusters/cluster_NNN_centre.mrc", "checkpoints/last.pt"):
         assert f"`{name}`" in index
     for c, n in zip(*np.unique(clusters, return_counts=True)):

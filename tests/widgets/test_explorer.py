@@ -111,12 +111,18 @@ def test_finished_run_opens_from_its_analysis_without_a_model(explorer, tiny_run
     np.save(analysis / "latents.npy", z)
     np.save(analysis / "umap.npy", z[:, :2])
     np.save(analysis / "kmeans.npy", labels)
+    np.save(analysis / "classes.npy", labels[::-1].copy())
+    np.save(analysis / "class_margin.npy", np.linspace(0, 1, 36, dtype=np.float32))
     explorer.load_run(run_dir)
     assert not explorer.busy and explorer.scatter.n_points == 36
     assert explorer.x_axis.currentText() == "UMAP1"
     np.testing.assert_array_equal(explorer.axis_values("UMAP1"), z[:, 0])
     np.testing.assert_array_equal(explorer.data.clusters, labels)
+    np.testing.assert_array_equal(explorer.data.classes, labels[::-1])
     assert explorer.data.labels is not None  # labels.npy beside the particles
+    explorer.color_by.setCurrentText("class margin")   # each image's sureness, a colour and a range to select
+    assert explorer.color_by.currentText() == "class margin"
+    assert [text for text, _ in explorer.scatter.legend] == ["class margin 0.01", "class margin 0.99"]
 
 
 def test_large_latents_get_their_pca_in_a_worker(explorer, wait_idle, monkeypatch):

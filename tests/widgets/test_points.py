@@ -54,8 +54,10 @@ def test_the_explorer_reads_the_latest_analysis(tmp_path):
         (tmp_path / name).mkdir()
         np.save(tmp_path / name / "latents.npy", np.full((4, 2), float(i), np.float32))
     np.save(tmp_path / "analysis-3" / "classes.npy", np.arange(4))
+    np.save(tmp_path / "analysis-3" / "class_margin.npy", np.ones(3, np.float32))   # not one per image: left out
     (tmp_path / "analysis-4").mkdir()
     (tmp_path / "analysis-4" / "index.md").write_text("# being written")
     assert run_data.latest_analysis(run) == tmp_path / "analysis-3"
     arrays = run_data.analysis_arrays(run)
     assert (arrays["latents"] == 2).all() and (arrays["classes"] == np.arange(4)).all() and arrays["umap"] is None
+    assert arrays["class_margin"] is None

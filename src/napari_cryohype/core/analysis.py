@@ -191,7 +191,8 @@ def analyze_run(run, *, out_dir: str | os.PathLike | None = None, k: int | None 
     structures, else the k chosen from the data (:func:`napari_cryohype.core.k_choice.choose_k`); unless
     ``k`` is given, the score of every k tried is written to k_choice.csv (with each k's adjusted Rand
     index against ``labels`` when given). With ``classes``, the k-means clusters seed a 3D classification
-    with the poses fixed (:func:`napari_cryohype.core.classify.classify`): classes.npy (N,), the same ids.
+    with the poses fixed (:func:`napari_cryohype.core.classify.classify`): classes.npy (N,), the same ids, and
+    class_margin.npy (N,), each image's score over its second-best class (larger: surer).
     Returns {name: path}.
     """
     from napari_cryohype.core.latents import latents_and_losses
@@ -237,5 +238,7 @@ def analyze_run(run, *, out_dir: str | os.PathLike | None = None, k: int | None 
         refined = classify(run.dataset(), clusters, device=device, progress=lambda it, done, total: report(
             "classes", min(1.0, (it + done / total) / (DEFAULT_ITERATIONS + 1))))
         paths["classes"] = save_array(out_dir / "classes.npy", refined.labels)
+        if refined.margin is not None:
+            paths["class_margin"] = save_array(out_dir / "class_margin.npy", refined.margin)
         report("classes", 1.0)
     return paths

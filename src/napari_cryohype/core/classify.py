@@ -34,7 +34,8 @@ DEFAULT_ITERATIONS = 10
 @dataclass
 class Classification:
     """labels (N,): each image's class (the seeds' ids); changed: how many images changed class at each
-    iteration; scores (N,) float32: each image's score margin over its second-best class (higher: surer)."""
+    iteration; margin (N,) float32: each image's score over its second-best class's (``2 <y, c s_k> - |c s_k|^2``
+    above; the image's squared units: larger is surer; None when nothing was classified)."""
     labels: np.ndarray
     changed: list[int] = field(default_factory=list)
     margin: np.ndarray | None = None

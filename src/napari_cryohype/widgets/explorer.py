@@ -364,8 +364,9 @@ class LatentExplorer(QWidget):
         if arrays is None:
             self.refresh_latents()
             return
-        if arrays["loss"] is not None:
-            self.data.covariates[run_data.LOSS] = arrays["loss"]
+        for array, covariate in run_data.ANALYSIS_COVARIATES:
+            if arrays[array] is not None:
+                self.data.covariates[covariate] = arrays[array]
         self.set_latents(arrays["latents"], labels=self._labels(len(arrays["latents"])), pcs=arrays["pca"],
                          embedding=arrays["umap"], clusters=arrays["kmeans"], classes=arrays["classes"])
 
@@ -561,6 +562,8 @@ class LatentExplorer(QWidget):
         parts = [f"image {index}"]
         if self.data.labels is not None:
             parts.append(f"label {self.data.labels[index]}")
+        if self.data.classes is not None:
+            parts.append(f"class {self.data.classes[index]}")
         if self.data.clusters is not None:
             parts.append(f"cluster {self.data.clusters[index]}")
         self.status.setText(" · ".join(parts))

@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 
 LOSS = "loss (per image)"      # the covariate name of each image's loss under the model
-_ARRAYS = ("latents", "pca", "umap", "kmeans", "classes", "loss")
+MARGIN = "class margin"        # ... and of each image's score over its second-best class (analyze's classes)
+_ARRAYS = ("latents", "pca", "umap", "kmeans", "classes", "class_margin", "loss")
+#: covariates an analysis folder holds: the array's name and the covariate's
+ANALYSIS_COVARIATES = (("loss", LOSS), ("class_margin", MARGIN))
 
 
 def data_folder(run) -> Path | None:
@@ -60,7 +63,7 @@ def latest_analysis(run) -> Path | None:
 
 def analysis_arrays(run) -> dict[str, np.ndarray | None] | None:
     """The ``*.npy`` of the run's latest analysis (:func:`latest_analysis`: latents, pca, umap, kmeans, classes,
-    loss): None without one; an array that is missing or of another length than the latents is None."""
+    class_margin, loss): None without one; an array that is missing or of another length than the latents is None."""
     folder = latest_analysis(run)
     if folder is None:
         return None
