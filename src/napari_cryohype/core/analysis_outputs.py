@@ -88,10 +88,10 @@ def _pyplot():
 
 
 def _palette(n: int) -> np.ndarray:
-    """(n, 4) RGBA colours of clusters 0 .. n-1 (30 colours, repeated)."""
-    from matplotlib import colormaps
+    """(n, 4) RGBA colours of clusters 0 .. n-1 (the explorer's 50 colours, repeated)."""
+    from napari_cryohype.core.palette import category_palette
 
-    palette = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20))])
+    palette = category_palette()
     return palette[np.arange(n) % len(palette)]
 
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 import numpy as np
 from matplotlib import colormaps
 
+from napari_cryohype.core.palette import category_palette
 from napari_cryohype.widgets.latent_data import LatentData
 
-_PALETTE = np.concatenate([colormaps["tab10"](np.arange(10)), colormaps["tab20b"](np.arange(20)),
-                           colormaps["tab20c"](np.arange(20))]).astype(np.float32)
+_PALETTE = category_palette(50)
 _GREY = np.array([0.3, 0.3, 0.3, 0.8], np.float32)
 _LEGEND_ENTRIES = 12   # categories named in a legend; the rest are counted
 
 
 def category_colors(values: np.ndarray) -> np.ndarray:
-    """RGBA (N, 4) for integer categories (k-means cluster, true label): a fixed 50-colour palette."""
+    """RGBA (N, 4) for integer categories (k-means cluster, true label): 50 colours that stay apart
+    (:func:`napari_cryohype.core.palette.category_palette`), repeated."""
     values = np.asarray(values, dtype=np.int64)
     return _PALETTE[np.mod(values, len(_PALETTE))]
 
