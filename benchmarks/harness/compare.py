@@ -195,7 +195,8 @@ class Bench:
             return {"train": train, "run_dir": run}
         want_umap = method in a.umap_methods
         analyze_cmd = [*cryohype(), "analyze", str(run), "--k", str(mix["n"]), "--seed", str(a.seed),
-                       "--device", a.device, "--no-volumes", *([] if want_umap else ["--no-umap"])]
+                       "--device", a.device, "--no-volumes", "--no-classes",   # every method's classes: refine()
+                       *([] if want_umap else ["--no-umap"])]
         self.step(d / "steps" / "analyze.json", f"{method}: latents, UMAP, k-means",
                   lambda: self.command(analyze_cmd, d / "logs" / "analyze.log", f"{method} analyze"))
         latents = latents_path(d, method)
