@@ -10,6 +10,7 @@ starts the next version's folder. Never tune on these numbers.
 
     python benchmarks/test_mixture.py --sizes 100 --methods many_lift_split,backproject
     python benchmarks/test_mixture.py --sizes 100 --methods cryodrgn_vae -- --train-args ...
+    python benchmarks/test_mixture.py --sizes 200 --methods cryodrgn_vae --epochs 10   # equal wall time at 200
     python benchmarks/test_mixture.py --report-only
 """
 
