@@ -89,10 +89,9 @@ def _pyplot():
 
 def _palette(n: int) -> np.ndarray:
     """(n, 4) RGBA colours of clusters 0 .. n-1 (the explorer's 50 colours, repeated)."""
-    from napari_cryohype.core.palette import category_palette
+    from napari_cryohype.core.palette import category_colors
 
-    palette = category_palette()
-    return palette[np.arange(n) % len(palette)]
+    return category_colors(np.arange(n))
 
 
 def place_labels(anchors: np.ndarray, size: tuple[float, float], order: np.ndarray | None = None,

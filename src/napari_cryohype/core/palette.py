@@ -47,3 +47,10 @@ def category_palette(n: int = 50) -> np.ndarray:
     rgba = np.concatenate([np.array(colours), np.ones((n, 1))], axis=1).astype(np.float32)
     rgba.setflags(write=False)
     return rgba
+
+
+def category_colors(values: np.ndarray) -> np.ndarray:
+    """RGBA (N, 4) float32 of integer categories (N,) (cluster, class, true label): the 50 colours of
+    :func:`category_palette`, repeated."""
+    palette = category_palette()
+    return palette[np.mod(np.asarray(values, dtype=np.int64), len(palette))]

@@ -6,19 +6,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib import colormaps
 
-from napari_cryohype.core.palette import category_palette
+from napari_cryohype.core.palette import category_colors
 from napari_cryohype.widgets.latent_data import LatentData
 
-_PALETTE = category_palette(50)
 _GREY = np.array([0.3, 0.3, 0.3, 0.8], np.float32)
 _LEGEND_ENTRIES = 12   # categories named in a legend; the rest are counted
-
-
-def category_colors(values: np.ndarray) -> np.ndarray:
-    """RGBA (N, 4) for integer categories (k-means cluster, true label): 50 colours that stay apart
-    (:func:`napari_cryohype.core.palette.category_palette`), repeated."""
-    values = np.asarray(values, dtype=np.int64)
-    return _PALETTE[np.mod(values, len(_PALETTE))]
 
 
 def value_colors(values: np.ndarray) -> np.ndarray:
