@@ -3,6 +3,8 @@ structure on a simulated mixture (noise, CTF, shifts), as least squares against 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -53,3 +55,33 @@ def test_one_class_or_wrong_length_seeds(mixture):
         classify(data, labels[:-1])
     with pytest.raises(ValueError, match="radius"):
         classify(data, labels, radius=1.5)
+
+
+
+class _Images:
+    """The images ``idx`` of a dataset, times ``scale``: what :func:`classify` reads of a dataset."""
+
+    def __init__(self, data: ParticleDataset, idx: np.ndarray, scale: float = 1.0):
+        self.D, self.has_ctf = data.D, data.has_ctf
+        self.particles = np.asarray(data.particles[idx]) * np.float32(scale)
+        self.poses = SimpleNamespace(rots=data.poses.rots[idx], trans=data.poses.trans[idx])
+        self.ctf = data.ctf[idx]
+
+    def __len__(self) -> int:
+        return len(self.particles)
+
+
+def test_margins_are_log_likelihood_ratios_whatever_the_images_scale(mixture):
+    """The margin is in nats, not in the images' squared units: images 10 times brighter give the same
+    margins (raw score differences would grow 100 times). Images of distinct structures are surer of their
+    class (median 34 nats) than the images of one structure split at random into two classes of 40 (median
+    10 nats, not 0: each image is one fortieth of its own class's map)."""
+    data, labels = mixture
+    every = np.arange(len(labels))
+    out = classify(_Images(data, every), labels, iterations=1)
+    brighter = classify(_Images(data, every, 10.0), labels, iterations=1)
+    np.testing.assert_allclose(brighter.margin, out.margin, rtol=1e-3, atol=1e-3)
+    one = np.flatnonzero(labels == 0)
+    halves = (np.random.default_rng(0).random(len(one)) < 0.5).astype(int)
+    split = classify(_Images(data, one), halves, iterations=1)
+    assert np.median(out.margin) > 2 * np.median(split.margin)

@@ -192,7 +192,7 @@ def analyze_run(run, *, out_dir: str | os.PathLike | None = None, k: int | None 
     ``k`` is given, the score of every k tried is written to k_choice.csv (with each k's adjusted Rand
     index against ``labels`` when given). With ``classes``, the k-means clusters seed a 3D classification
     with the poses fixed (:func:`napari_cryohype.core.classify.classify`): classes.npy (N,), the same ids, and
-    class_margin.npy (N,), each image's score over its second-best class (larger: surer).
+    class_margin.npy (N,), each image's log-likelihood ratio (nats) of its class over its second-best.
     Returns {name: path}.
     """
     from napari_cryohype.core.latents import latents_and_losses

@@ -30,8 +30,9 @@ ARRAYS = {"latents": "every image's latent (N, d): what sets its weight tokens (
           "classes": "class of every image (N,): the k-means clusters refined by 3D classification with the poses "
                      "fixed (each image to the class whose map its image fits best; the same ids); the plots and "
                      "cluster maps are of these",
-          "class_margin": "every image's score for its class less its score for the next best (N,): larger is "
-                          "surer; near 0, the image fits two classes alike (the explorer's \"class margin\" colour)"}
+          "class_margin": "how much likelier every image is in its class than in the next best (N,), a "
+                          "log-likelihood ratio in nats (3: e^3 = 20 times); near 0, the image fits two classes "
+                          "alike (the explorer's \"class margin\" colour)"}
 
 #: a folder holding one of these holds an analysis
 _MARKS = ("index.md", "latents.npy")

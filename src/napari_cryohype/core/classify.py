@@ -34,8 +34,12 @@ DEFAULT_ITERATIONS = 10
 @dataclass
 class Classification:
     """labels (N,): each image's class (the seeds' ids); changed: how many images changed class at each
-    iteration; margin (N,) float32: each image's score over its second-best class's (``2 <y, c s_k> - |c s_k|^2``
-    above; the image's squared units: larger is surer; None when nothing was classified)."""
+    iteration; margin (N,) float32: the log-likelihood ratio, in nats, of each image's class over its
+    second-best (None when nothing was classified). For Gaussian noise of variance ``sigma^2`` per Hartley
+    value it is the score difference over ``2 sigma^2``; ``sigma^2`` is estimated as the mean squared residual
+    of the images against their own class's map (white noise assumed). 3 nats: the image is e^3 = 20 times
+    likelier in its class than in the next. Each image is part of its own class's map, which raises its
+    margin where a class holds only tens of images."""
     labels: np.ndarray
     changed: list[int] = field(default_factory=list)
     margin: np.ndarray | None = None
@@ -55,8 +59,10 @@ class _Pass:
         if transforms is not None:
             self.empty = transforms.flatten(1).abs().amax(1) == 0
 
-    def scores(self, images: np.ndarray, rots: Tensor, trans_px: np.ndarray | None, ctf: np.ndarray | None) -> Tensor:
-        """(B, K) least-squares scores (larger: nearer) of a batch against the maps; empty classes -inf."""
+    def scores(self, images: np.ndarray, rots: Tensor, trans_px: np.ndarray | None, ctf: np.ndarray | None
+               ) -> tuple[Tensor, Tensor]:
+        """(B, K) least-squares scores (larger: nearer) of a batch against the maps, empty classes -inf, and the
+        images' energy |y|^2 (B,) over the compared points: |y - c s_k|^2 = energy - score_k."""
         y, c = self.bp.observe(images, trans_px, ctf)
         y = y[:, self.keep]
         c = torch.ones_like(y) if c is None else c[:, self.keep]
@@ -64,7 +70,7 @@ class _Pass:
         s = lattice.sample_volumes(self.transforms, (self.coords @ rots).reshape(-1, 3)).reshape(K, B, -1)
         pred = s * c
         out = 2 * torch.einsum("kbm,bm->bk", pred, y) - pred.pow(2).sum(-1).T
-        return out.masked_fill(self.empty, float("-inf"))
+        return out.masked_fill(self.empty, float("-inf")), y.pow(2).sum(-1)
 
 
 def classify(dataset, seeds: np.ndarray, *, iterations: int = DEFAULT_ITERATIONS, radius: float = DEFAULT_RADIUS,
@@ -88,10 +94,13 @@ def classify(dataset, seeds: np.ndarray, *, iterations: int = DEFAULT_ITERATIONS
     for it in range(iterations + 1):
         step = _Pass(D, len(ids), transforms, radius_px, device)
         new, margin = labels.copy(), np.zeros(n, np.float32)
+        residual = 0.0   # the images' squared distances from their best class's slice, summed
         for idx, images, rots, trans, ctf in dataset_batches(dataset, np.arange(n), batch_size):
             rots = torch.as_tensor(np.asarray(rots), dtype=torch.float32, device=device)
             if transforms is not None:
-                top = step.scores(images, rots, trans, ctf).topk(2, dim=1)
+                scores, energy = step.scores(images, rots, trans, ctf)
+                top = scores.topk(2, dim=1)
+                residual += float((energy - top.values[:, 0]).double().sum())
                 new[idx] = top.indices[:, 0].cpu().numpy()
                 margin[idx] = (top.values[:, 0] - top.values[:, 1]).cpu().numpy()
             step.bp.add(images, rots, trans, ctf, maps=new[idx])
@@ -99,7 +108,8 @@ def classify(dataset, seeds: np.ndarray, *, iterations: int = DEFAULT_ITERATIONS
                 progress(it, idx[-1] + 1, n)
         if transforms is not None:
             result.changed.append(int((new != labels).sum()))
-            labels, result.labels, result.margin = new, ids[new], margin
+            noise_var = max(residual / (n * len(step.coords)), np.finfo(np.float32).tiny)
+            labels, result.labels, result.margin = new, ids[new], margin / np.float32(2 * noise_var)
             if result.changed[-1] <= tol * n:
                 break
         transforms = step.bp.transforms(reg).float()
