@@ -67,7 +67,9 @@ OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vi
         "many_concat": Recipe("concat", "lift", "many"),
         # the preset's architecture with cryoDRGN 3x256's parameter count at D=32 (0.62 M against 0.63 M): the
         # lift encoder's hidden width, which holds 98% of the preset's 9.4 M parameters, cut from 1024 to 64
-        "many_shrunk": Recipe("hyper", "lift", "many", options=("--set", "encoder_hidden=64"))}
+        "many_shrunk": Recipe("hyper", "lift", "many", options=("--set", "encoder_hidden=64")),
+        # the preset with the encoder also trained on synthetic views of each image's map (models/views.py)
+        "many_views": Recipe("hyper", "lift", "many", options=("--set", "synthetic_views=0.03"))}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 

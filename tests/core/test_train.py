@@ -339,6 +339,8 @@ def test_cli_ctf_values_a_star_lacks_come_from_flags_and_are_said(tmp_path, data
     (["--lr=-1e-3"], "--lr must be a positive number, got -0.001"),
     (["--num-workers", "-1"], "--num-workers must be a whole number of at least 0, got -1"),
     (["-w", "1.5"], "-w 1.5 is not a valid value"),
+    (["--set", "synthetic_views=-1"], "--set synthetic_views must be a number of at least 0, got -1"),
+    (["--set", "synthetic_views_start=2"], "--set synthetic_views_start must be a share of the epochs from 0 to 1"),
 ])
 def test_cli_bad_settings_are_refused_before_the_folder_is_made(tmp_path, data, capsys, flags, message):
     out = tmp_path / "run"

@@ -214,6 +214,8 @@ class Trainer:
         self.n_points = None if frac >= 1 else max(1, round(frac * n_half))
         self.rotate_encoder = bool(t.get("encoder_rotation", False))
         self.split = bool(t.get("encoder_split", False))
+        self.views = float(t.get("synthetic_views", 0.0))
+        self.views_from = float(t.get("synthetic_views_start", 0.0)) * int(t["epochs"])  # epochs (0-based)
         #: set True (from any thread) to have each step keep its batch's latents in :attr:`batch_latents`,
         #: from the encoder pass the loss makes anyway (the Train widget's live map); off, a step pays nothing
         self.keep_latents = False
@@ -321,7 +323,8 @@ class Trainer:
         with torch.autograd.graph.saved_tensors_hooks(self._check_stop, self._check_stop) if abortable \
                 else contextlib.nullcontext():
             with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                loss = net(images, rots, trans, ctf, self.n_points, self.rotate_encoder, self.split)
+                loss = net(images, rots, trans, ctf, self.n_points, self.rotate_encoder, self.split,
+                           self.views if self.epoch >= self.views_from else 0.0)
             (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         if abortable and self._stop.is_set():  # asked during the last op: do not apply a half-made step
             raise _StepAbandoned

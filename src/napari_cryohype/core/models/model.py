@@ -13,6 +13,7 @@ from .encoders import build_encoder
 from .inr import INR, GaussianFourierFeatures
 from .presets import check_model
 from .slices import SliceGeometry
+from .views import latent_mismatch, random_rotations
 
 
 @dataclass
@@ -97,6 +98,11 @@ class CryoHypeModel(nn.Module):
         ViT, the one code f for the mlp, lift and unet encoders, whose tokens are t_j + f) or ``z`` (concat)."""
         return self.encoder.to_latent(cond.tokens) if self.hyper else cond.z
 
+    def token_latents(self, tokens: Tensor) -> Tensor:
+        """:meth:`latents` from the encoder's tokens alone (B, q, width) -> (B, d), without making the INR's
+        per-image weights."""
+        return self.encoder.to_latent(tokens) if self.hyper else self.conditioning(tokens)[0]
+
     # -- rendering ------------------------------------------------------------------------------------
     def evaluate(self, cond: Condition, coords: Tensor, feats: Tensor | None = None) -> Tensor:
         """The INR's (a, b) = (Re, Im) of the transform at canonical coords (B, N, 3) -> (B, N, 2).
@@ -143,8 +149,32 @@ class CryoHypeModel(nn.Module):
             return None
         return torch.rand(batch, m, device=device).topk(n_points, dim=1, sorted=False).indices
 
+    def synthetic_views(self, cond: Condition, ctf_half: Tensor, noise_var: Tensor, n_hidden: int | None
+                        ) -> tuple[Tensor, Tensor]:
+        """Each image's map as the decoder has it (``cond``), seen anew (:mod:`.views`): rendered at a random
+        pose, times the CTF of the batch's next image (``ctf_half`` (B, M) rolled by one) plus Gaussian noise
+        of variance ``noise_var`` (B,) -> (encoder images (B, D, D), their rotations (B, 3, 3)). With
+        ``n_hidden`` (the encoder split), that many random half points (and mirrors) are left out, the rest
+        scaled as :meth:`SliceGeometry.hide_points` does: the encoder's view of a real image in training;
+        only the kept points are rendered. No gradient flows into the images."""
+        geo, B = self.geometry, len(ctf_half)
+        with torch.no_grad():
+            rots = random_rotations(B, ctf_half.device)
+            ctf = ctf_half.roll(1, dims=0)
+            m = geo.n_half
+            points = None if n_hidden is None else self.sample_points(B, m - n_hidden, ctf_half.device)
+            clean = self.render_pairs(cond, rots, points).float()
+            ctf_kept = ctf if points is None else ctf.gather(1, points)
+            values = clean * ctf_kept.repeat(1, 2) + torch.randn_like(clean) * noise_var.sqrt()[:, None]
+            where = (torch.cat([geo.half_idx, geo.mirror_idx]).expand(B, -1) if points is None
+                     else torch.cat([geo.half_idx[points], geo.mirror_idx[points]], dim=1))
+            full = values.new_zeros(B, (self.D + 1) ** 2).scatter_(1, where, values)
+            x = geo.encoder_input(full, ctf, self.cfg["encoder_input"])
+            return (x if points is None else x * (m / points.shape[1])), rots
+
     def forward(self, images: Tensor, rots: Tensor, trans_px: Tensor | None, ctf: Tensor | None,
-                n_points: int | None = None, rotate_encoder: bool = False, split: bool = False) -> Tensor:
+                n_points: int | None = None, rotate_encoder: bool = False, split: bool = False,
+                views: float = 0.0) -> Tensor:
         """Training loss: the mean over the batch of :meth:`image_losses` (a scalar); with ``n_points``, over
         that many random half points (and their mirrors) per image; with ``split`` as well, the encoder reads
         only the other points (:meth:`SliceGeometry.hide_points`), so that no value it sees is one the loss
@@ -162,4 +192,9 @@ class CryoHypeModel(nn.Module):
         if self.keep_latents:
             with torch.no_grad():   # no graph, no saved tensors: the loss and its gradients are unchanged
                 self.last_latents = self.latents(cond).detach()
-        return self.image_losses(cond, rots, target, ctf_half, points).mean()
+        losses = self.image_losses(cond, rots, target, ctf_half, points)
+        if views <= 0:
+            return losses.mean()
+        x_views, rots_views = self.synthetic_views(cond, ctf_half, losses.detach(), n_points if split else None)
+        mismatch = latent_mismatch(self.token_latents(self.encoder(x_views, rots_views)), self.latents(cond))
+        return losses.mean() + views * mismatch

@@ -12,6 +12,7 @@ frequencies, Adam 1e-4, batch 64, 50 epochs).
 from __future__ import annotations
 
 import copy
+import math
 
 from napari_cryohype.core.threads import AUTO, check_threads
 
@@ -51,6 +52,9 @@ _TRAIN_BASE = {
     "encoder_rotation": False,    # the encoder reads each image turned by a random in-plane angle
     "encoder_split": False,       # the encoder reads only the points the step's loss does not use
                                   # (needs point_fraction < 1)
+    "synthetic_views": 0.0,       # weight of the encoder's loss on synthetic views of each image's map
+                                  # (models/views.py; 0: off)
+    "synthetic_views_start": 0.3,  # share of the epochs trained before the synthetic views start
     "seed": 0,
     "num_workers": 0,
     "threads": "auto",            # torch CPU threads: "auto" (one core left free: core.threads), 0 (torch's
@@ -94,6 +98,11 @@ def preset(name: str) -> dict[str, dict]:
     return out
 
 
+def _finite(value) -> bool:
+    """Whether ``value`` is a finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def check_train(train: dict) -> None:
     """Raise ValueError naming the setting (as its ``cryohype train`` flag) when a training setting cannot
     work: epochs and batch size below 1, a learning rate that is not positive, negative data workers, a
@@ -112,6 +121,11 @@ def check_train(train: dict) -> None:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise bad("num_workers", workers, "a whole number of at least 0")
     check_threads(train.get("threads", AUTO))
+    views, start = train.get("synthetic_views", 0.0), train.get("synthetic_views_start", 0.0)
+    if not _finite(views) or views < 0:
+        raise ValueError(f"--set synthetic_views must be a number of at least 0, got {views!r}")
+    if not _finite(start) or not 0 <= start <= 1:
+        raise ValueError(f"--set synthetic_views_start must be a share of the epochs from 0 to 1, got {start!r}")
     if train.get("encoder_split") and not train.get("point_fraction", 1.0) < 1:
         raise ValueError("the encoder split (encoder_split, on in the many preset) needs --point-fraction below 1 "
                          "(the loss's share of the points; the encoder reads the rest), got "
