@@ -114,9 +114,15 @@ class Backprojector:
             g = g.narrow(axis, 0, D)
         return g
 
+    def sums(self) -> tuple[Tensor, Tensor]:
+        """The accumulated ``sum c * H_image`` and ``sum c**2`` of every map: (n_maps, D, D, D) float64 each,
+        axes (z, y, x), centred."""
+        return self._fold(self.num), self._fold(self.den)
+
     def transforms(self, reg: float = DEFAULT_REG) -> Tensor:
         """The maps' centred Hartley transforms so far: (n_maps, D, D, D) float64, axes (z, y, x)."""
-        return self._fold(self.num) / (self._fold(self.den) + reg)
+        num, den = self.sums()
+        return num / (den + reg)
 
     def volumes(self, reg: float = DEFAULT_REG) -> np.ndarray:
         """The maps from the images added so far: (n_maps, D, D, D) float32, axes (z, y, x)."""

@@ -1,0 +1,127 @@
+"""Classify into more classes than structures, then merge: does it find more structures than classifying
+into as many classes as there are?
+
+On one trained method of a finished ``scaling.py`` mixture (its latents, its data, its refined classes):
+
+- ``classes``: the harness's own refinement, k-means of the latents' directions with k = n structures, then
+  3D classification (``classes_refined.npy``);
+- ``over``: k-means with k = ``--factor`` x n, then 3D classification into that many classes;
+- ``merged``: those classes merged down to n (:func:`napari_cryohype.core.classify.merge_classes`, Ward's
+  criterion on the class maps' transforms);
+- ``merged+classified``: 3D classification again, seeded by the merged classes.
+
+Each is scored by the adjusted Rand index against the true labels and by the backprojection of each class's
+images (the same for every row; not the method's decoded maps, which the scaling record scores) paired with
+the true maps: FSC_AUC and structures found. No label is used before the scoring.
+
+    python benchmarks/studies/overclassify.py benchmarks/work/peers-d32 --mixture mix0100 \\
+        --method many_shrunk --out benchmarks/results/overclassify-d32
+
+Each step's classes are kept in ``WORKDIR/MIXTURE/METHOD/overclassify/`` and skipped on a rerun;
+``overclassify.json`` and ``overclassify.md`` in ``--out`` hold every method and mixture scored so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
+import report  # noqa: E402
+from compare import latents_path, write_json  # noqa: E402
+from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
+from napari_cryohype.core.backproject import Backprojector, dataset_batches  # noqa: E402
+from napari_cryohype.core.classify import classify, merge_classes  # noqa: E402
+from napari_cryohype.core.evaluate import load_truth, score_clusters  # noqa: E402
+from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
+
+ROWS = ("classes", "over", "merged", "merged+classified")
+
+
+def class_maps(dataset, labels: np.ndarray) -> dict[int, np.ndarray]:
+    """{class id: backprojection (D, D, D) of its images}."""
+    ids, inv = np.unique(labels, return_inverse=True)
+    bp = Backprojector(dataset.D, n_maps=len(ids))
+    for idx, images, rots, trans, ctf in dataset_batches(dataset, np.arange(len(labels)), 256):
+        bp.add(images, rots, trans, ctf, maps=inv[idx])
+    return dict(zip(ids.tolist(), bp.volumes()))
+
+
+def cached(path: Path, make) -> np.ndarray:
+    """``path`` (.npy) if it is there, else ``make()`` saved there; prints the step's time."""
+    if path.is_file():
+        return np.load(path)
+    t = time.perf_counter()
+    out = np.asarray(make())
+    np.save(path, out)
+    print(f"  {path.stem}: {time.perf_counter() - t:.0f} s", flush=True)
+    return out
+
+
+def study(workdir: Path, mixture: str, method: str, factor: int, seed: int) -> dict:
+    mix = workdir / mixture
+    data, d = mix / "data", mix / method
+    n = int(mixture[3:])
+    dataset = ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None)
+    labels = np.load(data / "labels.npy")
+    work = d / "overclassify"
+    work.mkdir(exist_ok=True)
+    seeds = report.latent_clusters(latents_path(d, method), factor * n, seed)[0]
+    over = cached(work / f"over_x{factor}.npy", lambda: classify(dataset, seeds).labels)
+    merged = cached(work / f"merged_x{factor}.npy", lambda: merge_classes(dataset, over, n))
+    final = cached(work / f"merged_classified_x{factor}.npy", lambda: classify(dataset, merged).labels)
+    truth, apix = load_truth(data / "volumes")
+    rows = {}
+    for name, classes in zip(ROWS, (np.load(d / "classes_refined.npy"), over, merged, final)):
+        scored = score_clusters(class_maps(dataset, classes), truth, apix)
+        rows[name] = {"classes": int(len(np.unique(classes))), "ari": adjusted_rand_index(classes, labels),
+                      "structures_found": int(scored["structures_found"]),
+                      "fsc_auc_mean": float(scored["summary"]["fsc_auc"]["mean"])}
+        print(f"  {name}: {rows[name]}", flush=True)
+    return {"mixture": mixture, "method": method, "factor": factor, "n": n, "rows": rows}
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["# Classify into more classes than structures, then merge", "",
+             "Backprojections of each class's images, paired with the true maps (Hungarian by FSC_AUC). "
+             "`benchmarks/studies/overclassify.py`.", "",
+             "| mixture | method | classes from | k | ARI | structures found | FSC_AUC (backprojection) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        for name, row in r["rows"].items():
+            label = name if name == "classes" else f"{name} (x{r['factor']})"
+            lines.append(f"| {r['mixture']} | {r['method']} | {label} | {row['classes']} | {row['ari']:.3f} | "
+                         f"{row['structures_found']} of {r['n']} | {row['fsc_auc_mean']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("workdir", type=Path)
+    p.add_argument("--mixture", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--factor", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    result = study(args.workdir, args.mixture, args.method, args.factor, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = args.out / "overclassify.json"
+    results = [r for r in (json.loads(record.read_text()) if record.is_file() else [])
+               if (r["mixture"], r["method"], r["factor"]) != (args.mixture, args.method, args.factor)]
+    results.append(result)
+    write_json(record, results)
+    (args.out / "overclassify.md").write_text(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
