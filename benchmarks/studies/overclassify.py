@@ -6,8 +6,8 @@ On one trained method of a finished ``scaling.py`` mixture (its latents, its dat
 - ``classes``: the harness's own refinement, k-means of the latents' directions with k = n structures, then
   3D classification (``classes_refined.npy``);
 - ``over``: k-means with k = ``--factor`` x n, then 3D classification into that many classes;
-- ``merged``: those classes merged down to n (:func:`napari_cryohype.core.classify.merge_classes`, Ward's
-  criterion on the class maps' transforms);
+- ``merged``: those classes merged down to n (:func:`merge_classes`, Ward's criterion on the class maps'
+  transforms);
 - ``merged+classified``: 3D classification again, seeded by the merged classes.
 
 Each is scored by the adjusted Rand index against the true labels and by the backprojection of each class's
@@ -31,17 +31,65 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 import report  # noqa: E402
 from compare import latents_path, write_json  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
-from napari_cryohype.core.backproject import Backprojector, dataset_batches  # noqa: E402
-from napari_cryohype.core.classify import classify, merge_classes  # noqa: E402
+from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector, dataset_batches  # noqa: E402
+from napari_cryohype.core.classify import DEFAULT_RADIUS, classify  # noqa: E402
 from napari_cryohype.core.evaluate import load_truth, score_clusters  # noqa: E402
 from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
 
 ROWS = ("classes", "over", "merged", "merged+classified")
+
+
+def merge_classes(dataset, labels: np.ndarray, n_classes: int, *, radius: float = DEFAULT_RADIUS,
+                  reg: float = DEFAULT_REG, batch_size: int = 256, device: torch.device | str = "cpu") -> np.ndarray:
+    """Merge the classes ``labels`` (N,) of ``dataset``'s images down to ``n_classes``, cheapest first: the
+    two classes whose merging least raises the images' squared residual against their class's map within
+    ``radius`` (a fraction of Nyquist). With each map the weighted mean of its images' slices, voxel by voxel
+    (weights ``w = sum c**2 + reg``), merging classes a and b raises the residual by
+    ``sum over voxels of w_a w_b / (w_a + w_b) (m_a - m_b)**2`` (Ward's criterion in Fourier space): two
+    classes of one structure cost little, two structures much. A merged class keeps the smaller id.
+    Returns the merged labels (N,)."""
+    labels = np.asarray(labels)
+    ids, inv = np.unique(labels, return_inverse=True)
+    K, D = len(ids), dataset.D
+    if K <= n_classes:
+        return labels.copy()
+    bp = Backprojector(D, n_maps=K, device=device)
+    for idx, images, rots, trans, ctf in dataset_batches(dataset, np.arange(len(labels)), batch_size):
+        bp.add(images, rots, trans, ctf, maps=inv[idx])
+    r = torch.arange(D, device=bp.device, dtype=torch.float64) - D // 2
+    inside = (r[:, None, None] ** 2 + r[None, :, None] ** 2 + r[None, None, :] ** 2).flatten() \
+        <= min(radius * D / 2, D / 2 - 1) ** 2 + 1e-6
+    num, den = (a.reshape(K, -1)[:, inside] for a in bp.sums())
+    w = den + reg
+
+    def row(a: int) -> Tensor:
+        """The cost of merging class a with every class (K,)."""
+        m_a, m = num[a] / w[a], num / w
+        return (w[a] * w / (w[a] + w) * (m_a - m).pow(2)).sum(1)
+
+    cost = torch.stack([row(a) for a in range(K)])
+    cost.fill_diagonal_(float("inf"))
+    owner, present = np.arange(K), torch.ones(K, dtype=torch.bool, device=cost.device)
+    for _ in range(K - n_classes):
+        a, b = divmod(int(torch.argmin(cost)), K)
+        a, b = min(a, b), max(a, b)
+        num[a] += num[b]
+        den[a] += den[b]
+        w[a] = den[a] + reg
+        owner[owner == b] = a
+        present[b] = False
+        cost[b, :] = cost[:, b] = float("inf")
+        others = present.clone()
+        others[a] = False
+        new = torch.where(others, row(a), torch.full((K,), float("inf"), dtype=cost.dtype, device=cost.device))
+        cost[a], cost[:, a] = new, new
+    return ids[owner[inv]]
 
 
 def class_maps(dataset, labels: np.ndarray) -> dict[int, np.ndarray]:

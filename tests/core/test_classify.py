@@ -10,7 +10,7 @@ import pytest
 
 from napari_cryohype.cli import main
 from napari_cryohype.core.analysis import adjusted_rand_index
-from napari_cryohype.core.classify import classify, merge_classes
+from napari_cryohype.core.classify import classify
 from napari_cryohype.core.io.dataset import ParticleDataset
 from napari_cryohype.core.simulate import bundled_structures
 
@@ -86,15 +86,3 @@ def test_margins_are_log_likelihood_ratios_whatever_the_images_scale(mixture):
     split = classify(_Images(data, one), halves, iterations=1)
     assert np.median(out.margin) > 2 * np.median(split.margin)
 
-
-def test_merging_joins_the_pieces_of_one_structure_before_two_structures(mixture):
-    """Each structure split at random into two classes (six classes): merged down to three, every class is
-    one structure again; merged down to two, two of the structures share a class."""
-    data, labels = mixture
-    halves = labels * 2 + (np.random.default_rng(0).random(len(labels)) < 0.5)
-    three = merge_classes(data, halves + 5, 3)
-    assert len(np.unique(three)) == 3 and adjusted_rand_index(three, labels) == 1.0
-    assert set(np.unique(three)) <= set(np.unique(halves + 5))
-    two = merge_classes(data, halves, 2)
-    assert len(np.unique(two)) == 2 and adjusted_rand_index(two, labels) < 1.0
-    assert (merge_classes(data, labels, 3) == labels).all()
