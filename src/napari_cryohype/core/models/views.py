@@ -16,16 +16,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from napari_cryohype.core.rotation import matrix_entries
+
 
 def random_rotations(n: int, device: torch.device | str, dtype: torch.dtype = torch.float32) -> Tensor:
     """``n`` rotation matrices (n, 3, 3) uniform on SO(3) (normalised Gaussian quaternions), from torch's
     generator (the trainer seeds it)."""
     q = torch.randn(n, 4, device=device, dtype=torch.float64)
-    w, x, y, z = (q / q.norm(dim=1, keepdim=True)).unbind(1)
-    return torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], dim=1).reshape(n, 3, 3).to(dtype)
+    entries = matrix_entries(*(q / q.norm(dim=1, keepdim=True)).unbind(1))
+    return torch.stack(entries, dim=1).reshape(n, 3, 3).to(dtype)
 
 
 def latent_mismatch(synthetic: Tensor, target: Tensor) -> Tensor:
