@@ -45,6 +45,15 @@ from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
 ROWS = ("classes", "over", "merged", "merged+classified")
 
 
+def backproject_classes(dataset, maps: np.ndarray, n_maps: int, *, batch_size: int = 256,
+                        device: torch.device | str = "cpu") -> Backprojector:
+    """Every image of ``dataset`` backprojected into its map ``maps`` (N,) (indices below ``n_maps``)."""
+    bp = Backprojector(dataset.D, n_maps=n_maps, device=device)
+    for idx, images, rots, trans, ctf in dataset_batches(dataset, np.arange(len(maps)), batch_size):
+        bp.add(images, rots, trans, ctf, maps=maps[idx])
+    return bp
+
+
 def merge_classes(dataset, labels: np.ndarray, n_classes: int, *, radius: float = DEFAULT_RADIUS,
                   reg: float = DEFAULT_REG, batch_size: int = 256, device: torch.device | str = "cpu") -> np.ndarray:
     """Merge the classes ``labels`` (N,) of ``dataset``'s images down to ``n_classes``, cheapest first: the
@@ -59,9 +68,7 @@ def merge_classes(dataset, labels: np.ndarray, n_classes: int, *, radius: float 
     K, D = len(ids), dataset.D
     if K <= n_classes:
         return labels.copy()
-    bp = Backprojector(D, n_maps=K, device=device)
-    for idx, images, rots, trans, ctf in dataset_batches(dataset, np.arange(len(labels)), batch_size):
-        bp.add(images, rots, trans, ctf, maps=inv[idx])
+    bp = backproject_classes(dataset, inv, K, batch_size=batch_size, device=device)
     r = torch.arange(D, device=bp.device, dtype=torch.float64) - D // 2
     inside = (r[:, None, None] ** 2 + r[None, :, None] ** 2 + r[None, None, :] ** 2).flatten() \
         <= min(radius * D / 2, D / 2 - 1) ** 2 + 1e-6
@@ -95,10 +102,7 @@ def merge_classes(dataset, labels: np.ndarray, n_classes: int, *, radius: float 
 def class_maps(dataset, labels: np.ndarray) -> dict[int, np.ndarray]:
     """{class id: backprojection (D, D, D) of its images}."""
     ids, inv = np.unique(labels, return_inverse=True)
-    bp = Backprojector(dataset.D, n_maps=len(ids))
-    for idx, images, rots, trans, ctf in dataset_batches(dataset, np.arange(len(labels)), 256):
-        bp.add(images, rots, trans, ctf, maps=inv[idx])
-    return dict(zip(ids.tolist(), bp.volumes()))
+    return dict(zip(ids.tolist(), backproject_classes(dataset, inv, len(ids)).volumes()))
 
 
 def cached(path: Path, make) -> np.ndarray:
