@@ -115,7 +115,7 @@ def check_train(train: dict) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise bad(key, value, "a whole number of at least 1")
     lr = train.get("lr")
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0 or lr == float("inf"):
+    if not _finite(lr) or not lr > 0:
         raise bad("lr", lr, "a positive number")
     workers = train.get("num_workers", 0)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
