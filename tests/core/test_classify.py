@@ -57,7 +57,6 @@ def test_one_class_or_wrong_length_seeds(mixture):
         classify(data, labels, radius=1.5)
 
 
-
 class _Images:
     """The images ``idx`` of a dataset, times ``scale``: what :func:`classify` reads of a dataset."""
 
@@ -85,4 +84,3 @@ def test_margins_are_log_likelihood_ratios_whatever_the_images_scale(mixture):
     halves = (np.random.default_rng(0).random(len(one)) < 0.5).astype(int)
     split = classify(_Images(data, one), halves, iterations=1)
     assert np.median(out.margin) > 2 * np.median(split.margin)
-

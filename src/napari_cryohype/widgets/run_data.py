@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 LOSS = "loss (per image)"      # the covariate name of each image's loss under the model
-MARGIN = "class margin"        # ... and of each image's score over its second-best class (analyze's classes)
+MARGIN = "class margin"        # ... and of each image's log-likelihood ratio (nats) of its class over the next
 #: covariates an analysis folder holds: the array's name and the covariate's
 ANALYSIS_COVARIATES = (("loss", LOSS), ("class_margin", MARGIN))
 _ARRAYS = ("latents", "pca", "umap", "kmeans", "classes", *(array for array, _ in ANALYSIS_COVARIATES))
