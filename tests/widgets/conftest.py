@@ -115,9 +115,29 @@ def _gui_test_isolation(request):
     yield
     _settle(qtbot, request.node.nodeid)
     from qtpy.QtCore import QCoreApplication, QEvent
+    from qtpy.QtWidgets import QApplication
 
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     QCoreApplication.processEvents()
+    left = _left_open()
+    if left:
+        for w in QApplication.topLevelWidgets():   # closed here, so that one leak fails one test
+            w.close()
+        pytest.fail(f"left open after the test: {', '.join(left)}: a window or OpenGL canvas that outlives its "
+                    "test gets paint events during the next ones; close it (qtbot.addWidget, viewer.close())")
+
+
+def _left_open() -> list[str]:
+    """Top-level windows still shown and vispy canvases still alive (after a garbage collection): what a test
+    must not leave behind."""
+    import gc
+
+    from qtpy.QtWidgets import QApplication
+    from vispy.app import Canvas
+
+    gc.collect()
+    shown = [type(w).__name__ for w in QApplication.topLevelWidgets() if w.isVisible()]
+    return shown + [f"vispy {type(o).__name__}" for o in gc.get_objects() if isinstance(o, Canvas)]
 
 
 @pytest.fixture(autouse=True)
