@@ -1,0 +1,129 @@
+"""How often can a single image be given its own structure by least squares against backprojected maps, and how
+near do the classes come?
+
+On one trained method of a finished ``scaling.py`` mixture (its data and its refined classes
+``classes_refined.npy``), every image is scored against the maps of each group of images like ``core.classify``
+does (``2 <y, c s> - |c s|^2`` within half of Nyquist) and goes to the best; the share of images whose group is
+their own structure's (for classes: whose class's largest structure is their own):
+
+- ``truth, in-sample``: maps from the true labels, each image inside the map it is scored against;
+- ``truth, held out``: the same maps without the image's own fold (``--folds``, by index): the bound for maps
+  backprojected from this many images, with no image helping its own score;
+- ``classes``: the harness's classes (k-means of the latents, 3D classification);
+- ``classes, held-out EM``: ``--iterations`` of hard EM from those classes, each image scored against maps
+  without its fold.
+
+    python benchmarks/studies/assignment_bound.py benchmarks/work/split-d32 --mixture mix0100 \\
+        --method many_lift_split --out benchmarks/results/assignment-d32
+
+``assignment.json`` and ``assignment.md`` in ``--out`` hold every method and mixture studied so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
+from compare import write_json  # noqa: E402
+from split_merge import Observed  # noqa: E402
+
+from napari_cryohype.core import lattice  # noqa: E402
+from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
+from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector  # noqa: E402
+from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
+
+
+def fold_scores(obs: Observed, groups: np.ndarray, folds: int, held_out: bool, reg: float = DEFAULT_REG,
+                batch: int = 1500) -> Tensor:
+    """(N, G) scores of every image against the map of every group ``groups`` (N,) in [0, G): maps from all
+    images, or (``held_out``) from all but the image's own fold (index mod ``folds``)."""
+    n, D, G = len(groups), obs.D, int(groups.max()) + 1
+    fold = torch.arange(n) % folds
+    bp = Backprojector(D, n_maps=folds * G)
+    bp._splat(obs.coords @ obs.rots * D + D // 2, obs.c * obs.y, obs.c * obs.c, torch.as_tensor(groups) + G * fold)
+    num, den = (a.reshape(folds, G, D, D, D) for a in bp.sums())
+    total_num, total_den = num.sum(0), den.sum(0)
+    out = torch.empty(n, G)
+    for f in range(folds):
+        maps = ((total_num - num[f]) / (total_den - den[f] + reg) if held_out
+                else total_num / (total_den + reg)).float()
+        members = torch.nonzero(fold == f).flatten()
+        for start in range(0, len(members), batch):
+            rows = members[start:start + batch]
+            s = lattice.sample_volumes(maps, (obs.coords @ obs.rots[rows]).reshape(-1, 3)).reshape(G, len(rows), -1)
+            pred = s * obs.c[rows]
+            out[rows] = (2 * torch.einsum("gbm,bm->bg", pred, obs.y[rows]) - pred.pow(2).sum(-1).T).float()
+    return out
+
+
+def own_share(groups: np.ndarray, truth: np.ndarray) -> float:
+    """Share of images whose group's largest structure is their own: groups (N,), truth (N,)."""
+    largest = {g: np.bincount(truth[groups == g]).argmax() for g in np.unique(groups)}
+    return float(np.mean(np.array([largest[g] for g in groups]) == truth))
+
+
+def study(workdir: Path, mixture: str, method: str, folds: int, iterations: int) -> dict:
+    mix = workdir / mixture
+    data = mix / "data"
+    dataset = ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None)
+    truth = np.load(data / "labels.npy")
+    obs = Observed(dataset)
+    rows = {}
+    for name, held_out in (("truth, in-sample", False), ("truth, held out", True)):
+        best = fold_scores(obs, truth, folds, held_out).argmax(1).numpy()
+        rows[name] = {"own": float(np.mean(best == truth)), "ari": adjusted_rand_index(best, truth)}
+    classes = np.unique(np.load(mix / method / "classes_refined.npy"), return_inverse=True)[1]
+    rows["classes"] = {"own": own_share(classes, truth), "ari": adjusted_rand_index(classes, truth)}
+    for _ in range(iterations):
+        classes = fold_scores(obs, classes, folds, True).argmax(1).numpy()
+    rows["classes, held-out EM"] = {"own": own_share(classes, truth), "ari": adjusted_rand_index(classes, truth)}
+    for name, row in rows.items():
+        print(f"  {name}: {row}", flush=True)
+    return {"mixture": mixture, "method": method, "folds": folds, "iterations": iterations, "rows": rows}
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["# Giving single images their structure by least squares against backprojected maps", "",
+             "`benchmarks/studies/assignment_bound.py`. *Own*: the share of images whose group (for classes: whose "
+             "class's largest structure) is their own structure.", "",
+             "| mixture | method | images scored against | own | ARI |", "|---|---|---|---|---|"]
+    for r in results:
+        for name, row in r["rows"].items():
+            label = {"truth, held out": f"truth, held out ({r['folds']} folds)",
+                     "classes, held-out EM": f"classes, held-out EM ({r['iterations']} iterations)"}.get(name, name)
+            lines.append(f"| {r['mixture']} | {r['method']} | {label} | {row['own']:.3f} | {row['ari']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("workdir", type=Path)
+    p.add_argument("--mixture", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    result = study(args.workdir, args.mixture, args.method, args.folds, args.iterations)
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = args.out / "assignment.json"
+    results = [r for r in (json.loads(record.read_text()) if record.is_file() else [])
+               if (r["mixture"], r["method"]) != (args.mixture, args.method)]
+    results.append(result)
+    write_json(record, results)
+    (args.out / "assignment.md").write_text(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
