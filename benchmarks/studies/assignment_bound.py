@@ -9,6 +9,9 @@ their own structure's (for classes: whose class's largest structure is their own
 - ``truth, in-sample``: maps from the true labels, each image inside the map it is scored against;
 - ``truth, held out``: the same maps without the image's own fold (``--folds``, by index): the bound for maps
   backprojected from this many images, with no image helping its own score;
+- ``true maps``: the maps of the atomic models (``data/volumes/``), what no map made from the images reaches;
+- ``decoded maps``: the method's maps of each structure (``METHOD/volumes/``: 10 images chosen by their labels,
+  decoded and averaged), the model's own account of the structures;
 - ``classes``: the harness's classes (k-means of the latents, 3D classification);
 - ``classes, held-out EM``: ``--iterations`` of hard EM from those classes, each image scored against maps
   without its fold.
@@ -26,6 +29,7 @@ import json
 import sys
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 import torch
 from torch import Tensor
@@ -35,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 from compare import write_json  # noqa: E402
 from split_merge import Observed  # noqa: E402
 
-from napari_cryohype.core import lattice  # noqa: E402
+from napari_cryohype.core import fourier, lattice  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
 from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector  # noqa: E402
 from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
@@ -58,9 +62,26 @@ def fold_scores(obs: Observed, groups: np.ndarray, folds: int, held_out: bool, r
         members = torch.nonzero(fold == f).flatten()
         for start in range(0, len(members), batch):
             rows = members[start:start + batch]
-            s = lattice.sample_volumes(maps, (obs.coords @ obs.rots[rows]).reshape(-1, 3)).reshape(G, len(rows), -1)
-            pred = s * obs.c[rows]
-            out[rows] = (2 * torch.einsum("gbm,bm->bg", pred, obs.y[rows]) - pred.pow(2).sum(-1).T).float()
+            out[rows] = scores(obs, rows, maps)
+    return out
+
+
+def scores(obs: Observed, rows: Tensor, maps: Tensor) -> Tensor:
+    """(B, G) scores ``2 <y, c s> - |c s|^2`` of the images ``rows`` (B,) against transforms ``maps`` (G, D, D, D)."""
+    s = lattice.sample_volumes(maps, (obs.coords @ obs.rots[rows]).reshape(-1, 3)).reshape(len(maps), len(rows), -1)
+    pred = s * obs.c[rows]
+    return (2 * torch.einsum("gbm,bm->bg", pred, obs.y[rows]) - pred.pow(2).sum(-1).T).float()
+
+
+def map_scores(obs: Observed, folder: Path, batch: int = 1500) -> Tensor:
+    """(N, G) scores of every image against the G maps ``folder/*.mrc`` (sorted by name: structure order)."""
+    vols = np.stack([mrcfile.read(f) for f in sorted(folder.glob("*.mrc"))]).astype(np.float32)
+    maps = fourier.htn_center(torch.from_numpy(vols).double()).float()
+    n, G = len(obs.y), len(maps)
+    out = torch.empty(n, G)
+    for start in range(0, n, batch):
+        rows = torch.arange(start, min(start + batch, n))
+        out[rows] = scores(obs, rows, maps)
     return out
 
 
@@ -80,6 +101,9 @@ def study(workdir: Path, mixture: str, method: str, folds: int, iterations: int)
     for name, held_out in (("truth, in-sample", False), ("truth, held out", True)):
         best = fold_scores(obs, truth, folds, held_out).argmax(1).numpy()
         rows[name] = {"own": float(np.mean(best == truth)), "ari": adjusted_rand_index(best, truth)}
+    for name, folder in (("true maps", data / "volumes"), ("decoded maps", mix / method / "volumes")):
+        best = map_scores(obs, folder).argmax(1).numpy()
+        rows[name] = {"own": float(np.mean(best == truth)), "ari": adjusted_rand_index(best, truth)}
     classes = np.unique(np.load(mix / method / "classes_refined.npy"), return_inverse=True)[1]
     rows["classes"] = {"own": own_share(classes, truth), "ari": adjusted_rand_index(classes, truth)}
     for _ in range(iterations):
@@ -98,6 +122,7 @@ def markdown(results: list[dict]) -> str:
     for r in results:
         for name, row in r["rows"].items():
             label = {"truth, held out": f"truth, held out ({r['folds']} folds)",
+                     "decoded maps": "decoded maps (10 images per structure, chosen by label)",
                      "classes, held-out EM": f"classes, held-out EM ({r['iterations']} iterations)"}.get(name, name)
             lines.append(f"| {r['mixture']} | {r['method']} | {label} | {row['own']:.3f} | {row['ari']:.3f} |")
     return "\n".join(lines) + "\n"
