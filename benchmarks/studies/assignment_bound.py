@@ -25,7 +25,6 @@ their own structure's (for classes: whose class's largest structure is their own
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -36,53 +35,24 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
-from compare import write_json  # noqa: E402
 from split_merge import Observed  # noqa: E402
+from study_record import mixture_data, save  # noqa: E402
 
-from napari_cryohype.core import fourier, lattice  # noqa: E402
+from napari_cryohype.core import fourier  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
-from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector  # noqa: E402
-from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
 
 
-def fold_scores(obs: Observed, groups: np.ndarray, folds: int, held_out: bool, reg: float = DEFAULT_REG,
-                batch: int = 1500) -> Tensor:
+def fold_scores(obs: Observed, groups: np.ndarray, folds: int, held_out: bool) -> Tensor:
     """(N, G) scores of every image against the map of every group ``groups`` (N,) in [0, G): maps from all
     images, or (``held_out``) from all but the image's own fold (index mod ``folds``)."""
-    n, D, G = len(groups), obs.D, int(groups.max()) + 1
-    fold = torch.arange(n) % folds
-    bp = Backprojector(D, n_maps=folds * G)
-    bp._splat(obs.coords @ obs.rots * D + D // 2, obs.c * obs.y, obs.c * obs.c, torch.as_tensor(groups) + G * fold)
-    num, den = (a.reshape(folds, G, D, D, D) for a in bp.sums())
-    total_num, total_den = num.sum(0), den.sum(0)
-    out = torch.empty(n, G)
-    for f in range(folds):
-        maps = ((total_num - num[f]) / (total_den - den[f] + reg) if held_out
-                else total_num / (total_den + reg)).float()
-        members = torch.nonzero(fold == f).flatten()
-        for start in range(0, len(members), batch):
-            rows = members[start:start + batch]
-            out[rows] = scores(obs, rows, maps)
-    return out
+    everyone = np.arange(len(groups))
+    return obs.scores(everyone, obs.maps(everyone, groups, int(groups.max()) + 1, folds, held_out))
 
 
-def scores(obs: Observed, rows: Tensor, maps: Tensor) -> Tensor:
-    """(B, G) scores ``2 <y, c s> - |c s|^2`` of the images ``rows`` (B,) against transforms ``maps`` (G, D, D, D)."""
-    s = lattice.sample_volumes(maps, (obs.coords @ obs.rots[rows]).reshape(-1, 3)).reshape(len(maps), len(rows), -1)
-    pred = s * obs.c[rows]
-    return (2 * torch.einsum("gbm,bm->bg", pred, obs.y[rows]) - pred.pow(2).sum(-1).T).float()
-
-
-def map_scores(obs: Observed, folder: Path, batch: int = 1500) -> Tensor:
+def map_scores(obs: Observed, folder: Path) -> Tensor:
     """(N, G) scores of every image against the G maps ``folder/*.mrc`` (sorted by name: structure order)."""
     vols = np.stack([mrcfile.read(f) for f in sorted(folder.glob("*.mrc"))]).astype(np.float32)
-    maps = fourier.htn_center(torch.from_numpy(vols).double()).float()
-    n, G = len(obs.y), len(maps)
-    out = torch.empty(n, G)
-    for start in range(0, n, batch):
-        rows = torch.arange(start, min(start + batch, n))
-        out[rows] = scores(obs, rows, maps)
-    return out
+    return obs.scores(np.arange(len(obs.y)), fourier.htn_center(torch.from_numpy(vols).double()).float()[None])
 
 
 def own_share(groups: np.ndarray, truth: np.ndarray) -> float:
@@ -92,10 +62,8 @@ def own_share(groups: np.ndarray, truth: np.ndarray) -> float:
 
 
 def study(workdir: Path, mixture: str, method: str, folds: int, iterations: int) -> dict:
+    data, dataset, truth = mixture_data(workdir, mixture)
     mix = workdir / mixture
-    data = mix / "data"
-    dataset = ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None)
-    truth = np.load(data / "labels.npy")
     obs = Observed(dataset)
     rows = {}
     for name, held_out in (("truth, in-sample", False), ("truth, held out", True)):
@@ -140,13 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = study(args.workdir, args.mixture, args.method, args.folds, args.iterations)
-    args.out.mkdir(parents=True, exist_ok=True)
-    record = args.out / "assignment.json"
-    results = [r for r in (json.loads(record.read_text()) if record.is_file() else [])
-               if (r["mixture"], r["method"]) != (args.mixture, args.method)]
-    results.append(result)
-    write_json(record, results)
-    (args.out / "assignment.md").write_text(markdown(results))
+    save(args.out, "assignment", result, ("mixture", "method"), markdown)
     return 0
 
 

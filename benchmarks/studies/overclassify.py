@@ -24,7 +24,6 @@ Each step's classes are kept in ``WORKDIR/MIXTURE/METHOD/overclassify/`` and ski
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -35,12 +34,12 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 import report  # noqa: E402
-from compare import latents_path, write_json  # noqa: E402
+from compare import latents_path  # noqa: E402
+from study_record import mixture_data, save  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
 from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector, dataset_batches  # noqa: E402
 from napari_cryohype.core.classify import DEFAULT_RADIUS, classify  # noqa: E402
 from napari_cryohype.core.evaluate import load_truth, score_clusters  # noqa: E402
-from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
 
 ROWS = ("classes", "over", "merged", "merged+classified")
 
@@ -74,13 +73,7 @@ def merge_classes(dataset, labels: np.ndarray, n_classes: int, *, radius: float 
         <= min(radius * D / 2, D / 2 - 1) ** 2 + 1e-6
     num, den = (a.reshape(K, -1)[:, inside] for a in bp.sums())
     w = den + reg
-
-    def row(a: int) -> Tensor:
-        """The cost of merging class a with every class (K,)."""
-        m_a, m = num[a] / w[a], num / w
-        return (w[a] * w / (w[a] + w) * (m_a - m).pow(2)).sum(1)
-
-    cost = torch.stack([row(a) for a in range(K)])
+    cost = torch.stack([ward_cost(num, w, a) for a in range(K)])
     cost.fill_diagonal_(float("inf"))
     owner, present = np.arange(K), torch.ones(K, dtype=torch.bool, device=cost.device)
     for _ in range(K - n_classes):
@@ -94,9 +87,17 @@ def merge_classes(dataset, labels: np.ndarray, n_classes: int, *, radius: float 
         cost[b, :] = cost[:, b] = float("inf")
         others = present.clone()
         others[a] = False
-        new = torch.where(others, row(a), torch.full((K,), float("inf"), dtype=cost.dtype, device=cost.device))
+        new = torch.where(others, ward_cost(num, w, a),
+                          torch.full((K,), float("inf"), dtype=cost.dtype, device=cost.device))
         cost[a], cost[:, a] = new, new
     return ids[owner[inv]]
+
+
+def ward_cost(num: Tensor, w: Tensor, a: int) -> Tensor:
+    """(K,) the rise of the squared residual if class ``a`` were merged with each class, from the classes'
+    accumulated ``num`` (K, V) and weights ``w`` (K, V) (``sum c**2 + reg``) over V voxels."""
+    m_a, m = num[a] / w[a], num / w
+    return (w[a] * w / (w[a] + w) * (m_a - m).pow(2)).sum(1)
 
 
 def class_maps(dataset, labels: np.ndarray) -> dict[int, np.ndarray]:
@@ -117,11 +118,9 @@ def cached(path: Path, make) -> np.ndarray:
 
 
 def study(workdir: Path, mixture: str, method: str, factor: int, seed: int) -> dict:
-    mix = workdir / mixture
-    data, d = mix / "data", mix / method
+    data, dataset, labels = mixture_data(workdir, mixture)
+    d = workdir / mixture / method
     n = int(mixture[3:])
-    dataset = ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None)
-    labels = np.load(data / "labels.npy")
     work = d / "overclassify"
     work.mkdir(exist_ok=True)
     seeds = report.latent_clusters(latents_path(d, method), factor * n, seed)[0]
@@ -165,13 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = study(args.workdir, args.mixture, args.method, args.factor, args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    record = args.out / "overclassify.json"
-    results = [r for r in (json.loads(record.read_text()) if record.is_file() else [])
-               if (r["mixture"], r["method"], r["factor"]) != (args.mixture, args.method, args.factor)]
-    results.append(result)
-    write_json(record, results)
-    (args.out / "overclassify.md").write_text(markdown(results))
+    save(args.out, "overclassify", result, ("mixture", "method", "factor"), markdown)
     return 0
 
 

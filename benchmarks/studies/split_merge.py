@@ -45,14 +45,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 import report  # noqa: E402
 from compare import latents_path, write_json  # noqa: E402
-from overclassify import cached, class_maps  # noqa: E402
+from overclassify import cached, class_maps, ward_cost  # noqa: E402
+from study_record import mixture_data, save  # noqa: E402
 
 from napari_cryohype.core import lattice  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index, kmeans  # noqa: E402
 from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector, dataset_batches  # noqa: E402
 from napari_cryohype.core.classify import DEFAULT_RADIUS, classify  # noqa: E402
 from napari_cryohype.core.evaluate import load_truth, score_clusters  # noqa: E402
-from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
 
 
 class Observed:
@@ -74,52 +74,58 @@ class Observed:
             cs.append(torch.ones_like(ys[-1]) if c is None else c[:, keep])
             rots.append(torch.as_tensor(np.asarray(r), dtype=torch.float32))
         self.y, self.c, self.rots = torch.cat(ys), torch.cat(cs), torch.cat(rots)
-        self.parity = torch.arange(len(self.y)) % 2
 
-    def maps(self, idx: np.ndarray, groups: np.ndarray, n_groups: int, reg: float = DEFAULT_REG) -> Tensor:
-        """(2, n_groups, D, D, D) float32 transforms: for each half (even, odd index) the map of each group of
-        the images ``idx`` (B,) of that half; ``groups`` (B,) in [0, n_groups)."""
-        idx = torch.as_tensor(idx)
-        bp = Backprojector(self.D, n_maps=2 * n_groups)
+    def maps(self, idx: np.ndarray, groups: np.ndarray, n_groups: int, folds: int = 2, held_out: bool = True,
+             reg: float = DEFAULT_REG) -> Tensor:
+        """(folds, n_groups, D, D, D) float32 transforms: entry f holds the map of each group of the images ``idx``
+        (B,) outside fold f (image index mod ``folds``), or without ``held_out`` of all of them (the same maps in
+        every entry); ``groups`` (B,) in [0, n_groups)."""
+        idx, D = torch.as_tensor(idx), self.D
+        bp = Backprojector(D, n_maps=folds * n_groups)
         y, c = self.y[idx], self.c[idx]
-        which = torch.as_tensor(groups) + n_groups * self.parity[idx]
-        bp._splat(self.coords @ self.rots[idx] * self.D + self.D // 2, c * y, c * c, which)
-        return bp.transforms(reg).float().reshape(2, n_groups, self.D, self.D, self.D)
+        bp.add_observed(self.coords @ self.rots[idx], c * y, c * c, torch.as_tensor(groups) + n_groups * (idx % folds))
+        num, den = (a.reshape(folds, n_groups, D, D, D) for a in bp.sums())
+        total_num, total_den = num.sum(0), den.sum(0)
+        if not held_out:
+            return (total_num / (total_den + reg)).float().expand(folds, -1, -1, -1, -1)
+        return ((total_num - num) / (total_den - den + reg)).float()
 
-    def held_out(self, idx: np.ndarray, maps: Tensor) -> Tensor:
-        """(B, G) scores ``2 <y, c s> - |c s|^2`` of the images ``idx`` against the G maps of the other half:
-        ``maps`` (2, G, D, D, D) from :meth:`maps`."""
+    def scores(self, idx: np.ndarray, maps: Tensor, batch: int = 1500) -> Tensor:
+        """(B, G) scores ``2 <y, c s> - |c s|^2`` (larger: nearer) of the images ``idx`` (B,), each against the G maps
+        of its fold in ``maps`` (folds, G, D, D, D) from :meth:`maps` (one fold: the same maps for every image)."""
         idx = torch.as_tensor(idx)
-        out = torch.empty(len(idx), maps.shape[1])
-        for half in (0, 1):
-            rows = torch.nonzero(self.parity[idx] == half).flatten()
-            if len(rows) == 0:
-                continue
-            i = idx[rows]
-            G, B = maps.shape[1], len(i)
-            s = lattice.sample_volumes(maps[1 - half], (self.coords @ self.rots[i]).reshape(-1, 3)).reshape(G, B, -1)
-            pred = s * self.c[i]
-            out[rows] = (2 * torch.einsum("gbm,bm->bg", pred, self.y[i]) - pred.pow(2).sum(-1).T).float()
+        folds, G = maps.shape[:2]
+        out = torch.empty(len(idx), G)
+        for f in range(folds):
+            members = torch.nonzero(idx % folds == f).flatten()
+            for start in range(0, len(members), batch):
+                rows = members[start:start + batch]
+                i = idx[rows]
+                s = lattice.sample_volumes(maps[f], (self.coords @ self.rots[i]).reshape(-1, 3)).reshape(G, len(i), -1)
+                pred = s * self.c[i]
+                out[rows] = (2 * torch.einsum("gbm,bm->bg", pred, self.y[i]) - pred.pow(2).sum(-1).T).float()
         return out
+
+    def held_out(self, idx: np.ndarray, groups: np.ndarray, n_groups: int) -> Tensor:
+        """(B, n_groups) scores of the images ``idx`` (B,) against the maps of the ``groups`` (B,) of those images
+        made from the other half of them (even against odd index)."""
+        return self.scores(idx, self.maps(idx, groups, n_groups))
 
 
 def propose_split(obs: Observed, members: np.ndarray, x: np.ndarray, seed: int, iterations: int = 5
                   ) -> tuple[np.ndarray, float]:
     """Two halves (B,) in {0, 1} of one class's images ``members`` (B,) and the held-out gain of splitting it:
     2-means of their latent directions ``x`` (N, d), refined by hard EM between the halves' held-out maps."""
-    single = obs.held_out(members, obs.maps(members, np.zeros(len(members), np.int64), 1))[:, 0]
+    single = obs.held_out(members, np.zeros(len(members), np.int64), 1)[:, 0]
     halves = kmeans(x[members], 2, seed=seed, directions=True)
-    for _ in range(iterations):
+    for it in range(iterations + 1):
         if min(np.bincount(halves, minlength=2)) < 2:
             return halves, float("-inf")
-        scores = obs.held_out(members, obs.maps(members, halves, 2))
+        scores = obs.held_out(members, halves, 2)
         new = scores.argmax(1).numpy()
-        if np.array_equal(new, halves):
+        if it == iterations or np.array_equal(new, halves):
             break
         halves = new
-    if min(np.bincount(halves, minlength=2)) < 2:
-        return halves, float("-inf")
-    scores = obs.held_out(members, obs.maps(members, halves, 2))
     return halves, float((scores.max(1).values - single).sum())
 
 
@@ -127,9 +133,9 @@ def merge_loss(obs: Observed, labels: np.ndarray, a: int, b: int) -> float:
     """Held-out score lost by merging classes ``a`` and ``b`` of ``labels`` (N,): each of their images against
     its own class's map, less against the merged map (negative: the merged map predicts them better)."""
     members = np.flatnonzero((labels == a) | (labels == b))
-    own = obs.held_out(members, obs.maps(members, (labels[members] == b).astype(np.int64), 2))
-    own = own.gather(1, torch.as_tensor(labels[members] == b, dtype=torch.long)[:, None])[:, 0]
-    merged = obs.held_out(members, obs.maps(members, np.zeros(len(members), np.int64), 1))[:, 0]
+    in_b = (labels[members] == b).astype(np.int64)
+    own = obs.held_out(members, in_b, 2).gather(1, torch.as_tensor(in_b)[:, None])[:, 0]
+    merged = obs.held_out(members, np.zeros(len(members), np.int64), 1)[:, 0]
     return float((own - merged).sum())
 
 
@@ -141,14 +147,13 @@ def ward_neighbours(obs: Observed, labels: np.ndarray, ids: np.ndarray, k: int, 
     index = {int(c): i for i, c in enumerate(ids)}
     bp = Backprojector(D, n_maps=K)
     which = torch.as_tensor([index[int(c)] for c in labels])
-    bp._splat(obs.coords @ obs.rots * D + D // 2, obs.c * obs.y, obs.c * obs.c, which)
+    bp.add_observed(obs.coords @ obs.rots, obs.c * obs.y, obs.c * obs.c, which)
     num, den = (a.reshape(K, -1) for a in bp.sums())
     inside = den.sum(0) > 0
     num, w = num[:, inside], den[:, inside] + reg
-    m = num / w
     out = {}
     for i in range(K):
-        cost = (w[i] * w / (w[i] + w) * (m[i] - m).pow(2)).sum(1)
+        cost = ward_cost(num, w, i)
         cost[i] = float("inf")
         out[int(ids[i])] = [int(ids[j]) for j in torch.argsort(cost)[:k]]
     return out
@@ -206,11 +211,9 @@ def make_up(classes: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def study(workdir: Path, mixture: str, method: str, rounds: int, neighbours: int, seed: int) -> dict:
-    mix = workdir / mixture
-    data, d = mix / "data", mix / method
+    data, dataset, truth_labels = mixture_data(workdir, mixture)
+    d = workdir / mixture / method
     n = int(mixture[3:])
-    dataset = ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None)
-    truth_labels = np.load(data / "labels.npy")
     work = d / "split_merge"
     work.mkdir(exist_ok=True)
     x = report.latent_clusters(latents_path(d, method), n, seed)[1]
@@ -258,7 +261,8 @@ def markdown(results: list[dict]) -> str:
     for r in results:
         moves = [None, *r["moves"]]
         for (name, row), m in zip(r["rows"].items(), moves):
-            lines.append(f"| {r['mixture']} | {r['method']} | {name} | {'–' if m is None else m} | {row['ari']:.3f} | "
+            moved = "–" if m is None else m
+            lines.append(f"| {r['mixture']} | {r['method']} | {name} | {moved} | {row['ari']:.3f} | "
                          f"{row['structures_found']} of {r['n']} | {row['fsc_auc_mean']:.3f} | {row['mixed']} | "
                          f"{row['repeats']} | {row['without_class']} |")
     return "\n".join(lines) + "\n"
@@ -277,13 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = study(args.workdir, args.mixture, args.method, args.rounds, args.neighbours, args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    record = args.out / "split_merge.json"
-    results = [r for r in (json.loads(record.read_text()) if record.is_file() else [])
-               if (r["mixture"], r["method"]) != (args.mixture, args.method)]
-    results.append(result)
-    write_json(record, results)
-    (args.out / "split_merge.md").write_text(markdown(results))
+    save(args.out, "split_merge", result, ("mixture", "method"), markdown)
     return 0
 
 

@@ -1,0 +1,34 @@
+"""What the studies on a finished ``scaling.py`` mixture share: its simulated data, and a record that keeps one
+result per study key (``NAME.json``, with its Markdown ``NAME.md``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from compare import write_json
+from napari_cryohype.core.io.dataset import ParticleDataset
+
+
+def mixture_data(workdir: Path, mixture: str) -> tuple[Path, ParticleDataset, np.ndarray]:
+    """The data folder of ``workdir/mixture``, its particle dataset (poses, CTF; contrast as simulated) and its true
+    labels (N,)."""
+    data = workdir / mixture / "data"
+    dataset = ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None)
+    return data, dataset, np.load(data / "labels.npy")
+
+
+def save(out: Path, name: str, result: dict, keys: tuple[str, ...], markdown: Callable[[list[dict]], str]) -> None:
+    """Put ``result`` into ``out/NAME.json`` in place of the result with the same ``keys`` values, and write
+    ``out/NAME.md`` from all of them."""
+    out.mkdir(parents=True, exist_ok=True)
+    record = out / f"{name}.json"
+    key = tuple(result[k] for k in keys)
+    results = [r for r in (json.loads(record.read_text()) if record.is_file() else [])
+               if tuple(r[k] for k in keys) != key]
+    results.append(result)
+    write_json(record, results)
+    (out / f"{name}.md").write_text(markdown(results))
