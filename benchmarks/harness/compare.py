@@ -69,7 +69,9 @@ OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vi
         # lift encoder's hidden width, which holds 98% of the preset's 9.4 M parameters, cut from 1024 to 64
         "many_shrunk": Recipe("hyper", "lift", "many", options=("--set", "encoder_hidden=64")),
         # the preset with the encoder also trained on synthetic views of each image's map (models/views.py)
-        "many_views": Recipe("hyper", "lift", "many", options=("--set", "synthetic_views=0.03"))}
+        "many_views": Recipe("hyper", "lift", "many", options=("--set", "synthetic_views=0.03")),
+        # the preset trained for twice ``--epochs``: what more training buys the latents
+        "many_lift_split_2x": Recipe("hyper", "lift", "many", epochs_scale=2)}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 
