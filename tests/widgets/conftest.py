@@ -1,11 +1,17 @@
 """Shared tiny data for the widget tests: a 36-image, 24 px mixture of three bundled structures and a run
 trained for one epoch with a very small model (seconds on 2 CPU cores)."""
 
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+# Mesa's software rasterizer (llvmpipe, the only OpenGL under Xvfb) draws on the drawing thread instead of its own
+# pool of threads, one per core: the GUI tests' pixels then do not depend on how those threads are scheduled on a
+# loaded machine. Read when the first OpenGL context is made, after this file is imported.
+os.environ.setdefault("LP_NUM_THREADS", "0")
 
 #: fixtures that create Qt's application: without a display Qt aborts Python in them
 _QT_FIXTURES = {"qapp", "qtbot", "make_napari_viewer"}

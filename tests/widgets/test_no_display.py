@@ -1,4 +1,5 @@
-"""Without a display the GUI tests are skipped with the reason; Qt must not abort Python."""
+"""How the GUI tests run: skipped with the reason where there is no display (Qt must not abort Python), and
+rasterized by OpenGL on the drawing thread where there is one."""
 
 import os
 import subprocess
@@ -16,3 +17,19 @@ def test_gui_tests_skip_with_a_message_where_there_is_no_display():
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     assert "1 skipped" in out and "Qt cannot open a window" in out and "apt-packages.txt" in out
+
+
+def test_the_canvas_draws_without_rasterizer_threads(make_napari_viewer, qtbot):
+    """The GUI tests' OpenGL (Mesa's llvmpipe under Xvfb) rasterizes on the drawing thread: no thread of its own
+    pool exists after a 3D volume has been drawn (tests/widgets/conftest.py sets LP_NUM_THREADS)."""
+    import numpy as np
+
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(np.random.default_rng(0).random((16, 16, 16), dtype=np.float32))
+    viewer.dims.ndisplay = 3
+    drawn = []
+    viewer.window._qt_viewer.canvas.events.draw.connect(drawn.append)  # private: napari has no public "drawn"
+    qtbot.waitUntil(lambda: bool(drawn), timeout=10_000)
+    tasks = Path("/proc/self/task")
+    names = [(t / "comm").read_text().strip() for t in tasks.iterdir()] if tasks.exists() else []
+    assert not [n for n in names if n.startswith("llvmpipe")], names
