@@ -1,16 +1,36 @@
-"""What the studies on a finished ``scaling.py`` mixture share: its simulated data, and a record that keeps one
-result per study key (``NAME.json``, with its Markdown ``NAME.md``)."""
+"""What the studies on a finished ``scaling.py`` mixture share: their command line, its simulated data, and a
+record that keeps one result per study key (``NAME.json``, with its Markdown ``NAME.md``)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from compare import write_json
 from napari_cryohype.core.io.dataset import ParticleDataset
+
+
+def study_parser(doc: str) -> argparse.ArgumentParser:
+    """A study's command line: ``WORKDIR --mixture --method --out [--threads]``; the study adds its own options."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("workdir", type=Path, help="a scaling.py work folder")
+    p.add_argument("--mixture", required=True, help="its mixture folder, e.g. mix0100")
+    p.add_argument("--method", required=True, help="the method whose run is studied")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--out", type=Path, required=True, help="the record's folder")
+    return p
+
+
+def parse_study_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The parsed arguments of :func:`study_parser`'s parser, torch's threads set."""
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def mixture_data(workdir: Path, mixture: str) -> tuple[Path, ParticleDataset, np.ndarray]:

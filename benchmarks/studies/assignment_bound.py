@@ -24,7 +24,6 @@ their own structure's (for classes: whose class's largest structure is their own
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 from split_merge import Observed  # noqa: E402
-from study_record import mixture_data, save  # noqa: E402
+from study_record import mixture_data, parse_study_args, save, study_parser  # noqa: E402
 
 from napari_cryohype.core import fourier  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
@@ -97,16 +96,10 @@ def markdown(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("workdir", type=Path)
-    p.add_argument("--mixture", required=True)
-    p.add_argument("--method", required=True)
+    p = study_parser(__doc__)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--iterations", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = parse_study_args(p, argv)
     result = study(args.workdir, args.mixture, args.method, args.folds, args.iterations)
     save(args.out, "assignment", result, ("mixture", "method"), markdown)
     return 0

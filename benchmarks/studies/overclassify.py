@@ -23,7 +23,6 @@ Each step's classes are kept in ``WORKDIR/MIXTURE/METHOD/overclassify/`` and ski
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 import report  # noqa: E402
 from compare import latents_path  # noqa: E402
-from study_record import mixture_data, save  # noqa: E402
+from study_record import mixture_data, parse_study_args, save, study_parser  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
 from napari_cryohype.core.backproject import DEFAULT_REG, Backprojector, dataset_batches  # noqa: E402
 from napari_cryohype.core.classify import DEFAULT_RADIUS, classify  # noqa: E402
@@ -153,16 +152,10 @@ def markdown(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("workdir", type=Path)
-    p.add_argument("--mixture", required=True)
-    p.add_argument("--method", required=True)
+    p = study_parser(__doc__)
     p.add_argument("--factor", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = parse_study_args(p, argv)
     result = study(args.workdir, args.mixture, args.method, args.factor, args.seed)
     save(args.out, "overclassify", result, ("mixture", "method", "factor"), markdown)
     return 0

@@ -31,7 +31,6 @@ Each round's classes are kept in ``WORKDIR/MIXTURE/METHOD/split_merge/`` and ski
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -46,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 import report  # noqa: E402
 from compare import latents_path, write_json  # noqa: E402
 from overclassify import cached, class_maps, ward_cost  # noqa: E402
-from study_record import mixture_data, save  # noqa: E402
+from study_record import mixture_data, parse_study_args, save, study_parser  # noqa: E402
 
 from napari_cryohype.core import lattice  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index, kmeans  # noqa: E402
@@ -269,17 +268,11 @@ def markdown(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("workdir", type=Path)
-    p.add_argument("--mixture", required=True)
-    p.add_argument("--method", required=True)
+    p = study_parser(__doc__)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--neighbours", type=int, default=3, help="merge partners tried per class (Ward's nearest)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = parse_study_args(p, argv)
     result = study(args.workdir, args.mixture, args.method, args.rounds, args.neighbours, args.seed)
     save(args.out, "split_merge", result, ("mixture", "method"), markdown)
     return 0
