@@ -15,12 +15,14 @@ from compare import write_json
 from napari_cryohype.core.io.dataset import ParticleDataset
 
 
-def study_parser(doc: str) -> argparse.ArgumentParser:
-    """A study's command line: ``WORKDIR --mixture --method --out [--threads]``; the study adds its own options."""
+def study_parser(doc: str, method: bool = True) -> argparse.ArgumentParser:
+    """A study's command line: ``WORKDIR --mixture [--method] --out [--threads]`` (``--method`` where the study reads
+    a trained method's run); the study adds its own options."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("workdir", type=Path, help="a scaling.py work folder")
     p.add_argument("--mixture", required=True, help="its mixture folder, e.g. mix0100")
-    p.add_argument("--method", required=True, help="the method whose run is studied")
+    if method:
+        p.add_argument("--method", required=True, help="the method whose run is studied")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--out", type=Path, required=True, help="the record's folder")
     return p
