@@ -109,3 +109,74 @@ def test_one_code_encoders_give_their_code_as_the_latent(tmp_path):
         vols = decode_latents(run, latents)
         for v, i in zip(vols, (3, 5)):
             np.testing.assert_allclose(v, decode_images(run, i), rtol=1e-4, atol=1e-5 * np.abs(v).max())
+
+
+def test_ctf_input_is_the_transform_times_the_ctf_beside_the_ctf_squared():
+    """``encoder_input="ctf"``: channel 0 is the transform times the CTF (the phase-flipped one times |c|), channel 1
+    the CTF squared at the same points: the two sums of a backprojection."""
+    from napari_cryohype.core.models.slices import SliceGeometry
+
+    torch.manual_seed(0)
+    D, B = 16, 3
+    geo = SliceGeometry(D)
+    full = torch.randn(B, (D + 1) ** 2)
+    c = torch.rand(B, geo.n_half) * 2 - 1
+    flipped = geo.encoder_input(full, c, "hartley")
+    x = geo.encoder_input(full, c, "ctf")
+    assert x.shape == (B, 2, D, D)
+    on_grid = geo.grid_pairs[:, 0] < D * D
+    at = geo.grid_pairs[on_grid, 0]
+    torch.testing.assert_close(x[:, 1].flatten(1)[:, at], c[:, on_grid] ** 2)
+    torch.testing.assert_close(x[:, 0], flipped * x[:, 1].sqrt())   # DC (no CTF): weight 1 in both
+
+
+def test_the_split_hides_both_channels_of_the_ctf_input():
+    from napari_cryohype.core.models.slices import SliceGeometry
+
+    torch.manual_seed(0)
+    D, B = 16, 2
+    geo = SliceGeometry(D)
+    x = geo.encoder_input(torch.randn(B, (D + 1) ** 2), torch.rand(B, geo.n_half) + 0.5, "ctf")
+    points = torch.stack([torch.randperm(geo.n_half)[:20] for _ in range(B)])
+    hidden = geo.hide_points(x, points)
+    for b in range(B):
+        where = geo.grid_pairs[points[b]].flatten()
+        where = where[where < D * D]
+        assert (hidden[b].flatten(1)[:, where] == 0).all()
+        kept = torch.ones(D * D, dtype=torch.bool)
+        kept[where] = False
+        scale = geo.n_half / (geo.n_half - 20)
+        torch.testing.assert_close(hidden[b].flatten(1)[:, kept], x[b].flatten(1)[:, kept] * scale)
+
+
+def test_the_lift_encoder_reads_both_channels_of_the_ctf_input():
+    """Each channel is lifted at the image's pose: changing either changes the latent; other encoders refuse it."""
+    torch.manual_seed(0)
+    cfg = preset("many")["model"]
+    cfg.update(encoder="lift", encoder_input="ctf", lift_radius=4, encoder_hidden=64, inr_width=32, n_freqs=8,
+               tokens_per_layer=4)
+    model = CryoHypeModel(cfg, 16)
+    assert model.encoder.inp.in_features == 2 * model.encoder.lift.n_voxels
+    x = torch.randn(2, 2, 16, 16)
+    rots = torch.as_tensor(random_rotations(2, np.random.default_rng(2)), dtype=torch.float32)
+    base = model.latents(model.encode(x, rots))
+    for ch in (0, 1):
+        other = x.clone()
+        other[:, ch] += torch.randn(2, 16, 16)
+        assert not torch.allclose(model.latents(model.encode(other, rots)), base)
+    assert not torch.allclose(model.latents(model.encode(x, rots.flip(0))), base)
+    cfg.update(encoder="mlp")
+    with pytest.raises(ValueError, match="lift encoder only"):
+        CryoHypeModel(cfg, 16)
+
+
+def test_a_run_with_the_ctf_input_trains_with_the_split_and_decodes(tmp_path):
+    from napari_cryohype.core.decode import decode_images
+    from napari_cryohype.core.latents import latents_and_losses
+    from tests.core.mixture_data import trained_run
+
+    run = trained_run(tmp_path, encoder="lift", encoder_input="ctf", lift_radius=4, epochs=1, point_fraction=0.5,
+                      encoder_split=True)
+    z, losses = latents_and_losses(run)
+    assert z.shape[0] == 16 and np.isfinite(z).all() and np.isfinite(losses).all()
+    assert np.isfinite(decode_images(run, 3)).all()

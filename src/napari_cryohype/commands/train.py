@@ -53,9 +53,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--encoder", choices=("vit", "mlp", "lift", "unet"),
                    help="image encoder (default: the preset's, lift in many, vit in small and paper; lift: the "
                         "mlp encoder reading each image's transform placed in 3D at its pose)")
-    p.add_argument("--encoder-input", choices=("hartley", "real"),
-                   help="what the encoder sees: the centred, CTF phase-flipped Hartley transform (default) or "
-                        "its inverse, a CTF-corrected real-space image")
+    p.add_argument("--encoder-input", choices=("hartley", "real", "ctf"),
+                   help="what the encoder sees: the centred, CTF phase-flipped Hartley transform (default), "
+                        "its inverse, a CTF-corrected real-space image, or (lift encoder only) the transform times "
+                        "the CTF beside the CTF squared")
     p.add_argument("--epochs", type=int, metavar="E", help="epochs (preset default)")
     p.add_argument("--batch-size", type=int, metavar="B", help="images per step (per process)")
     p.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")

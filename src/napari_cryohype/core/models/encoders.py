@@ -150,19 +150,23 @@ class MLPEncoder(_ResidualMLP):
 
 
 class LiftEncoder(_ResidualMLP):
-    """The image's slice placed in 3D at its pose (:class:`.lift.SliceLift`, B x size**3) through the
-    residual MLP."""
+    """The image's slice placed in 3D at its pose (:class:`.lift.SliceLift`, B x size**3; each channel of a
+    two-channel ``encoder_input="ctf"`` image in turn, B x 2 size**3) through the residual MLP."""
     needs_pose = True
 
-    def __init__(self, D: int, n_tokens: int, *, width: int, encoder_hidden: int, lift_radius: float, **_):
+    def __init__(self, D: int, n_tokens: int, *, width: int, encoder_hidden: int, lift_radius: float,
+                 encoder_input: str = "hartley", **_):
         lift = SliceLift(D, lift_radius)
-        super().__init__(lift.n_voxels, n_tokens, width, encoder_hidden)
+        super().__init__((2 if encoder_input == "ctf" else 1) * lift.n_voxels, n_tokens, width, encoder_hidden)
         self.lift = lift
 
     def features(self, img: Tensor, rots: Tensor | None) -> Tensor:
         if rots is None:
             raise ValueError("the lift encoder needs each image's pose")
-        return self.lift(img, rots)
+        if img.dim() == 3:
+            return self.lift(img, rots)
+        B, C = img.shape[:2]
+        return self.lift(img.flatten(0, 1), rots.repeat_interleave(C, dim=0)).reshape(B, -1)
 
 
 class UNetEncoder(_OneCode):

@@ -22,7 +22,8 @@ from .encoders import ENCODERS
 _MODEL_BASE = {
     "conditioning": "hyper",      # "hyper" (modulate every INR layer) | "concat" (z joins the INR input)
     "encoder": "vit",             # "vit" | "mlp" | "lift" | "unet"
-    "encoder_input": "hartley",   # "hartley" (phase-flipped, centred transform) | "real" (masked image)
+    "encoder_input": "hartley",   # "hartley" (phase-flipped, centred transform) | "real" (masked image) |
+                                  # "ctf" (transform times CTF, and CTF squared: lift encoder only)
     "patch": 8,                   # ViT patch size, pixels
     "width": 128,                 # encoder token width
     "depth": 4,                   # Transformer blocks
@@ -135,12 +136,16 @@ def check_train(train: dict) -> None:
 
 def check_model(model: dict) -> None:
     """Raise ValueError naming the ``cryohype train`` flag when model settings cannot go together: an unknown
-    conditioning, encoder or encoder input, or the lift encoder asked to read real-space images."""
+    conditioning, encoder or encoder input, the lift encoder asked to read real-space images, or another encoder
+    the two-channel ``ctf`` input."""
     for key, choices in (("conditioning", ("hyper", "concat")), ("encoder", tuple(ENCODERS)),
-                         ("encoder_input", ("hartley", "real"))):
+                         ("encoder_input", ("hartley", "real", "ctf"))):
         if model.get(key) not in choices:
             raise ValueError(f"--{key.replace('_', '-')} must be one of {', '.join(choices)}, got {model.get(key)!r}")
-    if model["encoder"] == "lift" and model["encoder_input"] != "hartley":
+    if model["encoder_input"] == "ctf" and model["encoder"] != "lift":
+        raise ValueError("--encoder-input ctf (the transform times the CTF, and the CTF squared) is read by the lift "
+                         "encoder only (--encoder lift)")
+    if model["encoder"] == "lift" and model["encoder_input"] == "real":
         raise ValueError("--encoder-input real needs an image encoder (--encoder vit, mlp or unet): the lift encoder "
                          "(the many preset's) reads each image's Fourier transform placed in 3D (--encoder-input "
                          "hartley)")

@@ -88,23 +88,31 @@ class SliceGeometry(nn.Module):
         return torch.cat([full[:, self.half_idx], full[:, self.mirror_idx]], dim=1)
 
     def hide_points(self, x: Tensor, points: Tensor) -> Tensor:
-        """Encoder images (B, D, D) without the half points ``points`` (B, K) and their mirrors (zeroed), the
-        other values scaled by M / (M - K) so that a linear layer sees the same expected input."""
+        """Encoder images (B, D, D) or (B, C, D, D) without the half points ``points`` (B, K) and their mirrors
+        (zeroed in every channel), the other values scaled by M / (M - K) so that a linear layer sees the same
+        expected input."""
         B, D = x.shape[0], self.D
         keep = x.new_ones(B, D * D + 1)
         keep.scatter_(1, self.grid_pairs[points].flatten(1), 0.0)
         scale = self.n_half / (self.n_half - points.shape[1])
-        return x * keep[:, :-1].reshape(B, D, D) * scale
+        keep = keep[:, :-1].reshape(B, D, D)
+        return x * (keep if x.dim() == 3 else keep[:, None]) * scale
 
     def encoder_input(self, full_ht: Tensor, ctf_half: Tensor, kind: str) -> Tensor:
-        """Encoder image (B, D, D): the transform phase-flipped by the CTF's sign and masked to the disk
-        (``kind="hartley"``), or its inverse transform, a centred, CTF-corrected real image (``"real"``)."""
+        """Encoder image of the centred transforms ``full_ht`` (B, (D+1)**2), masked to the disk: (B, D, D) phase-
+        flipped by the CTF's sign (``kind="hartley"``), or its inverse transform, a centred, CTF-corrected real
+        image (``"real"``); or (B, 2, D, D) for ``"ctf"``: the transform times the CTF and the CTF squared, the
+        two sums a backprojection keeps (a linear map of both lifted gives 3D classification's least-squares
+        score ``2 <c y, s> - <c^2, s^2>``). The DC value, where no CTF is computed, is kept as it is."""
         B, D = full_ht.shape[0], self.D
-        sign = torch.ones_like(full_ht)
-        s = torch.sign(ctf_half)
-        sign[:, self.half_idx] = s
-        sign[:, self.mirror_idx] = s
-        x = (full_ht * sign).reshape(B, D + 1, D + 1)[:, :-1, :-1] * self.disk
+        weight = torch.ones_like(full_ht)
+        w = ctf_half if kind == "ctf" else torch.sign(ctf_half)
+        weight[:, self.half_idx] = w
+        weight[:, self.mirror_idx] = w
+        x = (full_ht * weight).reshape(B, D + 1, D + 1)[:, :-1, :-1] * self.disk
         if kind == "real":
             x = ht2_center(x) / D
+        if kind == "ctf":
+            power = (weight * weight).reshape(B, D + 1, D + 1)[:, :-1, :-1] * self.disk
+            x = torch.stack([x, power], dim=1)
         return x
