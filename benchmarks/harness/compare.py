@@ -71,9 +71,7 @@ OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vi
         # the preset with the encoder also trained on synthetic views of each image's map (models/views.py)
         "many_views": Recipe("hyper", "lift", "many", options=("--set", "synthetic_views=0.03")),
         # the preset with the lift encoder reading the transform times the CTF beside the CTF squared
-        "many_ctf": Recipe("hyper", "lift", "many", options=("--encoder-input", "ctf")),
-        # the preset trained for twice ``--epochs``: what more training buys the latents
-        "many_lift_split_2x": Recipe("hyper", "lift", "many", epochs_scale=2)}
+        "many_ctf": Recipe("hyper", "lift", "many", options=("--encoder-input", "ctf"))}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 
