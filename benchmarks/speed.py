@@ -4,13 +4,15 @@ For each box size (D=32 and D=64 by default): one mixture of the structures ship
 simulated, then ``cryohype train`` (``--preset``, default ``many``) and cryoDRGN 4.3.1 ``train_vae``
 (``--zdim 8``, encoder and decoder 3x256, its default batch of 16) train on the same files for the same
 epochs with the same number of torch threads, one after the other and in alternating order over
-``--repeats`` rounds, so that both see the same load on the machine. Reported per run: images/s of the
+``--repeats`` rounds, so that both see the same load on the machine. With ``--threads own`` each runs as a new
+user gets it: ours on its ``auto`` threads (one core left free), cryoDRGN on torch's default (every core). Reported per run: images/s of the
 training loop (cryoDRGN's epoch times from its run.log; our trainer's elapsed time, which includes reading
 the batches, as cryoDRGN's epoch times do) and of the whole process (start, data loading and the final
 save included), and the ratio ours / cryoDRGN of the medians.
 
     python benchmarks/speed.py --out benchmarks/results/speed-vs-cryodrgn
     python benchmarks/speed.py --boxes 32 --images 600 --epochs 1 --repeats 1 --out /tmp/speed   # a quick look
+    python benchmarks/speed.py --boxes 32 --threads own --out benchmarks/results/speed-vs-cryodrgn-own-threads
 
 Needs ``bash benchmarks/harness/peers/setup_cryodrgn.sh``. Resumable: a finished (box, method, round) is skipped.
 """
@@ -56,7 +58,7 @@ def train_command(method: str, data: Path, out: Path, args: argparse.Namespace) 
         return cryodrgn.train_vae_command(*files, out, epochs=args.epochs, seed=args.seed)
     return [*cryohype(), "train", str(out), "--particles", str(files[0]), "--poses", str(files[1]),
             "--ctf", str(files[2]), "--preset", args.preset, "--epochs", str(args.epochs), "--seed", str(args.seed),
-            "--threads", str(args.threads), *args.train_args]
+            "--threads", "auto" if args.threads == "own" else str(args.threads), *args.train_args]
 
 
 def measure(method: str, data: Path, run_dir: Path, args: argparse.Namespace, env: dict) -> dict:
@@ -96,6 +98,15 @@ def summary(records: dict, boxes: list[int]) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {r}" for r in ratios) + "\n"
 
 
+def _threads(value: str) -> int | str:
+    """``--threads``: a count of at least 1, or "own"."""
+    if value == "own":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a count of at least 1 or 'own', got {value!r}")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -105,13 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=600, help="images per structure (5 structures)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--repeats", type=int, default=2, help="rounds, alternating which method goes first")
-    p.add_argument("--threads", type=int, default=1, help="torch threads of both")
+    p.add_argument("--threads", type=_threads, default=1,
+                   help="torch threads of both, or 'own': each tool's default (ours auto, cryoDRGN every core)")
     p.add_argument("--preset", default="many")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-args", nargs=argparse.REMAINDER, default=[], help="more `cryohype train` arguments")
     args = p.parse_args(argv)
     work = args.workdir or REPO / "benchmarks" / "work" / args.out.name
-    env = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads), "CUDA_VISIBLE_DEVICES": ""}
+    env = {"CUDA_VISIBLE_DEVICES": ""}
+    if args.threads != "own":
+        env |= {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     path = args.out / "speed.json"
     record = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
