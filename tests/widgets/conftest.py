@@ -110,6 +110,30 @@ def make_napari_viewer(make_napari_viewer, qtbot, request):
     _settle(qtbot, request.node.nodeid)
 
 
+_OFF_THREAD_GL: list[str] = []   # "thread name: where", OpenGL commands run outside Qt's main thread
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gl_on_the_main_thread():
+    """Record every flush of vispy's OpenGL commands (where its GL calls run) made outside the main thread: OpenGL
+    from a worker thread crashes at random in the driver, so a test fails on it instead (:func:`_gui_test_isolation`)."""
+    import threading
+    import traceback
+
+    from vispy.gloo.context import GLContext
+
+    flush = GLContext.flush_commands
+
+    def checked(self, *args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            _OFF_THREAD_GL.append(f"{threading.current_thread().name}: {traceback.format_stack(limit=6)[0].strip()}")
+        return flush(self, *args, **kwargs)
+
+    GLContext.flush_commands = checked
+    yield
+    GLContext.flush_commands = flush
+
+
 @pytest.fixture(autouse=True)
 def _gui_test_isolation(request):
     """Every Qt test ends with its own work done (:func:`_settle`) and its closed windows deleted (their
@@ -118,6 +142,7 @@ def _gui_test_isolation(request):
         yield
         return
     qtbot = request.getfixturevalue("qtbot")
+    _OFF_THREAD_GL.clear()
     yield
     _settle(qtbot, request.node.nodeid)
     from qtpy.QtCore import QCoreApplication, QEvent
@@ -131,6 +156,8 @@ def _gui_test_isolation(request):
             w.close()
         pytest.fail(f"left open after the test: {', '.join(left)}: a window or OpenGL canvas that outlives its "
                     "test gets paint events during the next ones; close it (qtbot.addWidget, viewer.close())")
+    if _OFF_THREAD_GL:
+        pytest.fail(f"OpenGL drawn outside the main thread: {'; '.join(_OFF_THREAD_GL[:3])}")
 
 
 def _left_open() -> list[str]:

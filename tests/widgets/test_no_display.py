@@ -33,3 +33,24 @@ def test_the_canvas_draws_without_rasterizer_threads(make_napari_viewer, qtbot):
     tasks = Path("/proc/self/task")
     names = [(t / "comm").read_text().strip() for t in tasks.iterdir()] if tasks.exists() else []
     assert not [n for n in names if n.startswith("llvmpipe")], names
+
+
+def test_opengl_outside_the_main_thread_is_recorded(qtbot):
+    """vispy's OpenGL commands flushed from a worker thread are recorded, and fail the test that made them
+    (tests/widgets/conftest.py); from the main thread they are not."""
+    import threading
+    from types import SimpleNamespace
+
+    from vispy.gloo.context import GLContext
+
+    from tests.widgets import conftest
+
+    stub = SimpleNamespace(_do_CURRENT_command=False, shared=SimpleNamespace(parser=None),
+                           glir=SimpleNamespace(flush=lambda parser: None))
+    GLContext.flush_commands(stub)
+    assert conftest._OFF_THREAD_GL == []
+    worker = threading.Thread(target=GLContext.flush_commands, args=(stub,), name="a worker")
+    worker.start()
+    worker.join()
+    assert len(conftest._OFF_THREAD_GL) == 1 and conftest._OFF_THREAD_GL[0].startswith("a worker: ")
+    conftest._OFF_THREAD_GL.clear()   # this test's own flush was made on purpose
