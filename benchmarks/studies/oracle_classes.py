@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
+import report  # noqa: E402
 from compare import OURS, write_json  # noqa: E402
 from napari_cryohype.core.atoms import read_atoms  # noqa: E402
 from napari_cryohype.core.ctf import ctf_from_table  # noqa: E402
@@ -158,8 +159,8 @@ def main(argv: list[str] | None = None) -> None:
         if (mix / "data" / "simulation.json").is_file() and (a.refresh or mix.name not in records):
             records[mix.name] = mixture_record(mix, a.sample, a.seed)
             print(mix.name, records[mix.name], flush=True)
-            write_json(path, {"command": ["python", "benchmarks/studies/oracle_classes.py", *sys.argv[1:]],
-                              "mixtures": records})
+            command = ["python", "benchmarks/studies/oracle_classes.py", *sys.argv[1:]]
+            write_json(path, {"command": report.portable(command, sys.executable), "mixtures": records})
             write_table(records, a.out)
 
 
