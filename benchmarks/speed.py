@@ -4,11 +4,11 @@ For each box size (D=32 and D=64 by default): one mixture of the structures ship
 simulated, then ``cryohype train`` (``--preset``, default ``many``) and cryoDRGN 4.3.1 ``train_vae``
 (``--zdim 8``, encoder and decoder 3x256, its default batch of 16) train on the same files for the same
 epochs with the same number of torch threads, one after the other and in alternating order over
-``--repeats`` rounds, so that both see the same load on the machine. With ``--threads own`` each runs as a new
-user gets it: ours on its ``auto`` threads (one core left free), cryoDRGN on torch's default (every core). Reported per run: images/s of the
-training loop (cryoDRGN's epoch times from its run.log; our trainer's elapsed time, which includes reading
-the batches, as cryoDRGN's epoch times do) and of the whole process (start, data loading and the final
-save included), and the ratio ours / cryoDRGN of the medians.
+``--repeats`` rounds, so that both see the same load on the machine. With ``--threads own`` each runs as a
+new user gets it: ours on its ``auto`` threads (one core left free), cryoDRGN on torch's default (every core).
+Reported per run: images/s of the training loop (cryoDRGN's epoch times from its run.log; our trainer's
+elapsed time, which includes reading the batches, as cryoDRGN's epoch times do) and of the whole process
+(start, data loading and the final save included), and the ratio ours / cryoDRGN of the medians.
 
     python benchmarks/speed.py --out benchmarks/results/speed-vs-cryodrgn
     python benchmarks/speed.py --boxes 32 --images 600 --epochs 1 --repeats 1 --out /tmp/speed   # a quick look

@@ -35,12 +35,16 @@ def parse_study_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argp
     return args
 
 
+def mixture_dataset(data: Path) -> ParticleDataset:
+    """The particle dataset of a simulated mixture folder ``data`` (poses, CTF; contrast as simulated)."""
+    return ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None)
+
+
 def mixture_data(workdir: Path, mixture: str) -> tuple[Path, ParticleDataset, np.ndarray]:
-    """The data folder of ``workdir/mixture``, its particle dataset (poses, CTF; contrast as simulated) and its true
-    labels (N,)."""
+    """The data folder of ``workdir/mixture``, its particle dataset (:func:`mixture_dataset`) and its true labels
+    (N,)."""
     data = workdir / mixture / "data"
-    dataset = ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None)
-    return data, dataset, np.load(data / "labels.npy")
+    return data, mixture_dataset(data), np.load(data / "labels.npy")
 
 
 def save(out: Path, name: str, result: dict, keys: tuple[str, ...], markdown: Callable[[list[dict]], str]) -> None:

@@ -54,6 +54,11 @@ def map_scores(obs: Observed, folder: Path) -> Tensor:
     return obs.scores(np.arange(len(obs.y)), fourier.htn_center(torch.from_numpy(vols).double()).float()[None])
 
 
+def sorted_row(best: np.ndarray, truth: np.ndarray) -> dict:
+    """``own``: the share of images whose best map ``best`` (N,) is their own structure ``truth`` (N,); ``ari``."""
+    return {"own": float(np.mean(best == truth)), "ari": adjusted_rand_index(best, truth)}
+
+
 def own_share(groups: np.ndarray, truth: np.ndarray) -> float:
     """Share of images whose group's largest structure is their own: groups (N,), truth (N,)."""
     largest = {g: np.bincount(truth[groups == g]).argmax() for g in np.unique(groups)}
@@ -66,11 +71,9 @@ def study(workdir: Path, mixture: str, method: str, folds: int, iterations: int)
     obs = Observed(dataset)
     rows = {}
     for name, held_out in (("truth, in-sample", False), ("truth, held out", True)):
-        best = fold_scores(obs, truth, folds, held_out).argmax(1).numpy()
-        rows[name] = {"own": float(np.mean(best == truth)), "ari": adjusted_rand_index(best, truth)}
+        rows[name] = sorted_row(fold_scores(obs, truth, folds, held_out).argmax(1).numpy(), truth)
     for name, folder in (("true maps", data / "volumes"), ("decoded maps", mix / method / "volumes")):
-        best = map_scores(obs, folder).argmax(1).numpy()
-        rows[name] = {"own": float(np.mean(best == truth)), "ari": adjusted_rand_index(best, truth)}
+        rows[name] = sorted_row(map_scores(obs, folder).argmax(1).numpy(), truth)
     classes = np.unique(np.load(mix / method / "classes_refined.npy"), return_inverse=True)[1]
     rows["classes"] = {"own": own_share(classes, truth), "ari": adjusted_rand_index(classes, truth)}
     for _ in range(iterations):

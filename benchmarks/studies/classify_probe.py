@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 import report  # noqa: E402
 from compare import latents_path, write_json  # noqa: E402
+from study_record import mixture_dataset  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
 from napari_cryohype.core.backproject import backproject_labels  # noqa: E402
 from napari_cryohype.core.classify import classify  # noqa: E402
@@ -54,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = args.mixture / "data"
-    dataset = ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None)
-    labels = np.load(data / "labels.npy")
+    dataset, labels = mixture_dataset(data), np.load(data / "labels.npy")
     n = int(np.unique(labels).size)
     seeds, _ = report.latent_clusters(latents_path(args.mixture / args.method, args.method), n, args.seed)
     record = json.loads(args.out.read_text()) if args.out.is_file() else {

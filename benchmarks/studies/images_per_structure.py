@@ -26,12 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
-from assignment_bound import fold_scores, map_scores  # noqa: E402
+from assignment_bound import fold_scores, map_scores, sorted_row  # noqa: E402
 from split_merge import Observed  # noqa: E402
-from study_record import parse_study_args, save, study_parser  # noqa: E402
+from study_record import mixture_dataset, parse_study_args, save, study_parser  # noqa: E402
 
-from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
-from napari_cryohype.core.io.dataset import ParticleDataset  # noqa: E402
 from napari_cryohype.core.simulate import simulate_mixture  # noqa: E402
 
 
@@ -52,12 +50,11 @@ def study(workdir: Path, mixture: str, count: int, folds: int) -> dict:
     summary = json.loads((workdir / mixture / "data" / "simulation.json").read_text())
     data = resimulate(summary, count, workdir / mixture / "images-per-structure" / f"n{count:04d}")
     truth = np.load(data / "labels.npy")
-    obs = Observed(ParticleDataset(data / "particles.mrcs", data / "poses.pkl", data / "ctf.pkl", invert_data=None))
+    obs = Observed(mixture_dataset(data))
     rows = {}
     for name, scores in (("truth, held out", fold_scores(obs, truth, folds, True)),
                          ("true maps", map_scores(obs, data / "volumes"))):
-        best = scores.argmax(1).numpy()
-        rows[name] = {"own": float(np.mean(best == truth)), "ari": adjusted_rand_index(best, truth)}
+        rows[name] = sorted_row(scores.argmax(1).numpy(), truth)
         print(f"  {count} images per structure, {name}: {rows[name]}", flush=True)
     return {"mixture": mixture, "images_per_structure": count, "n_structures": summary["n_structures"],
             "folds": folds, "rows": rows}

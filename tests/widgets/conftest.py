@@ -116,7 +116,8 @@ _OFF_THREAD_GL: list[str] = []   # "thread name: where", OpenGL commands run out
 @pytest.fixture(scope="session", autouse=True)
 def _gl_on_the_main_thread():
     """Record every flush of vispy's OpenGL commands (where its GL calls run) made outside the main thread: OpenGL
-    from a worker thread crashes at random in the driver, so a test fails on it instead (:func:`_gui_test_isolation`)."""
+    from a worker thread crashes at random in the driver, so a test fails on it instead
+    (:func:`_gui_test_isolation`)."""
     import threading
     import traceback
 
