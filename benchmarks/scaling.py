@@ -47,7 +47,8 @@ PAIRS = (("many_lift_split", "cryodrgn_vae"), ("many_lift_split", "cryodrgn_dec"
          ("many_lift", "cryodrgn_vae"), ("many_lift", "many"), ("many_rot", "cryodrgn_vae"), ("many_rot", "many"),
          ("many_2x", "cryodrgn_vae"), ("many_2x", "many"), ("many", "cryodrgn_vae"), ("mlp", "cryodrgn_vae"),
          ("hyper", "cryodrgn_vae"), ("many", "mlp"), ("hyper", "concat"), ("concat", "cryodrgn_vae"),
-         ("many_lift_split", "hyper"), ("many_ctf", "many_lift_split"), ("many_ctf", "cryodrgn_vae"))
+         ("many_lift_split", "hyper"), ("many_ctf", "many_lift_split"), ("many_ctf", "cryodrgn_vae"),
+         ("many_40ep", "many_lift_split"))
 #: training batch sizes, for the optimiser steps column: ours (the preset's) and cryoDRGN train_vae's default
 BATCH = {"cryodrgn_vae": 16, "cryodrgn_dec": 8}
 

@@ -71,7 +71,9 @@ OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vi
         # the preset with the encoder also trained on synthetic views of each image's map (models/views.py)
         "many_views": Recipe("hyper", "lift", "many", options=("--set", "synthetic_views=0.03")),
         # the preset with the lift encoder reading the transform times the CTF beside the CTF squared
-        "many_ctf": Recipe("hyper", "lift", "many", options=("--encoder-input", "ctf"))}
+        "many_ctf": Recipe("hyper", "lift", "many", options=("--encoder-input", "ctf")),
+        # the preset trained twice as long (40 epochs at the harness's 20)
+        "many_40ep": Recipe("hyper", "lift", "many", epochs_scale=2)}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")
 ALL_METHODS = (*OURS, *PEERS, "backproject")
 
