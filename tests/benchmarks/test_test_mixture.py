@@ -23,6 +23,19 @@ def test_the_preset_is_frozen_once_and_a_changed_preset_stops_the_run(tmp_path, 
     assert (v1 / "preset.json").is_file()
 
 
+def test_a_setting_added_later_at_its_off_value_keeps_the_version(tmp_path, monkeypatch):
+    now = test_mixture.preset_settings()
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    older = {**now, "train": {k: v for k, v in now["train"].items() if not k.startswith("synthetic_views")}}
+    (v1 / "preset.json").write_text(json.dumps({"settings": older}))
+    assert test_mixture.frozen_version(tmp_path, new_version=False) == v1
+    monkeypatch.setattr(test_mixture, "preset_settings",
+                        lambda: {**now, "train": {**now["train"], "synthetic_views": 0.03}})
+    with pytest.raises(SystemExit, match="--new-version"):
+        test_mixture.frozen_version(tmp_path, new_version=False)
+
+
 def test_operational_settings_are_not_part_of_the_frozen_preset():
     train = test_mixture.preset_settings()["train"]
     assert "threads" not in train and "seed" not in train and train["encoder_split"] is True
