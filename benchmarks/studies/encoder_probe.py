@@ -9,7 +9,13 @@ encoder on the image alone; the same with the pose (rotation matrix) as a second
 randomly rotated copies of its inputs (in-plane rotation: more views of each structure); a wider, deeper
 MLP on the image alone; the ``unet`` encoder's convolutional path; the ``lift`` encoder's input (the
 image's transform placed in 3D at its pose, radius 8 Fourier pixels: ``core/models/lift.py``) through the
-same MLP.
+same MLP. ``template_trained`` reads the ``ctf`` encoder input's two lifted channels (the transform times
+the CTF, the CTF squared) through 3D classification's
+least-squares score against one 3D template T_j per structure, ``<lift(c y), T_j> - <lift(c^2), T_j^2> / 2``,
+as its logits: a 3D classification whose maps are learned from the labels by gradient. ``template_mean``
+sets the same layer's templates without training: each structure's lifted c y summed over its training
+images over its lifted c^2 plus 1 (the backprojection, as ``core/backproject.py`` makes a map), so that the
+same score is asked of maps averaged from the images and of maps fitted to name them.
 
     python benchmarks/studies/encoder_probe.py benchmarks/work/scaling-d32/mix0100 --run many/run \
         --out benchmarks/results/scaling-d32/encoder-probe-100.json
@@ -69,6 +75,24 @@ class Probe(nn.Module):
         return self.out(h)
 
 
+class TemplateProbe(nn.Module):
+    """3D classification's score against one learned template per structure: encoder images (B, 2, D, D)
+    (the ``ctf`` input: c y, c^2) at rotations (B, 3, 3) -> logits (B, n_classes), the scores times a
+    learned scale plus a bias."""
+
+    def __init__(self, D: int, n_classes: int, lift: float):
+        super().__init__()
+        self.lift = SliceLift(D, lift)
+        self.templates = nn.Parameter(torch.randn(n_classes, self.lift.n_voxels) * 0.01)
+        self.scale = nn.Parameter(torch.ones(()))
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+
+    def forward(self, x: Tensor, rot: Tensor) -> Tensor:
+        a, b = self.lift(x[:, 0], rot), self.lift(x[:, 1], rot)
+        t = self.templates
+        return self.scale * (a @ t.T - 0.5 * (b @ (t * t).T)) + self.bias
+
+
 class ConvProbe(nn.Module):
     """The ``unet`` encoder's contracting path (``UNetEncoder``) with a linear classifier on top."""
 
@@ -86,13 +110,26 @@ VARIANTS = {"mlp_image": dict(hidden=1024, mid_layers=2, pose=False),
             "mlp_image_inplane": dict(hidden=1024, mid_layers=2, pose=False, augment=True),
             "wide_image": dict(hidden=2048, mid_layers=4, pose=False),
             "unet_image": dict(hidden=128, conv=True),
-            "lift8": dict(hidden=1024, mid_layers=2, pose=False, lift=8, image=False)}
+            "lift8": dict(hidden=1024, mid_layers=2, pose=False, lift=8, image=False),
+            "template_trained": dict(lift=8, input="ctf", kind="template"),
+            "template_mean": dict(lift=8, input="ctf", kind="template", mean=True)}
 
 
-def encoder_inputs(run_dir: Path) -> tuple[Tensor, Tensor]:
-    """(encoder images (N, D, D), rotations (N, 3, 3)) of every image of a trained run's dataset."""
+def make_probe(spec: dict, D: int, n_classes: int) -> nn.Module:
+    """The probe a variant names."""
+    shape = {k: v for k, v in spec.items() if k not in ("augment", "conv", "input", "kind", "mean")}
+    if spec.get("kind") == "template":
+        return TemplateProbe(D, n_classes, **shape)
+    return (ConvProbe if spec.get("conv") else Probe)(D, n_classes, **shape)
+
+
+def encoder_inputs(run_dir: Path, kind: str | None = None) -> tuple[Tensor, Tensor]:
+    """(encoder images (N, D, D) or (N, C, D, D), rotations (N, 3, 3)) of every image of a trained run's
+    dataset; ``kind``: an encoder input other than the run's (``SliceGeometry.encoder_input``)."""
     run = Run.open(run_dir)
     model = run.load_model("cpu")
+    if kind:
+        model.cfg = {**model.cfg, "encoder_input": kind}
     xs, rots = [], []
     with torch.no_grad():
         for batch in DataLoader(run.dataset(), batch_size=256, shuffle=False):
@@ -101,13 +138,36 @@ def encoder_inputs(run_dir: Path) -> tuple[Tensor, Tensor]:
     return torch.cat(xs), torch.cat(rots)
 
 
+@torch.no_grad()
+def mean_templates(probe: TemplateProbe, x: Tensor, rot: Tensor, labels: Tensor, train: Tensor,
+                   held: Tensor) -> dict:
+    """Set ``probe``'s templates to each structure's backprojection from its training images (lifted c y
+    summed over lifted c^2 + 1) and score it (the scale and bias are left at 1 and 0)."""
+    start = time.perf_counter()
+    n = int(labels.max()) + 1
+    num = torch.zeros(n, probe.lift.n_voxels)
+    den = torch.zeros(n, probe.lift.n_voxels)
+    for idx in train.split(1024):
+        num.index_add_(0, labels[idx], probe.lift(x[idx, 0], rot[idx]))
+        den.index_add_(0, labels[idx], probe.lift(x[idx, 1], rot[idx]))
+    probe.templates.copy_(num / (den + 1.0))
+
+    def accuracy(idx: Tensor) -> float:
+        pred = torch.cat([probe(x[i], rot[i]).argmax(1) for i in idx.split(1024)])
+        return float((pred == labels[idx]).float().mean())
+
+    return {"train_accuracy": accuracy(train), "held_out_accuracy": accuracy(held),
+            "seconds": time.perf_counter() - start}
+
+
 def train_probe(x: Tensor, rot: Tensor, labels: Tensor, train: Tensor, held: Tensor, spec: dict,
                 epochs: int, seed: int) -> dict:
     """Train one probe with Adam (1e-3, cosine) and return its accuracies and time."""
     torch.manual_seed(seed)
     augment = bool(spec.get("augment"))
-    shape = {k: v for k, v in spec.items() if k not in ("augment", "conv")}
-    probe = (ConvProbe if spec.get("conv") else Probe)(x.shape[-1], int(labels.max()) + 1, **shape)
+    probe = make_probe(spec, x.shape[-1], int(labels.max()) + 1)
+    if spec.get("mean"):
+        return {**spec, **mean_templates(probe, x, rot, labels, train, held)}
     opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
     batch = 64
     steps = epochs * math.ceil(len(train) / batch)
@@ -144,13 +204,17 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     record = json.loads(a.out.read_text()) if a.out.is_file() else {
         "command": ["python", "benchmarks/studies/encoder_probe.py", *sys.argv[1:]], "variants": {}}
-    x, rot = encoder_inputs(a.mixture / a.run)
+    inputs = {}
     labels = torch.as_tensor(np.load(a.mixture / "data" / "labels.npy"))
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(a.seed))
     held, train = order[:len(order) // 10], order[len(order) // 10:]
     record.update(n_images=len(labels), n_structures=int(labels.max()) + 1, held_out=len(held))
     for name in a.variants:
         if name not in record["variants"]:
+            kind = VARIANTS[name].get("input")
+            if kind not in inputs:
+                inputs[kind] = encoder_inputs(a.mixture / a.run, kind)
+            x, rot = inputs[kind]
             record["variants"][name] = {**train_probe(x, rot, labels, train, held, VARIANTS[name], a.epochs, a.seed),
                                         "command": ["python", "benchmarks/studies/encoder_probe.py", *sys.argv[1:]]}
             print(name, record["variants"][name], flush=True)
