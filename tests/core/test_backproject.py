@@ -189,3 +189,23 @@ def test_maps_of_several_classes_are_each_the_backprojection_of_their_own_images
         np.testing.assert_allclose(many.volumes()[m], one.volume(), atol=1e-6)
     with pytest.raises(ValueError, match="below 3"):
         many.add(images[:2], rots[:2], maps=np.array([0, 3]))
+
+
+def test_an_image_added_with_a_weight_counts_that_share_of_it(rng):
+    """Weighted observations (a class's posterior share of each image) scale both sums: an image added at
+    weights 0.25 and 0.75 is the image added once; at weight 0.5 its sums are halved."""
+    D, n = 8, 6
+    images = rng.standard_normal((n, D, D)).astype(np.float32)
+    rots = torch.as_tensor(np.stack([np.linalg.qr(rng.standard_normal((3, 3)))[0] for _ in range(n)]),
+                           dtype=torch.float32)
+    once, parts, half = Backprojector(D), Backprojector(D), Backprojector(D)
+    once.add(images, rots)
+    y, _ = once.observe(images)
+    freqs = once.coords[once.mask] @ rots
+    for w in (0.25, 0.75):
+        parts.add_observed(freqs, y, torch.ones_like(y), weights=torch.full((n,), w))
+    half.add_observed(freqs, y, torch.ones_like(y), weights=torch.full((n,), 0.5))
+    for a, b in zip(parts.sums(), once.sums()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for a, b in zip(half.sums(), once.sums()):
+        torch.testing.assert_close(2 * a, b, rtol=1e-5, atol=1e-5)

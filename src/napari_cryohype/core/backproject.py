@@ -73,13 +73,17 @@ class Backprojector:
         num, den = (ht, torch.ones_like(ht)) if c is None else (c * ht, c * c)
         self.add_observed(self.coords[self.mask] @ rots, num, den, maps)
 
-    def add_observed(self, freqs: Tensor, num: Tensor, den: Tensor, maps: np.ndarray | Tensor | None = None) -> None:
+    def add_observed(self, freqs: Tensor, num: Tensor, den: Tensor, maps: np.ndarray | Tensor | None = None,
+                     weights: Tensor | None = None) -> None:
         """Add observations already made: at 3D frequencies ``freqs`` (B, M, 3) in cycles/pixel (kx, ky, kz), the
-        values ``num`` (B, M) (``c * H_image``) and ``den`` (B, M) (``c**2``); ``maps`` (B,) as in :meth:`add`."""
+        values ``num`` (B, M) (``c * H_image``) and ``den`` (B, M) (``c**2``); ``maps`` (B,) as in :meth:`add`;
+        ``weights`` (B,): each image's share (a class's posterior probability; 1 when None)."""
         which = None if maps is None else torch.as_tensor(np.asarray(maps), device=self.device).long()
         if which is not None and (which.shape != (len(num),) or int(which.min()) < 0
                                   or int(which.max()) >= self.n_maps):
             raise ValueError(f"maps must be (B,) indices below {self.n_maps}")
+        if weights is not None:
+            num, den = num * weights[:, None], den * weights[:, None]
         self._splat(freqs * self.D + self.D // 2, num, den, which)
         self.count += len(num)
 
