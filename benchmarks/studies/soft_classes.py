@@ -1,0 +1,97 @@
+"""Hard or soft assignment in the classes: the same seeds refined by 3D classification both ways.
+
+``cryohype analyze`` refines its latent clusters into classes (``core/classify.py``). With hard assignment
+each image adds only to its likeliest class's next map; with soft assignment to its three likeliest, in
+proportion to its posterior, the likelihood raised to a power (``soft``; 1: the white-noise model's own
+posterior). This study refines one trained run's latent clusters (the benchmark's ``cluster_seeds.npy``)
+with hard assignment and with each power given, and scores the classes against the true labels: the
+adjusted Rand index, the share of images whose class's largest structure is their own, and how the
+classes hold the structures (``split_merge.make_up``).
+
+    python benchmarks/studies/soft_classes.py benchmarks/work/dev-d32 --mixture mix0100 \
+        --method many_lift_split --soft none 1 0.5 0.35 0.25 --out benchmarks/results/soft-classes-d32
+
+Each setting's result is saved as it finishes; a setting already in the record is not run again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
+from assignment_bound import own_share  # noqa: E402
+from split_merge import make_up  # noqa: E402
+from study_record import mixture_data, parse_study_args, save, study_parser  # noqa: E402
+from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
+from napari_cryohype.core.classify import classify  # noqa: E402
+
+
+def power(text: str) -> float | None:
+    """``none`` (hard assignment) or a power above 0."""
+    return None if text.lower() == "none" else float(text)
+
+
+def refine(dataset, seeds: np.ndarray, truth: np.ndarray, soft: float | None) -> dict:
+    """Classes of ``seeds`` (N,) with one setting, scored against ``truth`` (N,)."""
+    start = time.perf_counter()
+    out = classify(dataset, seeds, soft=soft)
+    seconds = time.perf_counter() - start
+    return {"soft": soft, "ari": adjusted_rand_index(out.labels, truth), "own": own_share(out.labels, truth),
+            **make_up(out.labels, truth), "passes": len(out.changed), "changed": out.changed,
+            "seconds": round(seconds, 1)}
+
+
+def study(workdir: Path, mixture: str, method: str, soft: float | None, done: dict | None) -> dict:
+    """The record's result for this run with one more setting (``done``: the result so far, or None)."""
+    _, dataset, truth = mixture_data(workdir, mixture)
+    seeds = np.load(workdir / mixture / method / "cluster_seeds.npy")
+    rows = [] if done is None else list(done["rows"])
+    if not any(r["soft"] == soft for r in rows):
+        rows.append(refine(dataset, seeds, truth, soft))
+        print(f"  soft={soft}: {rows[-1]}", flush=True)
+    seeded = {"ari": adjusted_rand_index(seeds, truth), "own": own_share(seeds, truth), **make_up(seeds, truth)}
+    return {"mixture": mixture, "method": method, "seeds": seeded, "rows": rows}
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["# Classes by hard or soft assignment, from the same latent clusters", "",
+             "`benchmarks/studies/soft_classes.py`. *Soft p*: each image adds to its 3 likeliest classes' maps in "
+             "proportion to its posterior, the likelihood raised to p. *Own*: the share of images whose class's "
+             "largest structure is their own. *Mixed*: classes whose largest structure holds under 80% of their "
+             "images; *repeats*: classes whose largest structure is another's too; *without*: structures that are "
+             "no class's largest.", "",
+             "| mixture | method | assignment | ARI | own | mixed | repeats | without | passes | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = r["seeds"]
+        lines.append(f"| {r['mixture']} | {r['method']} | latent clusters (the seeds) | {s['ari']:.3f} | "
+                     f"{s['own']:.3f} | {s['mixed']} | {s['repeats']} | {s['without_class']} | – | – |")
+        for row in sorted(r["rows"], key=lambda x: -1 if x["soft"] is None else -x["soft"]):
+            name = "hard" if row["soft"] is None else f"soft {row['soft']:g}"
+            lines.append(f"| {r['mixture']} | {r['method']} | {name} | {row['ari']:.3f} | {row['own']:.3f} | "
+                         f"{row['mixed']} | {row['repeats']} | {row['without_class']} | {row['passes']} | "
+                         f"{row['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = study_parser(__doc__)
+    p.add_argument("--soft", type=power, nargs="+", default=[None, 0.35],
+                   help="settings to compare: none (hard) or powers")
+    args = parse_study_args(p, argv)
+    record = args.out / "soft_classes.json"
+    for soft in args.soft:
+        results = json.loads(record.read_text()) if record.is_file() else []
+        done = next((r for r in results if (r["mixture"], r["method"]) == (args.mixture, args.method)), None)
+        save(args.out, "soft_classes", study(args.workdir, args.mixture, args.method, soft, done),
+             ("mixture", "method"), markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
