@@ -139,6 +139,13 @@ def encoder_inputs(run_dir: Path, kind: str | None = None) -> tuple[Tensor, Tens
 
 
 @torch.no_grad()
+def accuracy(probe: nn.Module, x: Tensor, rot: Tensor, labels: Tensor, idx: Tensor) -> float:
+    """The share of the images ``idx`` whose structure the probe names."""
+    pred = torch.cat([probe(x[i], rot[i]).argmax(1) for i in idx.split(1024)])
+    return float((pred == labels[idx]).float().mean())
+
+
+@torch.no_grad()
 def mean_templates(probe: TemplateProbe, x: Tensor, rot: Tensor, labels: Tensor, train: Tensor,
                    held: Tensor) -> dict:
     """Set ``probe``'s templates to each structure's backprojection from its training images (lifted c y
@@ -151,12 +158,8 @@ def mean_templates(probe: TemplateProbe, x: Tensor, rot: Tensor, labels: Tensor,
         num.index_add_(0, labels[idx], probe.lift(x[idx, 0], rot[idx]))
         den.index_add_(0, labels[idx], probe.lift(x[idx, 1], rot[idx]))
     probe.templates.copy_(num / (den + 1.0))
-
-    def accuracy(idx: Tensor) -> float:
-        pred = torch.cat([probe(x[i], rot[i]).argmax(1) for i in idx.split(1024)])
-        return float((pred == labels[idx]).float().mean())
-
-    return {"train_accuracy": accuracy(train), "held_out_accuracy": accuracy(held),
+    return {"train_accuracy": accuracy(probe, x, rot, labels, train),
+            "held_out_accuracy": accuracy(probe, x, rot, labels, held),
             "seconds": time.perf_counter() - start}
 
 
@@ -181,13 +184,8 @@ def train_probe(x: Tensor, rot: Tensor, labels: Tensor, train: Tensor, held: Ten
             loss.backward()
             opt.step()
             sched.step()
-
-    @torch.no_grad()
-    def accuracy(idx: Tensor) -> float:
-        pred = torch.cat([probe(x[i], rot[i]).argmax(1) for i in idx.split(1024)])
-        return float((pred == labels[idx]).float().mean())
-
-    return {**spec, "epochs": epochs, "train_accuracy": accuracy(train), "held_out_accuracy": accuracy(held),
+    return {**spec, "epochs": epochs, "train_accuracy": accuracy(probe, x, rot, labels, train),
+            "held_out_accuracy": accuracy(probe, x, rot, labels, held),
             "seconds": time.perf_counter() - start}
 
 
