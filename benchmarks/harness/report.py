@@ -389,10 +389,13 @@ def write_report(out: Path, rows: list[dict], runs: dict) -> None:
     s = runs["settings"]
     sizes = sorted({r["size"] for r in rows})
     m = runs["machine"]
+    epochs = sorted({r["epochs"] for r in rows if r.get("epochs")})
+    trained = (f"Every trained method ran {epochs[0]} epochs" if len(epochs) == 1 else
+               "The trained methods ran the epochs in each table's column")
     text = [f"# Benchmark `{out.name}`\n",
             f"Simulated with `cryohype simulate`: D={s['box']}, {s['apix']} Å/px, SNR {s['snr']}, CTF on, "
-            f"known poses, {s['images_per_structure']} images per structure, seed {s['seed']}. Every trained "
-            f"method ran {s['epochs']} epochs on the same files; {s['per_structure']} images per structure "
+            f"known poses, {s['images_per_structure']} images per structure, seed {s['seed']}. {trained} "
+            f"on the same files; {s['per_structure']} images per structure "
             "(the same indices for every method) were decoded and averaged, and every volume was scored by "
             "the same `cryohype eval` (FSC_AUC normalised to 1 for identical maps).\n",
             f"Machine: {m['cpu']}, {m['cpu_count']} cores, {m['memory_gb']} GB, GPU {m['cuda_gpu']}; "
