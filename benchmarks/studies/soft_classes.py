@@ -28,7 +28,7 @@ from assignment_bound import own_share  # noqa: E402
 from split_merge import make_up  # noqa: E402
 from study_record import mixture_data, parse_study_args, save, study_parser  # noqa: E402
 from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
-from napari_cryohype.core.classify import classify  # noqa: E402
+from napari_cryohype.core.classify import DEFAULT_ITERATIONS, classify  # noqa: E402
 
 
 def power(text: str) -> float | None:
@@ -36,23 +36,24 @@ def power(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
 
-def refine(dataset, seeds: np.ndarray, truth: np.ndarray, soft: float | None) -> dict:
-    """Classes of ``seeds`` (N,) with one setting, scored against ``truth`` (N,)."""
+def refine(dataset, seeds: np.ndarray, truth: np.ndarray, soft: float | None, passes: int) -> dict:
+    """Classes of ``seeds`` (N,) with one setting, at most ``passes`` passes after the seeds' maps, scored
+    against ``truth`` (N,)."""
     start = time.perf_counter()
-    out = classify(dataset, seeds, soft=soft)
+    out = classify(dataset, seeds, soft=soft, iterations=passes)
     seconds = time.perf_counter() - start
-    return {"soft": soft, "ari": adjusted_rand_index(out.labels, truth), "own": own_share(out.labels, truth),
+    return {"soft": soft, "max_passes": passes, "ari": adjusted_rand_index(out.labels, truth), "own": own_share(out.labels, truth),
             **make_up(out.labels, truth), "passes": len(out.changed), "changed": out.changed,
             "seconds": round(seconds, 1)}
 
 
-def study(workdir: Path, mixture: str, method: str, soft: float | None, done: dict | None) -> dict:
+def study(workdir: Path, mixture: str, method: str, soft: float | None, passes: int, done: dict | None) -> dict:
     """The record's result for this run with one more setting (``done``: the result so far, or None)."""
     _, dataset, truth = mixture_data(workdir, mixture)
     seeds = np.load(workdir / mixture / method / "cluster_seeds.npy")
     rows = [] if done is None else list(done["rows"])
-    if not any(r["soft"] == soft for r in rows):
-        rows.append(refine(dataset, seeds, truth, soft))
+    if not any((r["soft"], r["max_passes"]) == (soft, passes) for r in rows):
+        rows.append(refine(dataset, seeds, truth, soft, passes))
         print(f"  soft={soft}: {rows[-1]}", flush=True)
     seeded = {"ari": adjusted_rand_index(seeds, truth), "own": own_share(seeds, truth), **make_up(seeds, truth)}
     return {"mixture": mixture, "method": method, "seeds": seeded, "rows": rows}
@@ -71,8 +72,8 @@ def markdown(results: list[dict]) -> str:
         s = r["seeds"]
         lines.append(f"| {r['mixture']} | {r['method']} | latent clusters (the seeds) | {s['ari']:.3f} | "
                      f"{s['own']:.3f} | {s['mixed']} | {s['repeats']} | {s['without_class']} | – | – |")
-        for row in sorted(r["rows"], key=lambda x: -1 if x["soft"] is None else -x["soft"]):
-            name = "hard" if row["soft"] is None else f"soft {row['soft']:g}"
+        for row in sorted(r["rows"], key=lambda x: (-1 if x["soft"] is None else -x["soft"], x["max_passes"])):
+            name = ("hard" if row["soft"] is None else f"soft {row['soft']:g}") + f", {row['max_passes']} passes at most"
             lines.append(f"| {r['mixture']} | {r['method']} | {name} | {row['ari']:.3f} | {row['own']:.3f} | "
                          f"{row['mixed']} | {row['repeats']} | {row['without_class']} | {row['passes']} | "
                          f"{row['seconds']:.0f} |")
@@ -83,12 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     p = study_parser(__doc__)
     p.add_argument("--soft", type=power, nargs="+", default=[None, 0.35],
                    help="settings to compare: none (hard) or powers")
+    p.add_argument("--passes", type=int, default=DEFAULT_ITERATIONS, help="most passes after the seeds' maps")
     args = parse_study_args(p, argv)
     record = args.out / "soft_classes.json"
     for soft in args.soft:
         results = json.loads(record.read_text()) if record.is_file() else []
         done = next((r for r in results if (r["mixture"], r["method"]) == (args.mixture, args.method)), None)
-        save(args.out, "soft_classes", study(args.workdir, args.mixture, args.method, soft, done),
+        save(args.out, "soft_classes", study(args.workdir, args.mixture, args.method, soft, args.passes, done),
              ("mixture", "method"), markdown)
     return 0
 

@@ -27,4 +27,4 @@ def test_each_setting_is_recorded_once_beside_the_seeds(tmp_path, monkeypatch):
     assert all(r["ari"] > result["seeds"]["ari"] and r["own"] > 0.8 for r in result["rows"])
     monkeypatch.setattr(soft_classes, "refine", lambda *a: (_ for _ in ()).throw(AssertionError("ran again")))
     assert soft_classes.main([*argv, "--soft", "0.35"]) == 0
-    assert "| soft 0.35 |" in (tmp_path / "out" / "soft_classes.md").read_text()
+    assert "| soft 0.35, 15 passes at most |" in (tmp_path / "out" / "soft_classes.md").read_text()
