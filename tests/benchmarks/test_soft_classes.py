@@ -20,11 +20,12 @@ def test_each_setting_is_recorded_once_beside_the_seeds(tmp_path, monkeypatch):
     seeds = np.where(rng.random(len(truth)) < 0.5, rng.integers(0, 5, len(truth)), truth)
     (tmp_path / "work" / "mix0005" / "m").mkdir()
     np.save(tmp_path / "work" / "mix0005" / "m" / "cluster_seeds.npy", seeds)
-    argv = [str(tmp_path / "work"), "--mixture", "mix0005", "--method", "m", "--out", str(tmp_path / "out")]
+    argv = [str(tmp_path / "work"), "--mixture", "mix0005", "--method", "m", "--passes", "12", "--out",
+            str(tmp_path / "out")]
     assert soft_classes.main([*argv, "--soft", "none", "0.35"]) == 0
     (result,) = json.loads((tmp_path / "out" / "soft_classes.json").read_text())
     assert [r["soft"] for r in result["rows"]] == [None, 0.35]
     assert all(r["ari"] > result["seeds"]["ari"] and r["own"] > 0.8 for r in result["rows"])
     monkeypatch.setattr(soft_classes, "refine", lambda *a: (_ for _ in ()).throw(AssertionError("ran again")))
     assert soft_classes.main([*argv, "--soft", "0.35"]) == 0
-    assert "| soft 0.35, 15 passes at most |" in (tmp_path / "out" / "soft_classes.md").read_text()
+    assert "| soft 0.35, 12 passes at most |" in (tmp_path / "out" / "soft_classes.md").read_text()
