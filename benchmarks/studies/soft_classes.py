@@ -42,7 +42,8 @@ def refine(dataset, seeds: np.ndarray, truth: np.ndarray, soft: float | None, pa
     start = time.perf_counter()
     out = classify(dataset, seeds, soft=soft, iterations=passes)
     seconds = time.perf_counter() - start
-    return {"soft": soft, "max_passes": passes, "ari": adjusted_rand_index(out.labels, truth), "own": own_share(out.labels, truth),
+    return {"soft": soft, "max_passes": passes, "ari": adjusted_rand_index(out.labels, truth),
+            "own": own_share(out.labels, truth),
             **make_up(out.labels, truth), "passes": len(out.changed), "changed": out.changed,
             "seconds": round(seconds, 1)}
 
@@ -73,7 +74,8 @@ def markdown(results: list[dict]) -> str:
         lines.append(f"| {r['mixture']} | {r['method']} | latent clusters (the seeds) | {s['ari']:.3f} | "
                      f"{s['own']:.3f} | {s['mixed']} | {s['repeats']} | {s['without_class']} | – | – |")
         for row in sorted(r["rows"], key=lambda x: (-1 if x["soft"] is None else -x["soft"], x["max_passes"])):
-            name = ("hard" if row["soft"] is None else f"soft {row['soft']:g}") + f", {row['max_passes']} passes at most"
+            name = "hard" if row["soft"] is None else f"soft {row['soft']:g}"
+            name += f", {row['max_passes']} passes at most"
             lines.append(f"| {r['mixture']} | {r['method']} | {name} | {row['ari']:.3f} | {row['own']:.3f} | "
                          f"{row['mixed']} | {row['repeats']} | {row['without_class']} | {row['passes']} | "
                          f"{row['seconds']:.0f} |")

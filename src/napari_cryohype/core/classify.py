@@ -88,8 +88,13 @@ class _Pass:
         return out.masked_fill(self.empty, float("-inf")), y.pow(2).sum(-1)
 
     def add(self, y: Tensor, c: Tensor, rots: Tensor, maps: Tensor, weights: Tensor | None = None) -> None:
-        """Add the observed batch to the classes ``maps`` (B,), each image with its ``weights`` (B,)."""
-        self.bp.add_observed(self.bp.coords[self.bp.mask] @ rots, c * y, c * c, maps, weights)
+        """Add the observed batch to the classes ``maps``: (B,) one class per image, or (B, S) several, each
+        with its share in ``weights`` (the same shape; None: all of it)."""
+        freqs, num, den = self.bp.coords[self.bp.mask] @ rots, c * y, c * c
+        maps = maps.reshape(len(y), -1)
+        shares = None if weights is None else weights.reshape(len(y), -1)
+        for j in range(maps.shape[1]):
+            self.bp.add_observed(freqs, num, den, maps[:, j], None if shares is None else shares[:, j])
 
 
 def _posterior_top(scores: Tensor, sharpness: Tensor, spread: int) -> tuple[Tensor, Tensor]:
@@ -144,9 +149,7 @@ def classify(dataset, seeds: np.ndarray, *, iterations: int = DEFAULT_ITERATIONS
                 else:
                     # this batch's noise variance per compared value; log-likelihood = score / (2 sigma^2)
                     noise_var = distance.mean().clamp_min(torch.finfo(distance.dtype).tiny) / len(step.coords)
-                    which, weights = _posterior_top(scores, soft / (2 * noise_var), spread)
-                    for j in range(which.shape[1]):
-                        step.add(y, c, rots, which[:, j], weights[:, j])
+                    step.add(y, c, rots, *_posterior_top(scores, soft / (2 * noise_var), spread))
             if progress is not None:
                 progress(it, idx[-1] + 1, n)
         if transforms is not None:
