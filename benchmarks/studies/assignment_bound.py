@@ -34,7 +34,7 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
-from split_merge import Observed  # noqa: E402
+from split_merge import Observed, make_up  # noqa: E402
 from study_record import mixture_data, parse_study_args, save, study_parser  # noqa: E402
 
 from napari_cryohype.core import fourier  # noqa: E402
@@ -63,6 +63,18 @@ def own_share(groups: np.ndarray, truth: np.ndarray) -> float:
     """Share of images whose group's largest structure is their own: groups (N,), truth (N,)."""
     largest = {g: np.bincount(truth[groups == g]).argmax() for g in np.unique(groups)}
     return float(np.mean(np.array([largest[g] for g in groups]) == truth))
+
+
+#: what :func:`class_scores`' counts mean, for a record's Markdown
+CLASS_TERMS = ("*Own*: the share of images whose class's largest structure is their own; *mixed*: classes whose "
+               "largest structure holds under 80% of their images; *repeats*: classes whose largest structure is "
+               "another's too; *without*: structures that are no class's largest.")
+
+
+def class_scores(classes: np.ndarray, truth: np.ndarray) -> dict:
+    """The classes (N,) against the true structures (N,): ``ari``, ``own`` (:func:`own_share`) and how they hold
+    the structures (``split_merge.make_up``)."""
+    return {"ari": adjusted_rand_index(classes, truth), "own": own_share(classes, truth), **make_up(classes, truth)}
 
 
 def study(workdir: Path, mixture: str, method: str, folds: int, iterations: int) -> dict:

@@ -30,11 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
-from assignment_bound import map_scores, own_share  # noqa: E402
-from split_merge import Observed, make_up  # noqa: E402
+from assignment_bound import CLASS_TERMS, class_scores, map_scores  # noqa: E402
+from split_merge import Observed  # noqa: E402
 from study_record import mixture_data, parse_study_args, save, study_parser  # noqa: E402
 
-from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
 from napari_cryohype.core.classify import classify  # noqa: E402
 
 KINDS = ("truth", "random", "confused", "topology")
@@ -93,11 +92,6 @@ def make_seeds(text: str, truth: np.ndarray, best_other: np.ndarray, margin: np.
     return seeds
 
 
-def score(groups: np.ndarray, truth: np.ndarray) -> dict:
-    """ARI, the share of images whose group's largest structure is their own, and the make-up of the groups."""
-    return {"ari": adjusted_rand_index(groups, truth), "own": own_share(groups, truth), **make_up(groups, truth)}
-
-
 def confusions(workdir: Path, mixture: str) -> tuple:
     """The mixture's dataset, true labels (N,), and each image's nearest other structure and margin
     (:func:`nearest_other`, scored against the atomic models' maps ``data/volumes/``)."""
@@ -111,8 +105,8 @@ def study(dataset, truth: np.ndarray, best_other: np.ndarray, margin: np.ndarray
     seeds = make_seeds(text, truth, best_other, margin, np.random.default_rng(seed))
     start = time.perf_counter()
     out = classify(dataset, seeds)
-    row = {"mixture": mixture, "seeds": text, "seed": seed, "seeded": score(seeds, truth),
-           "classes": score(out.labels, truth), "passes": len(out.changed),
+    row = {"mixture": mixture, "seeds": text, "seed": seed, "seeded": class_scores(seeds, truth),
+           "classes": class_scores(out.labels, truth), "passes": len(out.changed),
            "seconds": round(time.perf_counter() - start, 1)}
     print(f"  {text}: {row}", flush=True)
     return row
@@ -122,10 +116,8 @@ def markdown(results: list[dict]) -> str:
     lines = ["# Where 3D classification ends, from seeds whose errors are known", "",
              "`benchmarks/studies/em_seeds.py`. Seeds made from the true labels: *random F*, a fraction F of the "
              "images given a class at random; *confused F*, the fraction F nearest another structure given "
-             "it; *topology M*, M pairs of often-confused structures joined and M others split in two. *Own*: "
-             "the share of images whose class's largest structure is their own; *mixed*: classes whose largest "
-             "structure holds under 80% of their images; *repeats*: classes whose largest structure is another's "
-             "too; *without*: structures that are no class's largest.", "",
+             "it; *topology M*, M pairs of often-confused structures joined and M others split in two. " + CLASS_TERMS,
+             "",
              "| mixture | seeds | seeds: ARI | seeds: own | classes: ARI | classes: own | mixed | repeats | "
              "without | passes |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda x: (x["mixture"], KINDS.index(x["seeds"].partition(":")[0]), x["seeds"])):

@@ -24,10 +24,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
-from assignment_bound import own_share  # noqa: E402
-from split_merge import make_up  # noqa: E402
+from assignment_bound import CLASS_TERMS, class_scores  # noqa: E402
 from study_record import mixture_data, parse_study_args, save, study_parser  # noqa: E402
-from napari_cryohype.core.analysis import adjusted_rand_index  # noqa: E402
 from napari_cryohype.core.classify import DEFAULT_ITERATIONS, classify  # noqa: E402
 
 
@@ -42,10 +40,8 @@ def refine(dataset, seeds: np.ndarray, truth: np.ndarray, soft: float | None, pa
     start = time.perf_counter()
     out = classify(dataset, seeds, soft=soft, iterations=passes)
     seconds = time.perf_counter() - start
-    return {"soft": soft, "max_passes": passes, "ari": adjusted_rand_index(out.labels, truth),
-            "own": own_share(out.labels, truth),
-            **make_up(out.labels, truth), "passes": len(out.changed), "changed": out.changed,
-            "seconds": round(seconds, 1)}
+    return {"soft": soft, "max_passes": passes, **class_scores(out.labels, truth), "passes": len(out.changed),
+            "changed": out.changed, "seconds": round(seconds, 1)}
 
 
 def study(workdir: Path, mixture: str, method: str, soft: float | None, passes: int, done: dict | None) -> dict:
@@ -56,17 +52,13 @@ def study(workdir: Path, mixture: str, method: str, soft: float | None, passes: 
     if not any((r["soft"], r["max_passes"]) == (soft, passes) for r in rows):
         rows.append(refine(dataset, seeds, truth, soft, passes))
         print(f"  soft={soft}: {rows[-1]}", flush=True)
-    seeded = {"ari": adjusted_rand_index(seeds, truth), "own": own_share(seeds, truth), **make_up(seeds, truth)}
-    return {"mixture": mixture, "method": method, "seeds": seeded, "rows": rows}
+    return {"mixture": mixture, "method": method, "seeds": class_scores(seeds, truth), "rows": rows}
 
 
 def markdown(results: list[dict]) -> str:
     lines = ["# Classes by hard or soft assignment, from the same latent clusters", "",
              "`benchmarks/studies/soft_classes.py`. *Soft p*: each image adds to its 3 likeliest classes' maps in "
-             "proportion to its posterior, the likelihood raised to p. *Own*: the share of images whose class's "
-             "largest structure is their own. *Mixed*: classes whose largest structure holds under 80% of their "
-             "images; *repeats*: classes whose largest structure is another's too; *without*: structures that are "
-             "no class's largest.", "",
+             "proportion to its posterior, the likelihood raised to p. " + CLASS_TERMS, "",
              "| mixture | method | assignment | ARI | own | mixed | repeats | without | passes | seconds |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
