@@ -72,6 +72,10 @@ OURS = {"hyper": Recipe("hyper", "vit", "small"), "concat": Recipe("concat", "vi
         "many_views": Recipe("hyper", "lift", "many", options=("--set", "synthetic_views=0.03")),
         # the preset with the lift encoder reading the transform times the CTF beside the CTF squared
         "many_ctf": Recipe("hyper", "lift", "many", options=("--encoder-input", "ctf")),
+        # the preset with each latent scaled to unit RMS and given noise of this std in training (a limit
+        # on what one latent can carry: what tells structures apart, not one image's noise)
+        "many_noise1": Recipe("hyper", "lift", "many", options=("--set", "latent_noise=1")),
+        "many_noise2": Recipe("hyper", "lift", "many", options=("--set", "latent_noise=2")),
         # the preset trained twice as long (40 epochs at the harness's 20)
         "many_40ep": Recipe("hyper", "lift", "many", epochs_scale=2)}
 PEERS = ("cryodrgn_vae", "cryodrgn_dec")

@@ -67,6 +67,7 @@ class CryoHypeModel(nn.Module):
             self.conditioning = ConcatConditioning(cfg["width"], cfg["zdim"], cfg["inr_width"])
         self.encoder = build_encoder(cfg["encoder"], D, self.conditioning.n_tokens, cfg)
         self.geometry = SliceGeometry(D)
+        self.latent_noise = float(cfg.get("latent_noise", 0.0))
         self.register_buffer("norm_std", torch.tensor(1.0))  # the dataset's std of the transforms (trainer sets it)
 
     # -- conditioning ---------------------------------------------------------------------------------
@@ -84,10 +85,17 @@ class CryoHypeModel(nn.Module):
         """Whether :meth:`encode` needs each image's rotation (the ``lift`` encoder)."""
         return self.encoder.needs_pose
 
-    def encode(self, x: Tensor, rots: Tensor | None = None) -> Condition:
+    def encode(self, x: Tensor, rots: Tensor | None = None, noisy: bool = False) -> Condition:
         """Encoder images (B, D, D) (see :meth:`encoder_input`) and their rotations (B, 3, 3), which only a
-        pose-reading encoder (:attr:`needs_pose`) uses -> :class:`Condition`."""
+        pose-reading encoder (:attr:`needs_pose`) uses -> :class:`Condition`. With ``latent_noise`` set, each
+        latent is scaled to unit RMS and, when ``noisy`` (training), given Gaussian noise of that std."""
         tokens = self.encoder(x, rots)
+        if self.latent_noise > 0:
+            f = self.encoder.to_latent(tokens)
+            f = f * torch.rsqrt(f.square().mean(1, keepdim=True) + 1e-8)
+            if noisy:
+                f = f + self.latent_noise * torch.randn_like(f)
+            tokens = self.encoder.from_latent(f)
         if self.hyper:
             return Condition(tokens, weights=self.conditioning(tokens, list(self.inr.weights)))
         z, first = self.conditioning(tokens)
@@ -188,7 +196,7 @@ class CryoHypeModel(nn.Module):
             x = self.geometry.hide_points(x, points)
         if rotate_encoder:
             x = rotate_in_plane(x, random_angles(len(x), x.device))
-        cond = self.encode(x, rots)
+        cond = self.encode(x, rots, noisy=True)
         if self.keep_latents:
             with torch.no_grad():   # no graph, no saved tensors: the loss and its gradients are unchanged
                 self.last_latents = self.latents(cond).detach()

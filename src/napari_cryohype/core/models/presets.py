@@ -39,6 +39,8 @@ _MODEL_BASE = {
     "inr_layers": 5,              # INR linear layers in all (first, residual middle ones, output)
     "n_freqs": 64,                # Gaussian Fourier features (sin and cos of each: 2 x n_freqs inputs)
     "pe_sigma": 0.5,              # std of the Gaussian frequencies, in units of 1 / (D/2 Fourier pixels)
+    "latent_noise": 0.0,          # > 0: each image's latent is scaled to unit RMS and, in training, this std of
+                                  # Gaussian noise is added to it (a limit on what one latent can carry; 0: off)
 }
 
 _TRAIN_BASE = {
@@ -145,6 +147,9 @@ def check_model(model: dict) -> None:
     if model["encoder_input"] == "ctf" and model["encoder"] != "lift":
         raise ValueError("--encoder-input ctf (the transform times the CTF, and the CTF squared) is read by the lift "
                          "encoder only (--encoder lift)")
+    noise = model.get("latent_noise", 0.0)
+    if not _finite(noise) or noise < 0:
+        raise ValueError(f"--set latent_noise must be a number of at least 0, got {noise!r}")
     if model["encoder"] == "lift" and model["encoder_input"] == "real":
         raise ValueError("--encoder-input real needs an image encoder (--encoder vit, mlp or unet): the lift encoder "
                          "(the many preset's) reads each image's Fourier transform placed in 3D (--encoder-input "
