@@ -37,9 +37,10 @@ TEST_SEED = 1
 _OPERATIONAL = ("seed", "num_workers", "threads", "device", "amp", "log_every", "checkpoint_every",
                 "checkpoint_every_epoch")
 
-#: training settings added after a version was frozen, at the value that trains as before: a frozen preset
-#: without them is read as having them (the synthetic views are off at 0, and then their start is unused)
-_ADDED_OFF = {"synthetic_views": 0.0, "synthetic_views_start": 0.3}
+#: settings added after a version was frozen, at the value that trains as before: a frozen preset without
+#: them is read as having them (the synthetic views are off at 0, and then their start is unused; no latent
+#: noise)
+_ADDED_OFF = {"train": {"synthetic_views": 0.0, "synthetic_views_start": 0.3}, "model": {"latent_noise": 0.0}}
 
 
 def preset_settings() -> dict:
@@ -60,7 +61,7 @@ def frozen_version(root: Path, new_version: bool) -> Path:
     versions, now = version_dirs(root), preset_settings()
     if versions and not new_version:
         frozen = json.loads((versions[-1] / "preset.json").read_text())["settings"]
-        frozen = {**frozen, "train": {**_ADDED_OFF, **frozen["train"]}}
+        frozen = {**frozen, **{part: {**added, **frozen[part]} for part, added in _ADDED_OFF.items()}}
         if frozen != now:
             raise SystemExit(f"test_mixture.py: the {DEFAULT} preset differs from the one frozen in "
                              f"{versions[-1] / 'preset.json'}; every version is reported once: pass --new-version "

@@ -27,11 +27,16 @@ def test_a_setting_added_later_at_its_off_value_keeps_the_version(tmp_path, monk
     now = test_mixture.preset_settings()
     v1 = tmp_path / "v1"
     v1.mkdir()
-    older = {**now, "train": {k: v for k, v in now["train"].items() if not k.startswith("synthetic_views")}}
+    older = {**now, "train": {k: v for k, v in now["train"].items() if not k.startswith("synthetic_views")},
+             "model": {k: v for k, v in now["model"].items() if k != "latent_noise"}}
     (v1 / "preset.json").write_text(json.dumps({"settings": older}))
     assert test_mixture.frozen_version(tmp_path, new_version=False) == v1
     monkeypatch.setattr(test_mixture, "preset_settings",
                         lambda: {**now, "train": {**now["train"], "synthetic_views": 0.03}})
+    with pytest.raises(SystemExit, match="--new-version"):
+        test_mixture.frozen_version(tmp_path, new_version=False)
+    monkeypatch.setattr(test_mixture, "preset_settings",
+                        lambda: {**now, "model": {**now["model"], "latent_noise": 1.0}})
     with pytest.raises(SystemExit, match="--new-version"):
         test_mixture.frozen_version(tmp_path, new_version=False)
 

@@ -178,3 +178,31 @@ def test_sampled_points_are_distinct_and_all_of_them_means_none():
     pts = m.sample_points(4, M // 3, torch.device("cpu"))
     assert pts.shape == (4, M // 3) and all(len(set(row.tolist())) == M // 3 for row in pts)
     assert int(pts.max()) < M and m.sample_points(4, M, torch.device("cpu")) is None
+
+
+@pytest.mark.parametrize("encoder", ["vit", "mlp"])
+def test_latent_noise_scales_latents_and_adds_noise_only_in_training(encoder):
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(encoder=encoder, latent_noise=0.5), D)
+    x = torch.randn(3, D, D)
+    z = m.latents(m.encode(x))
+    assert torch.allclose(z.square().mean(1), torch.ones(3), atol=1e-4)       # unit RMS
+    assert torch.equal(z, m.latents(m.encode(x)))                             # no noise outside training
+    noisy = m.latents(m.encode(x, noisy=True)) - z
+    assert 0.4 < float(noisy.std()) < 0.6                                     # noise of the set std
+    # the per-image weights are those of the latents: decoding from saved latents gives the same INR
+    tokens = m.encoder.from_latent(z)
+    assert torch.allclose(m.conditioning(tokens, list(m.inr.weights))[0], m.encode(x).weights[0], atol=1e-6)
+    r = rots(3)
+    assert m(x, r, torch.zeros(3, 2), None) != m(x, r, torch.zeros(3, 2), None)  # the training loss is noisy
+
+
+def test_latent_noise_is_off_by_default_and_checked():
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(encoder="mlp"), D)
+    x = torch.randn(3, D, D)
+    assert torch.equal(m.latents(m.encode(x, noisy=True)), m.latents(m.encode(x)))
+    r = rots(3)
+    assert m(x, r, torch.zeros(3, 2), None) == m(x, r, torch.zeros(3, 2), None)
+    with pytest.raises(ValueError, match="latent_noise"):
+        CryoHypeModel(tiny_cfg(latent_noise=-1), D)
