@@ -206,3 +206,13 @@ def test_latent_noise_is_off_by_default_and_checked():
     assert m(x, r, torch.zeros(3, 2), None) == m(x, r, torch.zeros(3, 2), None)
     with pytest.raises(ValueError, match="latent_noise"):
         CryoHypeModel(tiny_cfg(latent_noise=-1), D)
+
+
+def test_the_live_map_gets_the_latents_without_the_training_noise():
+    torch.manual_seed(0)
+    m = CryoHypeModel(tiny_cfg(encoder="mlp", latent_noise=1.0), D)
+    x, r = torch.randn(3, D, D), rots(3)
+    m.keep_latents = True
+    m(x, r, torch.zeros(3, 2), None)
+    clean, _, _ = m.encoder_input(x, torch.zeros(3, 2), None)
+    assert torch.allclose(m.last_latents, m.latents(m.encode(clean, r)))

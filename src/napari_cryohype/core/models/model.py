@@ -87,15 +87,22 @@ class CryoHypeModel(nn.Module):
 
     def encode(self, x: Tensor, rots: Tensor | None = None, noisy: bool = False) -> Condition:
         """Encoder images (B, D, D) (see :meth:`encoder_input`) and their rotations (B, 3, 3), which only a
-        pose-reading encoder (:attr:`needs_pose`) uses -> :class:`Condition`. With ``latent_noise`` set, each
-        latent is scaled to unit RMS and, when ``noisy`` (training), given Gaussian noise of that std."""
-        tokens = self.encoder(x, rots)
-        if self.latent_noise > 0:
-            f = self.encoder.to_latent(tokens)
-            f = f * torch.rsqrt(f.square().mean(1, keepdim=True) + 1e-8)
-            if noisy:
-                f = f + self.latent_noise * torch.randn_like(f)
-            tokens = self.encoder.from_latent(f)
+        pose-reading encoder (:attr:`needs_pose`) uses -> :class:`Condition`; ``noisy``: see :meth:`scaled`."""
+        return self.condition(self.scaled(self.encoder(x, rots), noisy))
+
+    def scaled(self, tokens: Tensor, noisy: bool = False) -> Tensor:
+        """The encoder's tokens (B, q, width) with ``latent_noise`` set: each latent scaled to unit RMS and,
+        when ``noisy`` (training), given Gaussian noise of that std; else unchanged."""
+        if self.latent_noise <= 0:
+            return tokens
+        f = self.encoder.to_latent(tokens)
+        f = f * torch.rsqrt(f.square().mean(1, keepdim=True) + 1e-8)
+        if noisy:
+            f = f + self.latent_noise * torch.randn_like(f)
+        return self.encoder.from_latent(f)
+
+    def condition(self, tokens: Tensor) -> Condition:
+        """Tokens (B, q, width) -> :class:`Condition` (the per-image INR weights, or concat's z)."""
         if self.hyper:
             return Condition(tokens, weights=self.conditioning(tokens, list(self.inr.weights)))
         z, first = self.conditioning(tokens)
@@ -196,13 +203,15 @@ class CryoHypeModel(nn.Module):
             x = self.geometry.hide_points(x, points)
         if rotate_encoder:
             x = rotate_in_plane(x, random_angles(len(x), x.device))
-        cond = self.encode(x, rots, noisy=True)
+        tokens = self.scaled(self.encoder(x, rots))
+        cond = self.condition(self.scaled(tokens, noisy=True))
         if self.keep_latents:
             with torch.no_grad():   # no graph, no saved tensors: the loss and its gradients are unchanged
-                self.last_latents = self.latents(cond).detach()
+                self.last_latents = self.token_latents(tokens).detach()
         losses = self.image_losses(cond, rots, target, ctf_half, points)
         if views <= 0:
             return losses.mean()
         x_views, rots_views = self.synthetic_views(cond, ctf_half, losses.detach(), n_points if split else None)
-        mismatch = latent_mismatch(self.token_latents(self.encoder(x_views, rots_views)), self.latents(cond))
+        mismatch = latent_mismatch(self.token_latents(self.scaled(self.encoder(x_views, rots_views))),
+                                   self.token_latents(tokens))
         return losses.mean() + views * mismatch
