@@ -22,8 +22,10 @@ from napari_cryohype.core.metrics import auc
 
 
 def per_structure_auc(results: Path, method: str, size: int | None = None) -> np.ndarray:
-    """(n_structures,) FSC_AUC of ``method``'s row (of mixture ``size`` when several) in ``results``."""
-    rows = [r for r in json.loads(Path(results).read_text())["rows"]
+    """(n_structures,) FSC_AUC of ``method``'s row (of mixture ``size`` when several) in ``results`` (a
+    ``results.json`` or the record folder holding it)."""
+    results = Path(results) / "results.json" if Path(results).is_dir() else Path(results)
+    rows = [r for r in json.loads(results.read_text())["rows"]
             if r["method"] == method and (size is None or r["size"] == size)]
     if len(rows) != 1:
         sizes = sorted({r["size"] for r in rows})

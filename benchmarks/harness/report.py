@@ -42,6 +42,8 @@ LABELS = {
     "many_concat": "ablation: the many-structure preset with concat conditioning (z joins the INR input)",
     "many_shrunk": "the many-structure preset shrunk to cryoDRGN 3x256's parameter count (encoder hidden width 64)",
     "many_40ep": "hyper, the many-structure preset, twice the epochs",
+    "many_noise1": "the many-structure preset with unit-RMS latents given noise of std 1 in training",
+    "many_noise2": "the many-structure preset with unit-RMS latents given noise of std 2 in training",
     "many_ctf": "hyper, the many-structure preset, the lift encoder reading the transform times the CTF and the CTF squared",
     "many_views": "the many-structure preset with the encoder also trained on synthetic views (weight 0.03, from 30% of "
                   "the epochs)",

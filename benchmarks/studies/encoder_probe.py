@@ -112,12 +112,17 @@ VARIANTS = {"mlp_image": dict(hidden=1024, mid_layers=2, pose=False),
             "unet_image": dict(hidden=128, conv=True),
             "lift8": dict(hidden=1024, mid_layers=2, pose=False, lift=8, image=False),
             "template_trained": dict(lift=8, input="ctf", kind="template"),
-            "template_mean": dict(lift=8, input="ctf", kind="template", mean=True)}
+            "template_mean": dict(lift=8, input="ctf", kind="template", mean=True),
+            "template_l2_1e-4": dict(lift=8, input="ctf", kind="template", l2=1e-4),
+            "template_l2_1e-3": dict(lift=8, input="ctf", kind="template", l2=1e-3),
+            "template_l2_1e-2": dict(lift=8, input="ctf", kind="template", l2=1e-2),
+            "template_l2_1e-1": dict(lift=8, input="ctf", kind="template", l2=1e-1),
+            "template_noise": dict(lift=8, input="ctf", kind="template", input_noise=1.0)}
 
 
 def make_probe(spec: dict, D: int, n_classes: int) -> nn.Module:
     """The probe a variant names."""
-    shape = {k: v for k, v in spec.items() if k not in ("augment", "conv", "input", "kind", "mean")}
+    shape = {k: v for k, v in spec.items() if k not in ("augment", "conv", "input", "kind", "mean", "l2", "input_noise")}
     if spec.get("kind") == "template":
         return TemplateProbe(D, n_classes, **shape)
     return (ConvProbe if spec.get("conv") else Probe)(D, n_classes, **shape)
@@ -163,11 +168,19 @@ def mean_templates(probe: TemplateProbe, x: Tensor, rot: Tensor, labels: Tensor,
             "seconds": time.perf_counter() - start}
 
 
+def first_layer(probe: nn.Module) -> Tensor:
+    """The weights that read the input: a template probe's templates, else the first linear layer's."""
+    if isinstance(probe, TemplateProbe):
+        return probe.templates
+    return (probe.lifted if probe.lifted is not None else probe.inp).weight
+
+
 def train_probe(x: Tensor, rot: Tensor, labels: Tensor, train: Tensor, held: Tensor, spec: dict,
                 epochs: int, seed: int) -> dict:
     """Train one probe with Adam (1e-3, cosine) and return its accuracies and time."""
     torch.manual_seed(seed)
     augment = bool(spec.get("augment"))
+    l2, noise = float(spec.get("l2", 0.0)), float(spec.get("input_noise", 0.0))
     probe = make_probe(spec, x.shape[-1], int(labels.max()) + 1)
     if spec.get("mean"):
         return {**spec, **mean_templates(probe, x, rot, labels, train, held)}
@@ -179,7 +192,11 @@ def train_probe(x: Tensor, rot: Tensor, labels: Tensor, train: Tensor, held: Ten
     for _ in range(epochs):
         for idx in train[torch.randperm(len(train))].split(batch):
             images = rotate_in_plane(x[idx], random_angles(len(idx), "cpu")) if augment else x[idx]
+            if noise:   # fresh noise on the c y channel each time an image is read
+                images = torch.cat([images[:, :1] + noise * torch.randn_like(images[:, :1]), images[:, 1:]], 1)
             loss = nn.functional.cross_entropy(probe(images, rot[idx]), labels[idx])
+            if l2:
+                loss = loss + l2 * first_layer(probe).square().sum()
             opt.zero_grad()
             loss.backward()
             opt.step()

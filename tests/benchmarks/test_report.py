@@ -104,3 +104,10 @@ def test_parameter_counts_of_cryodrgn_weights_and_none_for_backprojection(tmp_pa
     assert report.parameter_count("cryodrgn_vae", tmp_path) == 16
     assert report.parameter_count("backproject", tmp_path) is None
     assert report.parameter_count("cryodrgn_vae", tmp_path / "missing") is None
+
+
+def test_every_method_has_a_label():
+    """A method without a label stopped a finished benchmark at its report (many_noise1, 7 December)."""
+    from compare import ALL_METHODS
+
+    assert set(ALL_METHODS) <= set(report.LABELS)
