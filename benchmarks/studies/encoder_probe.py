@@ -15,7 +15,9 @@ least-squares score against one 3D template T_j per structure, ``<lift(c y), T_j
 as its logits: a 3D classification whose maps are learned from the labels by gradient. ``template_mean``
 sets the same layer's templates without training: each structure's lifted c y summed over its training
 images over its lifted c^2 plus 1 (the backprojection, as ``core/backproject.py`` makes a map), so that the
-same score is asked of maps averaged from the images and of maps fitted to name them.
+same score is asked of maps averaged from the images and of maps fitted to name them. ``template_l2_*`` fits
+the templates with an L2 penalty of that weight on them (for a large weight the fitted templates turn towards
+the class sums); ``template_noise`` with fresh Gaussian noise (std 1) added to c y each time an image is read.
 
     python benchmarks/studies/encoder_probe.py benchmarks/work/scaling-d32/mix0100 --run many/run \
         --out benchmarks/results/scaling-d32/encoder-probe-100.json

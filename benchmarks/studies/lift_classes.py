@@ -111,7 +111,8 @@ def markdown(results: list[dict]) -> str:
         lines.append(f"| {r['mixture']} | {r['method']} | {r['start']} | "
                      f"{describe(r['power'])} | {r['seeds']['ari']:.3f} | "
                      f"{c['ari']:.3f} | {c['own']:.3f} | {c['mixed']} | {c['repeats']} | {c['without_class']} | "
-                     f"{r['passes_made']} of {r['passes']} | {r['seconds']:.0f} |")
+                     f"{r['passes_made']} ({r['passes']} at most{' a stage' if '>' in r['power'] else ''}) | "
+                     f"{r['seconds']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
