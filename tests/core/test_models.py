@@ -183,7 +183,7 @@ def test_sampled_points_are_distinct_and_all_of_them_means_none():
 @pytest.mark.parametrize("encoder", ["vit", "mlp"])
 def test_latent_noise_scales_latents_and_adds_noise_only_in_training(encoder):
     torch.manual_seed(0)
-    m = CryoHypeModel(tiny_cfg(encoder=encoder, latent_noise=0.5), D)
+    m = CryoHypeModel(tiny_cfg(encoder=encoder, latent_noise=0.5), D).requires_grad_(False)
     x = torch.randn(3, D, D)
     z = m.latents(m.encode(x))
     assert torch.allclose(z.square().mean(1), torch.ones(3), atol=1e-4)       # unit RMS
