@@ -61,18 +61,24 @@ def templates(a: Tensor, b: Tensor, weights: Tensor) -> Tensor:
     return (weights.T @ a) / (weights.T @ b + 1.0)
 
 
-def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None, passes: int
+def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None, passes: int, spread: int = 0
                     ) -> tuple[np.ndarray, int]:
     """Classes (N,) after at most ``passes`` of assignment from ``seeds`` (N,) (hard when ``power`` is None,
-    else soft at that power), and the passes made (hard assignment stops when no image moves)."""
+    else soft at that power, over every class or, with ``spread``, over each image's ``spread`` likeliest),
+    and the passes made (hard assignment stops when no image moves)."""
     k = int(seeds.max()) + 1
     weights = torch.nn.functional.one_hot(torch.as_tensor(seeds), k).float()
     classes = torch.as_tensor(seeds)
     for n in range(1, passes + 1):
         s = scores(a, b, templates(a, b, weights))
         new = s.argmax(1)
-        weights = (torch.nn.functional.one_hot(new, k).float() if power is None
-                   else torch.softmax(power * s, dim=1))
+        if power is None:
+            weights = torch.nn.functional.one_hot(new, k).float()
+        elif spread:
+            top = s.topk(spread, dim=1)
+            weights = torch.zeros_like(s).scatter_(1, top.indices, torch.softmax(power * top.values, dim=1))
+        else:
+            weights = torch.softmax(power * s, dim=1)
         settled = power is None and torch.equal(new, classes)
         classes = new
         if settled:
@@ -81,13 +87,13 @@ def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None
 
 
 def study(a: Tensor, b: Tensor, seeds: dict[str, np.ndarray], truth: np.ndarray, mixture: str, method: str,
-          start: str, power: str, passes: int) -> dict:
+          start: str, power: str, passes: int, spread: int = 0) -> dict:
     t0 = time.perf_counter()
     classes, made = seeds[start], 0
     for stage in power.split(">"):   # stages one after another, each from the last one's classes
-        classes, n = classify_lifted(a, b, classes, None if stage == "hard" else float(stage), passes)
+        classes, n = classify_lifted(a, b, classes, None if stage == "hard" else float(stage), passes, spread)
         made += n
-    result = {"mixture": mixture, "method": method, "start": start, "power": power, "passes": passes,
+    result = {"mixture": mixture, "method": method, "start": start, "power": power, "passes": passes, "spread": spread,
               "passes_made": made, "seeds": class_scores(seeds[start], truth),
               "classes": class_scores(classes, truth), "seconds": time.perf_counter() - t0}
     print(f"  {start}, {power}: seeds ARI {result['seeds']['ari']:.3f} -> classes ARI "
@@ -100,6 +106,11 @@ def describe(power: str) -> str:
     return ", then ".join("hard" if p == "hard" else f"soft, power {p}" for p in power.split(">"))
 
 
+def describe_row(r: dict) -> str:
+    """A row's assignment in words, with its spread."""
+    return describe(r["power"]) + (f" ({r['spread']} likeliest classes)" if r.get("spread") else "")
+
+
 def markdown(results: list[dict]) -> str:
     lines = ["# 3D classification in the lift encoder's grid", "",
              "`benchmarks/studies/lift_classes.py` (radius 8 Fourier pixels). " + CLASS_TERMS, "",
@@ -109,7 +120,7 @@ def markdown(results: list[dict]) -> str:
     for r in results:
         c = r["classes"]
         lines.append(f"| {r['mixture']} | {r['method']} | {r['start']} | "
-                     f"{describe(r['power'])} | {r['seeds']['ari']:.3f} | "
+                     f"{describe_row(r)} | {r['seeds']['ari']:.3f} | "
                      f"{c['ari']:.3f} | {c['own']:.3f} | {c['mixed']} | {c['repeats']} | {c['without_class']} | "
                      f"{r['passes_made']} ({r['passes']} at most{' a stage' if '>' in r['power'] else ''}) | "
                      f"{r['seconds']:.0f} |")
@@ -121,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--power", nargs="+", default=["hard", "1", "0.5"], help="hard, a soft assignment's power, or stages such as 0.5>hard")
     p.add_argument("--start", nargs="+", default=["clusters", "truth"], choices=("clusters", "truth"))
     p.add_argument("--passes", type=int, default=20)
+    p.add_argument("--spread", type=int, default=0, help="soft: each image's likeliest classes only (0: every class)")
     args = parse_study_args(p, argv)
     record = args.out / "lift_classes.json"
-    keys = ("mixture", "method", "start", "power", "passes")
+    keys = ("mixture", "method", "start", "power", "passes", "spread")
     done = {tuple(r[k] for k in keys) for r in (json.loads(record.read_text()) if record.is_file() else [])}
     todo = [(s, w) for s in args.start for w in args.power
-            if (args.mixture, args.method, s, w, args.passes) not in done]
+            if (args.mixture, args.method, s, w, args.passes, args.spread) not in done]
     if not todo:
         return 0
     mix = args.workdir / args.mixture
@@ -136,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                                    return_inverse=True)[1]}
     a, b = lifted(mix / args.method / "run")
     for start, power in todo:
-        save(args.out, "lift_classes", study(a, b, seeds, truth, args.mixture, args.method, start, power, args.passes),
-             keys, markdown)
+        save(args.out, "lift_classes",
+             study(a, b, seeds, truth, args.mixture, args.method, start, power, args.passes, args.spread), keys, markdown)
     return 0
 
 

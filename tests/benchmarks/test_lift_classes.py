@@ -33,6 +33,8 @@ def test_classes_from_the_truth_stay_and_soft_assignment_repairs_random_seeds():
     assert own_share(seeds, truth) < 0.6
     soft, made = lift_classes.classify_lifted(a, b, seeds, 0.5, 20)
     assert made == 20 and own_share(soft, truth) > 0.9
+    top, _ = lift_classes.classify_lifted(a, b, seeds, 0.5, 20, spread=2)   # each image's two likeliest only
+    assert own_share(top, truth) > 0.9
 
 
 def test_stages_run_one_after_another_and_are_recorded_once(tmp_path):
