@@ -3,7 +3,7 @@
 ``core/classify.py`` classifies at full size (each class's backprojected map sliced at every image's pose,
 compared inside half of Nyquist). The lift encoder's grid holds the same evidence at lower cost: each image's
 transform times its CTF (c y) and its CTF squared (c^2), placed in a 3D grid at its pose (radius 8 Fourier
-pixels, ``core/models/lift.py``). There a class's map is T_j = sum_i w_ij lift(c y)_i / (sum_i w_ij
+pixels, the lift encoder's; ``--radius``; ``core/models/lift.py``). There a class's map is T_j = sum_i w_ij lift(c y)_i / (sum_i w_ij
 lift(c^2)_i + 1) (a backprojection) and an image's score against it is the least-squares one,
 s_ij = <lift(c y)_i, T_j> - <lift(c^2)_i, T_j^2> / 2. Hard assignment gives each image to its best class
 (w_ij one-hot); soft assignment weighs it by its posterior, softmax_j(power * s_ij) over all classes (power
@@ -87,13 +87,14 @@ def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None
 
 
 def study(a: Tensor, b: Tensor, seeds: dict[str, np.ndarray], truth: np.ndarray, mixture: str, method: str,
-          start: str, power: str, passes: int, spread: int = 0) -> dict:
+          start: str, power: str, passes: int, spread: int = 0, radius: float = RADIUS) -> dict:
     t0 = time.perf_counter()
     classes, made = seeds[start], 0
     for stage in power.split(">"):   # stages one after another, each from the last one's classes
         classes, n = classify_lifted(a, b, classes, None if stage == "hard" else float(stage), passes, spread)
         made += n
     result = {"mixture": mixture, "method": method, "start": start, "power": power, "passes": passes, "spread": spread,
+              "radius": radius,
               "passes_made": made, "seeds": class_scores(seeds[start], truth),
               "classes": class_scores(classes, truth), "seconds": time.perf_counter() - t0}
     print(f"  {start}, {power}: seeds ARI {result['seeds']['ari']:.3f} -> classes ARI "
@@ -108,12 +109,13 @@ def describe(power: str) -> str:
 
 def describe_row(r: dict) -> str:
     """A row's assignment in words, with its spread."""
-    return describe(r["power"]) + (f" ({r['spread']} likeliest classes)" if r.get("spread") else "")
+    return (describe(r["power"]) + (f" ({r['spread']} likeliest classes)" if r["spread"] else "")
+            + (f", radius {r['radius']:g}" if r["radius"] != RADIUS else ""))
 
 
 def markdown(results: list[dict]) -> str:
     lines = ["# 3D classification in the lift encoder's grid", "",
-             "`benchmarks/studies/lift_classes.py` (radius 8 Fourier pixels). " + CLASS_TERMS, "",
+             "`benchmarks/studies/lift_classes.py` (radius 8 Fourier pixels unless named). " + CLASS_TERMS, "",
              "| mixture | method | start | assignment | seeds: ARI | classes: ARI | images with their structure "
              "| mixed | repeats | without a class | passes | seconds |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -132,13 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--power", nargs="+", default=["hard", "1", "0.5"], help="hard, a soft assignment's power, or stages such as 0.5>hard")
     p.add_argument("--start", nargs="+", default=["clusters", "truth"], choices=("clusters", "truth"))
     p.add_argument("--passes", type=int, default=20)
+    p.add_argument("--radius", type=float, default=RADIUS, help="the lift grid's radius, Fourier pixels")
     p.add_argument("--spread", type=int, default=0, help="soft: each image's likeliest classes only (0: every class)")
     args = parse_study_args(p, argv)
     record = args.out / "lift_classes.json"
-    keys = ("mixture", "method", "start", "power", "passes", "spread")
+    keys = ("mixture", "method", "start", "power", "passes", "spread", "radius")
     done = {tuple(r[k] for k in keys) for r in (json.loads(record.read_text()) if record.is_file() else [])}
     todo = [(s, w) for s in args.start for w in args.power
-            if (args.mixture, args.method, s, w, args.passes, args.spread) not in done]
+            if (args.mixture, args.method, s, w, args.passes, args.spread, args.radius) not in done]
     if not todo:
         return 0
     mix = args.workdir / args.mixture
@@ -146,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     seeds = {"truth": truth,
              "clusters": np.unique(np.load(mix / args.method / "run" / "analysis" / "kmeans.npy"),
                                    return_inverse=True)[1]}
-    a, b = lifted(mix / args.method / "run")
+    a, b = lifted(mix / args.method / "run", args.radius)
     for start, power in todo:
         save(args.out, "lift_classes",
-             study(a, b, seeds, truth, args.mixture, args.method, start, power, args.passes, args.spread), keys, markdown)
+             study(a, b, seeds, truth, args.mixture, args.method, start, power, args.passes, args.spread,
+                   args.radius), keys, markdown)
     return 0
 
 
