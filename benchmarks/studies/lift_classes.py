@@ -56,13 +56,14 @@ def scores(a: Tensor, b: Tensor, templates: Tensor) -> Tensor:
     return a @ templates.T - 0.5 * (b @ (templates * templates).T)
 
 
-def templates(a: Tensor, b: Tensor, weights: Tensor) -> Tensor:
-    """Each class's backprojection (K, V) from the images' class weights (N, K)."""
-    return (weights.T @ a) / (weights.T @ b + 1.0)
+def templates(a: Tensor, b: Tensor, weights: Tensor, reg: float = 1.0) -> Tensor:
+    """Each class's backprojection (K, V) from the images' class weights (N, K); ``reg``: the Wiener term added
+    to each voxel's sum of c^2."""
+    return (weights.T @ a) / (weights.T @ b + reg)
 
 
-def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None, passes: int, spread: int = 0
-                    ) -> tuple[np.ndarray, int]:
+def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None, passes: int, spread: int = 0,
+                    reg: float = 1.0) -> tuple[np.ndarray, int]:
     """Classes (N,) after at most ``passes`` of assignment from ``seeds`` (N,) (hard when ``power`` is None,
     else soft at that power, over every class or, with ``spread``, over each image's ``spread`` likeliest),
     and the passes made (hard assignment stops when no image moves)."""
@@ -70,7 +71,7 @@ def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None
     weights = torch.nn.functional.one_hot(torch.as_tensor(seeds), k).float()
     classes = torch.as_tensor(seeds)
     for n in range(1, passes + 1):
-        s = scores(a, b, templates(a, b, weights))
+        s = scores(a, b, templates(a, b, weights, reg))
         new = s.argmax(1)
         if power is None:
             weights = torch.nn.functional.one_hot(new, k).float()
@@ -87,14 +88,14 @@ def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None
 
 
 def study(a: Tensor, b: Tensor, seeds: dict[str, np.ndarray], truth: np.ndarray, mixture: str, method: str,
-          start: str, power: str, passes: int, spread: int = 0, radius: float = RADIUS) -> dict:
+          start: str, power: str, passes: int, spread: int = 0, radius: float = RADIUS, reg: float = 1.0) -> dict:
     t0 = time.perf_counter()
     classes, made = seeds[start], 0
     for stage in power.split(">"):   # stages one after another, each from the last one's classes
-        classes, n = classify_lifted(a, b, classes, None if stage == "hard" else float(stage), passes, spread)
+        classes, n = classify_lifted(a, b, classes, None if stage == "hard" else float(stage), passes, spread, reg)
         made += n
     result = {"mixture": mixture, "method": method, "start": start, "power": power, "passes": passes, "spread": spread,
-              "radius": radius,
+              "radius": radius, "reg": reg,
               "passes_made": made, "seeds": class_scores(seeds[start], truth),
               "classes": class_scores(classes, truth), "seconds": time.perf_counter() - t0}
     print(f"  {start}, {power}: seeds ARI {result['seeds']['ari']:.3f} -> classes ARI "
@@ -110,7 +111,8 @@ def describe(power: str) -> str:
 def describe_row(r: dict) -> str:
     """A row's assignment in words, with its spread."""
     return (describe(r["power"]) + (f" ({r['spread']} likeliest classes)" if r["spread"] else "")
-            + (f", radius {r['radius']:g}" if r["radius"] != RADIUS else ""))
+            + (f", radius {r['radius']:g}" if r["radius"] != RADIUS else "")
+            + (f", Wiener term {r['reg']:g}" if r["reg"] != 1.0 else ""))
 
 
 def markdown(results: list[dict]) -> str:
@@ -135,13 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", nargs="+", default=["clusters", "truth"], choices=("clusters", "truth"))
     p.add_argument("--passes", type=int, default=20)
     p.add_argument("--radius", type=float, default=RADIUS, help="the lift grid's radius, Fourier pixels")
+    p.add_argument("--reg", type=float, default=1.0, help="the Wiener term of each class map's voxels")
     p.add_argument("--spread", type=int, default=0, help="soft: each image's likeliest classes only (0: every class)")
     args = parse_study_args(p, argv)
     record = args.out / "lift_classes.json"
-    keys = ("mixture", "method", "start", "power", "passes", "spread", "radius")
+    keys = ("mixture", "method", "start", "power", "passes", "spread", "radius", "reg")
     done = {tuple(r[k] for k in keys) for r in (json.loads(record.read_text()) if record.is_file() else [])}
     todo = [(s, w) for s in args.start for w in args.power
-            if (args.mixture, args.method, s, w, args.passes, args.spread, args.radius) not in done]
+            if (args.mixture, args.method, s, w, args.passes, args.spread, args.radius, args.reg) not in done]
     if not todo:
         return 0
     mix = args.workdir / args.mixture
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     for start, power in todo:
         save(args.out, "lift_classes",
              study(a, b, seeds, truth, args.mixture, args.method, start, power, args.passes, args.spread,
-                   args.radius), keys, markdown)
+                   args.radius, args.reg), keys, markdown)
     return 0
 
 
