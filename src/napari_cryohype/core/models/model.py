@@ -87,19 +87,26 @@ class CryoHypeModel(nn.Module):
 
     def encode(self, x: Tensor, rots: Tensor | None = None, noisy: bool = False) -> Condition:
         """Encoder images (B, D, D) (see :meth:`encoder_input`) and their rotations (B, 3, 3), which only a
-        pose-reading encoder (:attr:`needs_pose`) uses -> :class:`Condition`; ``noisy``: see :meth:`scaled`."""
-        return self.condition(self.scaled(self.encoder(x, rots), noisy))
+        pose-reading encoder (:attr:`needs_pose`) uses -> :class:`Condition`; ``noisy``: with the training
+        noise of :meth:`noised`."""
+        tokens = self.scaled(self.encoder(x, rots))
+        return self.condition(self.noised(tokens) if noisy else tokens)
 
-    def scaled(self, tokens: Tensor, noisy: bool = False) -> Tensor:
-        """The encoder's tokens (B, q, width) with ``latent_noise`` set: each latent scaled to unit RMS and,
-        when ``noisy`` (training), given Gaussian noise of that std; else unchanged."""
+    def scaled(self, tokens: Tensor) -> Tensor:
+        """The encoder's tokens (B, q, width) with ``latent_noise`` set: each latent scaled to unit RMS; else
+        unchanged."""
         if self.latent_noise <= 0:
             return tokens
         f = self.encoder.to_latent(tokens)
-        f = f * torch.rsqrt(f.square().mean(1, keepdim=True) + 1e-8)
-        if noisy:
-            f = f + self.latent_noise * torch.randn_like(f)
-        return self.encoder.from_latent(f)
+        return self.encoder.from_latent(f * torch.rsqrt(f.square().mean(1, keepdim=True) + 1e-8))
+
+    def noised(self, tokens: Tensor) -> Tensor:
+        """:meth:`scaled` tokens (B, q, width) with Gaussian noise of std ``latent_noise`` added to each latent
+        (training); unchanged when it is 0."""
+        if self.latent_noise <= 0:
+            return tokens
+        f = self.encoder.to_latent(tokens)
+        return self.encoder.from_latent(f + self.latent_noise * torch.randn_like(f))
 
     def condition(self, tokens: Tensor) -> Condition:
         """Tokens (B, q, width) -> :class:`Condition` (the per-image INR weights, or concat's z)."""
@@ -204,7 +211,7 @@ class CryoHypeModel(nn.Module):
         if rotate_encoder:
             x = rotate_in_plane(x, random_angles(len(x), x.device))
         tokens = self.scaled(self.encoder(x, rots))
-        cond = self.condition(self.scaled(tokens, noisy=True))
+        cond = self.condition(self.noised(tokens))
         if self.keep_latents:
             with torch.no_grad():   # no graph, no saved tensors: the loss and its gradients are unchanged
                 self.last_latents = self.token_latents(tokens).detach()
