@@ -77,6 +77,12 @@ class Probe(nn.Module):
         return self.out(h)
 
 
+def template_scores(a: Tensor, b: Tensor, templates: Tensor) -> Tensor:
+    """3D classification's least-squares scores (B, K) of lifted c y (B, V) and lifted c^2 (B, V) against
+    templates (K, V): <a, T_j> - <b, T_j^2> / 2."""
+    return a @ templates.T - 0.5 * (b @ (templates * templates).T)
+
+
 class TemplateProbe(nn.Module):
     """3D classification's score against one learned template per structure: encoder images (B, 2, D, D)
     (the ``ctf`` input: c y, c^2) at rotations (B, 3, 3) -> logits (B, n_classes), the scores times a
@@ -91,8 +97,7 @@ class TemplateProbe(nn.Module):
 
     def forward(self, x: Tensor, rot: Tensor) -> Tensor:
         a, b = self.lift(x[:, 0], rot), self.lift(x[:, 1], rot)
-        t = self.templates
-        return self.scale * (a @ t.T - 0.5 * (b @ (t * t).T)) + self.bias
+        return self.scale * template_scores(a, b, self.templates) + self.bias
 
 
 class ConvProbe(nn.Module):
@@ -124,7 +129,8 @@ VARIANTS = {"mlp_image": dict(hidden=1024, mid_layers=2, pose=False),
 
 def make_probe(spec: dict, D: int, n_classes: int) -> nn.Module:
     """The probe a variant names."""
-    shape = {k: v for k, v in spec.items() if k not in ("augment", "conv", "input", "kind", "mean", "l2", "input_noise")}
+    training = ("augment", "conv", "input", "kind", "mean", "l2", "input_noise")   # not the probe's shape
+    shape = {k: v for k, v in spec.items() if k not in training}
     if spec.get("kind") == "template":
         return TemplateProbe(D, n_classes, **shape)
     return (ConvProbe if spec.get("conv") else Probe)(D, n_classes, **shape)

@@ -3,8 +3,9 @@
 ``core/classify.py`` classifies at full size (each class's backprojected map sliced at every image's pose,
 compared inside half of Nyquist). The lift encoder's grid holds the same evidence at lower cost: each image's
 transform times its CTF (c y) and its CTF squared (c^2), placed in a 3D grid at its pose (radius 8 Fourier
-pixels, the lift encoder's; ``--radius``; ``core/models/lift.py``). There a class's map is T_j = sum_i w_ij lift(c y)_i / (sum_i w_ij
-lift(c^2)_i + 1) (a backprojection) and an image's score against it is the least-squares one,
+pixels, the lift encoder's; ``--radius``; ``core/models/lift.py``). There a class's map is
+T_j = sum_i w_ij lift(c y)_i / (sum_i w_ij lift(c^2)_i + 1) (a backprojection; ``--reg`` for the 1) and an
+image's score against it is the least-squares one (``encoder_probe.template_scores``),
 s_ij = <lift(c y)_i, T_j> - <lift(c^2)_i, T_j^2> / 2. Hard assignment gives each image to its best class
 (w_ij one-hot); soft assignment weighs it by its posterior, softmax_j(power * s_ij) over all classes (power
 1: the white-noise likelihood of the normalised images; below 1, flatter). ``0.5>hard``: soft passes at power
@@ -33,7 +34,7 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 from assignment_bound import CLASS_TERMS, class_scores  # noqa: E402
-from encoder_probe import encoder_inputs  # noqa: E402
+from encoder_probe import encoder_inputs, template_scores  # noqa: E402
 from study_record import parse_study_args, save, study_parser  # noqa: E402
 
 from napari_cryohype.core.models.lift import SliceLift  # noqa: E402
@@ -51,11 +52,6 @@ def lifted(run_dir: Path, radius: float = RADIUS) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-def scores(a: Tensor, b: Tensor, templates: Tensor) -> Tensor:
-    """Least-squares scores (N, K) of the lifted images against templates (K, V)."""
-    return a @ templates.T - 0.5 * (b @ (templates * templates).T)
-
-
 def templates(a: Tensor, b: Tensor, weights: Tensor, reg: float = 1.0) -> Tensor:
     """Each class's backprojection (K, V) from the images' class weights (N, K); ``reg``: the Wiener term added
     to each voxel's sum of c^2."""
@@ -71,7 +67,7 @@ def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None
     weights = torch.nn.functional.one_hot(torch.as_tensor(seeds), k).float()
     classes = torch.as_tensor(seeds)
     for n in range(1, passes + 1):
-        s = scores(a, b, templates(a, b, weights, reg))
+        s = template_scores(a, b, templates(a, b, weights, reg))
         new = s.argmax(1)
         if power is None:
             weights = torch.nn.functional.one_hot(new, k).float()
@@ -94,9 +90,9 @@ def study(a: Tensor, b: Tensor, seeds: dict[str, np.ndarray], truth: np.ndarray,
     for stage in power.split(">"):   # stages one after another, each from the last one's classes
         classes, n = classify_lifted(a, b, classes, None if stage == "hard" else float(stage), passes, spread, reg)
         made += n
-    result = {"mixture": mixture, "method": method, "start": start, "power": power, "passes": passes, "spread": spread,
-              "radius": radius, "reg": reg,
-              "passes_made": made, "seeds": class_scores(seeds[start], truth),
+    result = {"mixture": mixture, "method": method, "start": start, "power": power, "passes": passes,
+              "spread": spread, "radius": radius, "reg": reg, "passes_made": made,
+              "seeds": class_scores(seeds[start], truth),
               "classes": class_scores(classes, truth), "seconds": time.perf_counter() - t0}
     print(f"  {start}, {power}: seeds ARI {result['seeds']['ari']:.3f} -> classes ARI "
           f"{result['classes']['ari']:.3f} (own {result['classes']['own']:.3f}) in {made} passes", flush=True)
@@ -133,7 +129,8 @@ def markdown(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = study_parser(__doc__)
-    p.add_argument("--power", nargs="+", default=["hard", "1", "0.5"], help="hard, a soft assignment's power, or stages such as 0.5>hard")
+    p.add_argument("--power", nargs="+", default=["hard", "1", "0.5"],
+                   help="hard, a soft assignment's power, or stages such as 0.5>hard")
     p.add_argument("--start", nargs="+", default=["clusters", "truth"], choices=("clusters", "truth"))
     p.add_argument("--passes", type=int, default=20)
     p.add_argument("--radius", type=float, default=RADIUS, help="the lift grid's radius, Fourier pixels")
