@@ -44,13 +44,16 @@ class SliceLift(nn.Module):
     def forward(self, x: Tensor, rots: Tensor) -> Tensor:
         """Encoder images (B, D, D) at poses rots (B, 3, 3) -> lifted slices (B, size**3); a point k of the
         image lands at k @ R (the central-slice convention), shared among its 8 neighbouring voxels."""
-        B, s = len(x), self.size
-        vals = x.flatten(1)[:, self.pixels]                                # (B, P)
+        return self.place(x.flatten(1)[:, self.pixels], rots)
+
+    def place(self, vals: Tensor, rots: Tensor) -> Tensor:
+        """Values (B, P) at the disk's pixels (``pixels``, ``coords``) at poses rots (B, 3, 3) -> (B, size**3)."""
+        B, s = len(vals), self.size
         q = self.coords.to(rots.dtype) @ rots + (self.half + 1)            # (B, P, 3) in (x, y, z) voxels
         q0 = q.floor()
         f = q - q0
         q0 = q0.long()
-        out = x.new_zeros(B, s**3)
+        out = vals.new_zeros(B, s**3)
         for dz in (0, 1):
             for dy in (0, 1):
                 for dx in (0, 1):
