@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scaling  # noqa: E402
+from napari_cryohype.core import classify  # noqa: E402
 from napari_cryohype.core.models.presets import DEFAULT, preset  # noqa: E402
 
 RESULTS = scaling.REPO / "benchmarks" / "results" / "test-mixture-d32"
@@ -37,17 +38,21 @@ TEST_SEED = 1
 _OPERATIONAL = ("seed", "num_workers", "threads", "device", "amp", "log_every", "checkpoint_every",
                 "checkpoint_every_epoch")
 
-#: settings added after a version was frozen, at the value that trains as before: a frozen preset without
-#: them is read as having them (the synthetic views are off at 0, and then their start is unused; no latent
-#: noise)
-_ADDED_OFF = {"train": {"synthetic_views": 0.0, "synthetic_views_start": 0.3}, "model": {"latent_noise": 0.0}}
+#: settings added after a version was frozen, at the value that trains and analyses as before: a frozen preset
+#: without them is read as having them (the synthetic views are off at 0, and then their start is unused; no
+#: latent noise; v1's 3D classification: slices of full-size maps, hard assignment, at most 10 iterations)
+_ADDED_OFF = {"train": {"synthetic_views": 0.0, "synthetic_views_start": 0.3}, "model": {"latent_noise": 0.0},
+              "analysis": {"classes": "slices", "soft": None, "iterations": 10, "radius": 0.5}}
 
 
 def preset_settings() -> dict:
-    """The default preset's model and training settings, without the operational ones."""
+    """The default preset's model and training settings, without the operational ones, and the analysis's
+    3D classification (``core/classify.py``: its rule, named here, and its defaults)."""
     p = preset(DEFAULT)
     return {"name": DEFAULT, "model": p["model"],
-            "train": {k: v for k, v in p["train"].items() if k not in _OPERATIONAL}}
+            "train": {k: v for k, v in p["train"].items() if k not in _OPERATIONAL},
+            "analysis": {"classes": "lift grid", "soft": classify.DEFAULT_SOFT,
+                         "iterations": classify.DEFAULT_ITERATIONS, "radius": classify.DEFAULT_RADIUS}}
 
 
 def version_dirs(root: Path) -> list[Path]:
@@ -61,7 +66,7 @@ def frozen_version(root: Path, new_version: bool) -> Path:
     versions, now = version_dirs(root), preset_settings()
     if versions and not new_version:
         frozen = json.loads((versions[-1] / "preset.json").read_text())["settings"]
-        frozen = {**frozen, **{part: {**added, **frozen[part]} for part, added in _ADDED_OFF.items()}}
+        frozen = {**frozen, **{part: {**added, **frozen.get(part, {})} for part, added in _ADDED_OFF.items()}}
         if frozen != now:
             raise SystemExit(f"test_mixture.py: the {DEFAULT} preset differs from the one frozen in "
                              f"{versions[-1] / 'preset.json'}; every version is reported once: pass --new-version "

@@ -28,7 +28,8 @@ def test_a_setting_added_later_at_its_off_value_keeps_the_version(tmp_path, monk
     v1 = tmp_path / "v1"
     v1.mkdir()
     older = {**now, "train": {k: v for k, v in now["train"].items() if not k.startswith("synthetic_views")},
-             "model": {k: v for k, v in now["model"].items() if k != "latent_noise"}}
+             "model": {k: v for k, v in now["model"].items() if k != "latent_noise"},
+             "analysis": now["analysis"]}
     (v1 / "preset.json").write_text(json.dumps({"settings": older}))
     assert test_mixture.frozen_version(tmp_path, new_version=False) == v1
     monkeypatch.setattr(test_mixture, "preset_settings",
@@ -37,6 +38,18 @@ def test_a_setting_added_later_at_its_off_value_keeps_the_version(tmp_path, monk
         test_mixture.frozen_version(tmp_path, new_version=False)
     monkeypatch.setattr(test_mixture, "preset_settings",
                         lambda: {**now, "model": {**now["model"], "latent_noise": 1.0}})
+    with pytest.raises(SystemExit, match="--new-version"):
+        test_mixture.frozen_version(tmp_path, new_version=False)
+
+
+def test_a_version_frozen_before_the_analysis_was_part_of_it_reads_as_v1s_classification(tmp_path):
+    """v1 froze model and training only; it classified by slices, hard: today's lift-grid classes need a new
+    version."""
+    now = test_mixture.preset_settings()
+    assert now["analysis"]["classes"] == "lift grid" and now["analysis"]["soft"] == 0.5
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    (v1 / "preset.json").write_text(json.dumps({"settings": {k: v for k, v in now.items() if k != "analysis"}}))
     with pytest.raises(SystemExit, match="--new-version"):
         test_mixture.frozen_version(tmp_path, new_version=False)
 
