@@ -166,9 +166,10 @@ def write_scaling_report(out: Path) -> None:
              "paired with the structures one to one (Hungarian, by FSC_AUC): the score without the labels; "
              "\"found\": the structures whose paired cluster map is nearer their true map than any other true map "
              "(recorded since the test mixture); \"3D classification\": the latent clusters refined by 3D "
-             "classification with the poses fixed (`core/classify.py`; each image to the class map nearest its "
-             "CTF-weighted slice, maps backprojected, to convergence), scored the same way (recorded since it "
-             "exists); steps: "
+             "classification with the poses fixed (`core/classify.py` at the record's commit: before c78a352 "
+             "each image to the class map nearest its CTF-weighted slice, to convergence; since, soft assignment "
+             "in a grid of the low frequencies, 20 passes, each image then to its likeliest class), scored the "
+             "same way (recorded since it exists); steps: "
              "optimiser steps (batch 32 ours, 16 cryoDRGN); training loop: images x epochs / the loop's "
              "images/s, every leg of a resumed training included (process start and data loading not).\n",
              "![scaling](plots/scaling.png)\n",

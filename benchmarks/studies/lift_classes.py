@@ -42,14 +42,39 @@ from napari_cryohype.core.models.lift import SliceLift  # noqa: E402
 RADIUS = 8.0
 
 
-def lifted(run_dir: Path, radius: float = RADIUS) -> tuple[Tensor, Tensor]:
-    """(lift(c y) (N, V), lift(c^2) (N, V)) of every image of a trained run's dataset, V voxels of the grid."""
+def lifted(run_dir: Path, radius: float = RADIUS) -> tuple[Tensor, Tensor, SlicedSquare]:
+    """(lift(c y) (N, V), lift(c^2) (N, V)) of every image of a trained run's dataset, V voxels of the grid,
+    and the images' squared-slice energy term (``--energy slice``)."""
     x, rots = encoder_inputs(run_dir, "ctf")
     lift = SliceLift(x.shape[-1], radius)
     with torch.no_grad():
         a = torch.cat([lift(x[i, 0], rots[i]) for i in torch.arange(len(x)).split(1024)])
         b = torch.cat([lift(x[i, 1], rots[i]) for i in torch.arange(len(x)).split(1024)])
-    return a, b
+    return a, b, SlicedSquare(lift, x[:, 1].flatten(1)[:, lift.pixels], rots)
+
+
+class SlicedSquare:
+    """The energy term as a slice has it, sum_p c_p^2 t_p^2 with t the map sampled (trilinear) at the image's
+    points, in place of the grid's <lift(c^2), T^2> (the squared map sampled): c^2 (N, P) at the lift's
+    pixels, rots (N, 3, 3)."""
+
+    def __init__(self, lift: SliceLift, c2: Tensor, rots: Tensor):
+        self.lift, self.c2, self.rots = lift, c2, rots
+
+    def __call__(self, maps: Tensor, images: Tensor) -> Tensor:
+        """(B, K) energy terms of the ``images`` (B,) against ``maps`` (K, V)."""
+        lift, s = self.lift, self.lift.size
+        q = lift.coords @ self.rots[images] + (lift.half + 1)
+        q0 = q.floor()
+        f, q0 = q - q0, q0.long()
+        t = 0
+        for dz in (0, 1):
+            for dy in (0, 1):
+                for dx in (0, 1):
+                    w = ((f[..., 0] if dx else 1 - f[..., 0]) * (f[..., 1] if dy else 1 - f[..., 1])
+                         * (f[..., 2] if dz else 1 - f[..., 2]))
+                    t = t + w * maps[:, ((q0[..., 2] + dz) * s + q0[..., 1] + dy) * s + q0[..., 0] + dx]
+        return torch.einsum("kbp,bp->bk", t * t, self.c2[images])
 
 
 def templates(a: Tensor, b: Tensor, weights: Tensor, reg: float = 1.0) -> Tensor:
@@ -58,16 +83,24 @@ def templates(a: Tensor, b: Tensor, weights: Tensor, reg: float = 1.0) -> Tensor
     return (weights.T @ a) / (weights.T @ b + reg)
 
 
+def scores(a: Tensor, b: Tensor, maps: Tensor, sliced: SlicedSquare | None) -> Tensor:
+    """The least-squares scores (N, K): the grid's, or with ``sliced`` the squared slice's energy term."""
+    if sliced is None:
+        return template_scores(a, b, maps)
+    return torch.cat([a[i] @ maps.T - 0.5 * sliced(maps, i) for i in torch.arange(len(a)).split(256)])
+
+
 def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None, passes: int, spread: int = 0,
-                    reg: float = 1.0) -> tuple[np.ndarray, int]:
+                    reg: float = 1.0, sliced: SlicedSquare | None = None) -> tuple[np.ndarray, int]:
     """Classes (N,) after at most ``passes`` of assignment from ``seeds`` (N,) (hard when ``power`` is None,
     else soft at that power, over every class or, with ``spread``, over each image's ``spread`` likeliest),
-    and the passes made (hard assignment stops when no image moves)."""
+    and the passes made (hard assignment stops when no image moves); ``sliced``: the energy term as a slice
+    has it."""
     k = int(seeds.max()) + 1
     weights = torch.nn.functional.one_hot(torch.as_tensor(seeds), k).float()
     classes = torch.as_tensor(seeds)
     for n in range(1, passes + 1):
-        s = template_scores(a, b, templates(a, b, weights, reg))
+        s = scores(a, b, templates(a, b, weights, reg), sliced)
         new = s.argmax(1)
         if power is None:
             weights = torch.nn.functional.one_hot(new, k).float()
@@ -84,14 +117,18 @@ def classify_lifted(a: Tensor, b: Tensor, seeds: np.ndarray, power: float | None
 
 
 def study(a: Tensor, b: Tensor, seeds: dict[str, np.ndarray], truth: np.ndarray, mixture: str, method: str,
-          start: str, power: str, passes: int, spread: int = 0, radius: float = RADIUS, reg: float = 1.0) -> dict:
+          start: str, power: str, passes: int, spread: int = 0, radius: float = RADIUS, reg: float = 1.0,
+          sliced: SlicedSquare | None = None) -> dict:
     t0 = time.perf_counter()
     classes, made = seeds[start], 0
-    for stage in power.split(">"):   # stages one after another, each from the last one's classes
-        classes, n = classify_lifted(a, b, classes, None if stage == "hard" else float(stage), passes, spread, reg)
-        made += n
+    with torch.no_grad():
+        for stage in power.split(">"):   # stages one after another, each from the last one's classes
+            classes, n = classify_lifted(a, b, classes, None if stage == "hard" else float(stage), passes, spread,
+                                         reg, sliced)
+            made += n
     result = {"mixture": mixture, "method": method, "start": start, "power": power, "passes": passes,
-              "spread": spread, "radius": radius, "reg": reg, "passes_made": made,
+              "spread": spread, "radius": radius, "reg": reg, "energy": "map" if sliced is None else "slice",
+              "passes_made": made,
               "seeds": class_scores(seeds[start], truth),
               "classes": class_scores(classes, truth), "seconds": time.perf_counter() - t0}
     print(f"  {start}, {power}: seeds ARI {result['seeds']['ari']:.3f} -> classes ARI "
@@ -108,7 +145,8 @@ def describe_row(r: dict) -> str:
     """A row's assignment in words, with its spread."""
     return (describe(r["power"]) + (f" ({r['spread']} likeliest classes)" if r["spread"] else "")
             + (f", radius {r['radius']:g}" if r["radius"] != RADIUS else "")
-            + (f", Wiener term {r['reg']:g}" if r["reg"] != 1.0 else ""))
+            + (f", Wiener term {r['reg']:g}" if r["reg"] != 1.0 else "")
+            + (", energy term of the squared slice" if r["energy"] == "slice" else ""))
 
 
 def markdown(results: list[dict]) -> str:
@@ -136,12 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--radius", type=float, default=RADIUS, help="the lift grid's radius, Fourier pixels")
     p.add_argument("--reg", type=float, default=1.0, help="the Wiener term of each class map's voxels")
     p.add_argument("--spread", type=int, default=0, help="soft: each image's likeliest classes only (0: every class)")
+    p.add_argument("--energy", choices=("map", "slice"), default="map",
+                   help="the energy term: the squared map sampled at the image's points (the grid's), or the "
+                        "squared slice")
     args = parse_study_args(p, argv)
     record = args.out / "lift_classes.json"
-    keys = ("mixture", "method", "start", "power", "passes", "spread", "radius", "reg")
+    keys = ("mixture", "method", "start", "power", "passes", "spread", "radius", "reg", "energy")
     done = {tuple(r[k] for k in keys) for r in (json.loads(record.read_text()) if record.is_file() else [])}
     todo = [(s, w) for s in args.start for w in args.power
-            if (args.mixture, args.method, s, w, args.passes, args.spread, args.radius, args.reg) not in done]
+            if (args.mixture, args.method, s, w, args.passes, args.spread, args.radius, args.reg, args.energy)
+            not in done]
     if not todo:
         return 0
     mix = args.workdir / args.mixture
@@ -149,11 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     seeds = {"truth": truth,
              "clusters": np.unique(np.load(mix / args.method / "run" / "analysis" / "kmeans.npy"),
                                    return_inverse=True)[1]}
-    a, b = lifted(mix / args.method / "run", args.radius)
+    a, b, sliced = lifted(mix / args.method / "run", args.radius)
     for start, power in todo:
         save(args.out, "lift_classes",
              study(a, b, seeds, truth, args.mixture, args.method, start, power, args.passes, args.spread,
-                   args.radius, args.reg), keys, markdown)
+                   args.radius, args.reg, sliced if args.energy == "slice" else None), keys, markdown)
     return 0
 
 

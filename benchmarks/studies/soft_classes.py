@@ -1,15 +1,19 @@
 """Hard or soft assignment in the classes: the same seeds refined by 3D classification both ways.
 
-``cryohype analyze`` refines its latent clusters into classes (``core/classify.py``). With hard assignment
-each image adds only to its likeliest class's next map; with soft assignment to its three likeliest, in
-proportion to its posterior, the likelihood raised to a power (``soft``; 1: the white-noise model's own
-posterior). This study refines one trained run's latent clusters (the benchmark's ``cluster_seeds.npy``)
-with hard assignment and with each power given, and scores the classes against the true labels: the
-adjusted Rand index, the share of images whose class's largest structure is their own, and how the
-classes hold the structures (``split_merge.make_up``).
+``cryohype analyze`` refines its latent clusters into classes (``core/classify.py``, as of the commit that
+ran: before c78a352 full-size maps sliced at each pose, soft assignment to each image's three likeliest
+classes; since, a grid of the low frequencies, soft assignment to every class). With hard assignment each
+image adds only to its likeliest class's next map; with soft assignment in proportion to its posterior, the
+likelihood raised to a power (``soft``; 1: the white-noise model's own posterior). This study refines one
+trained run's latent clusters (the benchmark's ``cluster_seeds.npy``) with hard assignment and with each
+power given, and scores the classes against the true labels: the adjusted Rand index, the share of images
+whose class's largest structure is their own, and how the classes hold the structures
+(``split_merge.make_up``).
 
     python benchmarks/studies/soft_classes.py benchmarks/work/dev-d32 --mixture mix0100 \
         --method many_lift_split --soft none 1 0.5 0.35 0.25 --out benchmarks/results/soft-classes-d32
+    python benchmarks/studies/soft_classes.py benchmarks/work/dev-d32 --mixture mix0100 \
+        --method many_lift_split --soft none 0.35 0.5 0.7 --passes 20 --out benchmarks/results/grid-classes-d32/soft
 
 Each setting's result is saved as it finishes; a setting already in the record is not run again.
 """

@@ -43,3 +43,20 @@ def test_stages_run_one_after_another_and_are_recorded_once(tmp_path):
     r = lift_classes.study(a, b, seeds, truth, "mix", "m", "truth", "0.5>hard", 3)
     assert r["passes_made"] >= 4 and r["seeds"]["ari"] == 1.0 and r["classes"]["ari"] > 0.7
     assert "soft, power 0.5, then hard" in lift_classes.markdown([r])
+
+
+def test_the_sliced_square_is_the_square_of_the_sampled_map():
+    """``--energy slice``: sum c^2 t^2 with t the map sampled at the image's points. A constant map samples to
+    that constant everywhere inside the grid, so the term is sum c^2 times its square, as the grid's; for any
+    other map it is at most the grid's (the square of a weighted mean is at most the mean square)."""
+    from napari_cryohype.core.models.lift import SliceLift
+    lift = SliceLift(16, 4.0)
+    g = torch.Generator().manual_seed(0)
+    rots = torch.linalg.qr(torch.randn(6, 3, 3, generator=g)).Q
+    c2 = torch.rand(6, len(lift.pixels), generator=g)
+    sliced = lift_classes.SlicedSquare(lift, c2, rots)
+    b = lift.place(c2, rots)
+    const = torch.full((1, lift.n_voxels), 2.0)
+    torch.testing.assert_close(sliced(const, torch.arange(6)), 4 * c2.sum(1, keepdim=True))
+    maps = torch.randn(3, lift.n_voxels, generator=g)
+    assert (sliced(maps, torch.arange(6)) < b @ (maps * maps).T).all()
