@@ -61,8 +61,11 @@ def study(workdir: Path, mixture: str, method: str, soft: float | None, passes: 
 
 def markdown(results: list[dict]) -> str:
     lines = ["# Classes by hard or soft assignment, from the same latent clusters", "",
-             "`benchmarks/studies/soft_classes.py`. *Soft p*: each image adds to its 3 likeliest classes' maps in "
-             "proportion to its posterior, the likelihood raised to p. " + CLASS_TERMS, "",
+             "`benchmarks/studies/soft_classes.py`, with `core/classify.py` as it was when the record was made. *Soft "
+             "p*: each image adds to the classes' maps in proportion to its posterior, the likelihood raised to p "
+             "(`soft-classes-d32`, before c78a352: at full size, to its 3 likeliest classes; `grid-classes-d32`, "
+             "since: in the grid, to every class). "
+             + CLASS_TERMS, "",
              "| mixture | method | assignment | ARI | own | mixed | repeats | without | passes | seconds |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
