@@ -18,9 +18,10 @@ k-means of the directions of the PCA coordinates with k clusters: --k, else the 
 most 400), then every k between the best one's neighbours, on at most 3,000 images and on as many points of a
 cloud with the same spread and no clusters, and the k whose mean silhouette (cosine distance) stands highest
 above the cloud's is kept (k_choice.png shows the scores against k). The k-means clusters then seed a 3D
-classification with the poses fixed: each class's map is the backprojection of its images, each image goes to
-the class whose map, sliced at the image's pose and multiplied by its CTF, is nearest the image, and both
-steps repeat until the classes settle (at most 10 times; --no-classes skips it).
+classification with the poses fixed: each class's map is the backprojection of its images (the low
+frequencies, to half of Nyquist), each image is shared among the classes by how near their maps, at its pose
+and times its CTF, come to it, and both steps repeat (20 times, or until the classes settle); each image then
+goes to its likeliest class (--no-classes skips it).
 
 Each analysis gets a folder of its own: RUN/analysis/ (RUN/analysis/epoch_NNN/ with --epoch) the first time,
 then RUN/analysis-2/, RUN/analysis-3/, ... (epoch_NNN-2/, ...): an earlier analysis is never overwritten. The
