@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 from compare import write_json  # noqa: E402
+from napari_cryohype.core.classify import scores  # noqa: E402
 from napari_cryohype.core.latents import batch_inputs  # noqa: E402
 from napari_cryohype.core.models.augment import random_angles, rotate_in_plane  # noqa: E402
 from napari_cryohype.core.models.encoders import UNetEncoder  # noqa: E402
@@ -77,12 +78,6 @@ class Probe(nn.Module):
         return self.out(h)
 
 
-def template_scores(a: Tensor, b: Tensor, templates: Tensor) -> Tensor:
-    """3D classification's least-squares scores (B, K) of lifted c y (B, V) and lifted c^2 (B, V) against
-    templates (K, V): <a, T_j> - <b, T_j^2> / 2."""
-    return a @ templates.T - 0.5 * (b @ (templates * templates).T)
-
-
 class TemplateProbe(nn.Module):
     """3D classification's score against one learned template per structure: encoder images (B, 2, D, D)
     (the ``ctf`` input: c y, c^2) at rotations (B, 3, 3) -> logits (B, n_classes), the scores times a
@@ -97,7 +92,7 @@ class TemplateProbe(nn.Module):
 
     def forward(self, x: Tensor, rot: Tensor) -> Tensor:
         a, b = self.lift(x[:, 0], rot), self.lift(x[:, 1], rot)
-        return self.scale * template_scores(a, b, self.templates) + self.bias
+        return self.scale * scores(a, b, self.templates) + self.bias
 
 
 class ConvProbe(nn.Module):

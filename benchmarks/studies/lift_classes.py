@@ -5,7 +5,7 @@ compared inside half of Nyquist). The lift encoder's grid holds the same evidenc
 transform times its CTF (c y) and its CTF squared (c^2), placed in a 3D grid at its pose (radius 8 Fourier
 pixels, the lift encoder's; ``--radius``; ``core/models/lift.py``). There a class's map is
 T_j = sum_i w_ij lift(c y)_i / (sum_i w_ij lift(c^2)_i + 1) (a backprojection; ``--reg`` for the 1) and an
-image's score against it is the least-squares one (``encoder_probe.template_scores``),
+image's score against it is the least-squares one (``core/classify.py``'s ``scores``),
 s_ij = <lift(c y)_i, T_j> - <lift(c^2)_i, T_j^2> / 2. Hard assignment gives each image to its best class
 (w_ij one-hot); soft assignment weighs it by its posterior, softmax_j(power * s_ij) over all classes (power
 1: the white-noise likelihood of the normalised images; below 1, flatter). ``0.5>hard``: soft passes at power
@@ -34,9 +34,10 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 from assignment_bound import CLASS_TERMS, class_scores  # noqa: E402
-from encoder_probe import encoder_inputs, template_scores  # noqa: E402
+from encoder_probe import encoder_inputs  # noqa: E402
 from study_record import parse_study_args, save, study_parser  # noqa: E402
 
+from napari_cryohype.core.classify import scores as grid_scores  # noqa: E402
 from napari_cryohype.core.models.lift import SliceLift  # noqa: E402
 
 RADIUS = 8.0
@@ -63,17 +64,7 @@ class SlicedSquare:
 
     def __call__(self, maps: Tensor, images: Tensor) -> Tensor:
         """(B, K) energy terms of the ``images`` (B,) against ``maps`` (K, V)."""
-        lift, s = self.lift, self.lift.size
-        q = lift.coords @ self.rots[images] + (lift.half + 1)
-        q0 = q.floor()
-        f, q0 = q - q0, q0.long()
-        t = 0
-        for dz in (0, 1):
-            for dy in (0, 1):
-                for dx in (0, 1):
-                    w = ((f[..., 0] if dx else 1 - f[..., 0]) * (f[..., 1] if dy else 1 - f[..., 1])
-                         * (f[..., 2] if dz else 1 - f[..., 2]))
-                    t = t + w * maps[:, ((q0[..., 2] + dz) * s + q0[..., 1] + dy) * s + q0[..., 0] + dx]
+        t = sum(w * maps[:, idx] for idx, w in self.lift.corners(self.rots[images]))
         return torch.einsum("kbp,bp->bk", t * t, self.c2[images])
 
 
@@ -86,7 +77,7 @@ def templates(a: Tensor, b: Tensor, weights: Tensor, reg: float = 1.0) -> Tensor
 def scores(a: Tensor, b: Tensor, maps: Tensor, sliced: SlicedSquare | None) -> Tensor:
     """The least-squares scores (N, K): the grid's, or with ``sliced`` the squared slice's energy term."""
     if sliced is None:
-        return template_scores(a, b, maps)
+        return grid_scores(a, b, maps)
     return torch.cat([a[i] @ maps.T - 0.5 * sliced(maps, i) for i in torch.arange(len(a)).split(256)])
 
 

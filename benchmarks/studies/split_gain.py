@@ -25,28 +25,29 @@ import torch
 from scipy.stats import spearmanr
 from torch import Tensor
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
+from lift_classes import templates  # noqa: E402
 from study_record import mixture_data, parse_study_args, save, study_parser  # noqa: E402
 
 from napari_cryohype.core.backproject import dataset_batches  # noqa: E402
 from napari_cryohype.core.classify import DEFAULT_RADIUS, DEFAULT_SOFT, ClassGrid, scores  # noqa: E402
 
 
-def class_maps(a: Tensor, b: Tensor, weights: Tensor) -> Tensor:
-    """Class maps (K, V) in the grid from lifted c y ``a`` (N, V), lifted c^2 ``b`` (N, V) and class weights
-    (N, K)."""
-    return ((weights.T @ a) / (weights.T @ b + 1.0)).float()
+def own_scores(a: Tensor, b: Tensor, classes: np.ndarray) -> Tensor:
+    """Each image's score (N,) against its own class's map in the grid: lifted c y ``a`` (N, V), lifted c^2
+    ``b`` (N, V), classes (N,)."""
+    labels = torch.as_tensor(classes)
+    maps = templates(a, b, torch.nn.functional.one_hot(labels, int(classes.max()) + 1).float())
+    return scores(a, b, maps)[torch.arange(len(classes)), labels]
 
 
-def split_gains(a: Tensor, b: Tensor, classes: np.ndarray, noise_var: float, passes: int = 15,
+def split_gains(a: Tensor, b: Tensor, classes: np.ndarray, own: Tensor, noise_var: float, passes: int = 15,
                 smallest: int = 20, seed: int = 0) -> np.ndarray:
     """Each class's split gain (K,), nats per image (NaN for classes under ``smallest`` images): soft EM with
     two sub-classes inside the class from a random half split, the better sub-class's score over the
-    class's own, over ``noise_var`` (per value)."""
+    image's own (``own``, :func:`own_scores`), over ``noise_var`` (per value)."""
     k = int(classes.max()) + 1
-    labels = torch.as_tensor(classes)
-    own = scores(a, b, class_maps(a, b, torch.nn.functional.one_hot(labels, k).float()))
-    own = own[torch.arange(len(classes)), labels]
     g = torch.Generator().manual_seed(seed)
     gains = np.full(k, np.nan)
     for j in range(k):
@@ -55,7 +56,7 @@ def split_gains(a: Tensor, b: Tensor, classes: np.ndarray, noise_var: float, pas
             continue
         w = torch.nn.functional.one_hot((torch.rand(len(idx), generator=g) < 0.5).long(), 2).float()
         for _ in range(passes):
-            s = scores(a[idx], b[idx], class_maps(a[idx], b[idx], w))
+            s = scores(a[idx], b[idx], templates(a[idx], b[idx], w))
             w = torch.softmax(DEFAULT_SOFT * s / noise_var, dim=1)
         gains[j] = float((s.max(1).values - own[idx]).mean()) / noise_var
     return gains
@@ -73,11 +74,9 @@ def study(workdir: Path, mixture: str, method: str, passes: int) -> dict:
     grid = ClassGrid(dataset.D, DEFAULT_RADIUS * dataset.D / 2, torch.device("cpu"))
     placed = [grid.place(im, r, t, c) for _, im, r, t, c in dataset_batches(dataset, np.arange(len(dataset)), 512)]
     a, b, energy = (torch.cat(x) for x in zip(*placed))
-    k = int(classes.max()) + 1
-    s = scores(a, b, class_maps(a, b, torch.nn.functional.one_hot(torch.as_tensor(classes), k).float()))
-    residual = energy - 2 * s[torch.arange(len(classes)), torch.as_tensor(classes)]
-    noise_var = float(residual.mean()) / len(grid.lift.pixels)
-    gains, pure = split_gains(a, b, classes, noise_var, passes), purity(classes, truth)
+    own = own_scores(a, b, classes)
+    noise_var = float((energy - 2 * own).mean()) / len(grid.lift.pixels)
+    gains, pure = split_gains(a, b, classes, own, noise_var, passes), purity(classes, truth)
     ok = ~np.isnan(gains) & ~np.isnan(pure)
     order = np.argsort(-np.where(ok, gains, -np.inf))[:ok.sum()]
     return {"mixture": mixture, "method": method, "passes": passes, "classes": int(ok.sum()),

@@ -24,8 +24,8 @@ def test_a_mixed_class_gains_more_from_a_split_than_a_pure_one():
     b = seen * (0.2 + torch.rand(len(truth), v, generator=g))
     a = b * maps[truth] + b.sqrt() * torch.randn(len(truth), v, generator=g)
     classes = np.minimum(truth, 1)
-    gains = split_gain.split_gains(a, b, classes, noise_var=1.0)
+    gains = split_gain.split_gains(a, b, classes, split_gain.own_scores(a, b, classes), noise_var=1.0)
     assert gains[1] > 2 * gains[0] and gains[1] - gains[0] > 1.5
     np.testing.assert_allclose(split_gain.purity(classes, truth), [1.0, 0.5])
-    pure = split_gain.split_gains(a, b, truth, noise_var=1.0)
+    pure = split_gain.split_gains(a, b, truth, split_gain.own_scores(a, b, truth), noise_var=1.0)
     assert pure.max() < 1.3 * pure.min()

@@ -19,9 +19,9 @@ against their best class, the score is the log-likelihood up to a constant.
 
 By default (``soft``) each image adds to every class's next map in proportion to its posterior there, its
 likelihood raised to the power ``soft`` (below 1: a flatter posterior than the white-noise model's); with
-``soft=None``, to its best class only (hard assignment). Both steps are done in one pass over the images per iteration (each batch
-is scored against the maps of the previous iteration and added to the next ones), until no more than ``tol``
-of the images change their likeliest class. A class that loses all its images stays empty.
+``soft=None``, to its best class only (hard assignment). Both steps are done in one pass over the images per
+iteration (each batch is scored against the maps of the previous iteration and added to the next ones), until
+no more than ``tol`` of the images change their likeliest class. A class that loses all its images stays empty.
 
 This is what a single image cannot learn alone and a map knows: at 100 structures, a trained encoder names an
 image's structure less often than the least-squares rule against the true maps does

@@ -10,6 +10,7 @@ same function of the structure from every direction.
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -48,17 +49,23 @@ class SliceLift(nn.Module):
 
     def place(self, vals: Tensor, rots: Tensor) -> Tensor:
         """Values (B, P) at the disk's pixels (``pixels``, ``coords``) at poses rots (B, 3, 3) -> (B, size**3)."""
-        B, s = len(vals), self.size
+        out = vals.new_zeros(len(vals), self.size**3)
+        for idx, w in self.corners(rots):
+            out.scatter_add_(1, idx, (w * vals).to(out.dtype))
+        return out
+
+    def corners(self, rots: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        """Where the disk's pixels land at poses rots (B, 3, 3): for each of the 8 neighbouring voxels of a
+        pixel's point, its flat index in the grid (B, P) and its trilinear weight (B, P). :meth:`place` adds
+        values there; summing ``w * map[idx]`` over the 8 samples a map (size**3,) at the points."""
+        s = self.size
         q = self.coords.to(rots.dtype) @ rots + (self.half + 1)            # (B, P, 3) in (x, y, z) voxels
         q0 = q.floor()
         f = q - q0
         q0 = q0.long()
-        out = vals.new_zeros(B, s**3)
         for dz in (0, 1):
             for dy in (0, 1):
                 for dx in (0, 1):
                     w = ((f[..., 0] if dx else 1 - f[..., 0]) * (f[..., 1] if dy else 1 - f[..., 1])
                          * (f[..., 2] if dz else 1 - f[..., 2]))
-                    idx = ((q0[..., 2] + dz) * s + q0[..., 1] + dy) * s + q0[..., 0] + dx
-                    out.scatter_add_(1, idx, (w * vals).to(out.dtype))
-        return out
+                    yield ((q0[..., 2] + dz) * s + q0[..., 1] + dy) * s + q0[..., 0] + dx, w
